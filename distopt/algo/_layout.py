@@ -1,0 +1,84 @@
+"""Per-space and per-history constants the TPE reuses across asks.
+
+A space's parameter groups and kernel scales never change, and a history's internal
+matrix and loss ranking change only when a trial is added: both are computed once and
+cached (the history by its ``version``), so an ask costs only the model fit itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import weakref
+
+import numpy as np
+
+from ..space.compile import CompiledSpace
+from .history import History
+from .parzen import GroupModel, Scales
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """Parameters modelled jointly: ``cols`` are their columns in the history."""
+
+    cols: np.ndarray
+    model: GroupModel
+    spec_idx: int  # a member whose activity decides the group's
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    space: CompiledSpace
+    groups: tuple[Group, ...]
+    num_cols: np.ndarray
+    scales: Scales
+
+
+@functools.lru_cache(maxsize=64)
+def layout(space: CompiledSpace, multivariate: bool) -> Layout:
+    """Groups in sampling order: parameters sharing their activation conditions form one
+    group when ``multivariate`` (so a joint kernel sees only trials where all are active),
+    otherwise every parameter is its own group."""
+    buckets: dict[object, list[int]] = {}
+    for i, spec in enumerate(space.params):
+        key = spec.conditions if multivariate else i
+        buckets.setdefault(key, []).append(i)
+    groups = tuple(
+        Group(np.array(cols), GroupModel([space.params[c] for c in cols]), cols[0])
+        for cols in sorted(buckets.values(), key=lambda c: c[0])
+    )
+    num_cols = np.array([i for i, s in enumerate(space.params) if s.kind != "cat"], dtype=int)
+    return Layout(space, groups, num_cols, Scales.of([space.params[i] for i in num_cols]))
+
+
+def internal(lay: Layout, X: np.ndarray) -> np.ndarray:
+    """User-scale rows -> kernel centres (numeric columns) and codes (categorical)."""
+    Z = np.array(X, dtype=float)
+    if len(lay.num_cols) and len(Z):
+        Z[:, lay.num_cols] = lay.scales.to_internal(Z[:, lay.num_cols])
+    return Z
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """The finished ok trials of a history: internal rows sorted best first."""
+
+    version: int
+    Z: np.ndarray
+    losses: np.ndarray
+
+
+_CACHE: "weakref.WeakKeyDictionary[History, tuple[Layout, Observed]]" = weakref.WeakKeyDictionary()
+
+
+def observed(lay: Layout, history: History) -> Observed:
+    hit = _CACHE.get(history)
+    if hit is not None and hit[0] is lay and hit[1].version == history.version:
+        return hit[1]
+    ok = history.ok
+    losses = history.losses[ok]
+    order = np.argsort(losses, kind="stable")
+    obs = Observed(history.version, internal(lay, history.X[ok][order]), losses[order])
+    _CACHE[history] = (lay, obs)
+    return obs

@@ -1,0 +1,112 @@
+"""One TPE proposal: split the trials, fit l (good) and g (bad) per group, pick the
+candidate drawn from l with the highest l/g ratio."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from .prior import plain_value
+from ._layout import Layout, Observed
+from .parzen import GroupModel, Mixture, bandwidths
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The knobs the model reads (validated in ``tpe``)."""
+
+    gamma: float
+    split: str
+    n_good_max: int
+    n_EI_candidates: int
+    prior_weight: float
+    liar: str
+    bandwidth: str
+    bw_factor: float
+    max_components: int
+    liar_weight: float
+    liar_bw: str
+
+
+def n_good(n_ok: int, cfg: ModelConfig) -> int:
+    """Size of the good group, from finished trials only."""
+    if n_ok == 0:
+        return 0
+    base = n_ok if cfg.split == "linear" else math.sqrt(n_ok)
+    return int(min(n_ok, cfg.n_good_max, max(1, math.ceil(cfg.gamma * base))))
+
+
+def _thin(rows: np.ndarray, cap: int) -> np.ndarray:
+    """At most ``cap`` rows spread evenly over the loss ranking: a large bad group keeps
+    its shape at a bounded cost per ask."""
+    if len(rows) <= cap:
+        return rows
+    return rows[np.linspace(0, len(rows) - 1, cap).round().astype(int)]
+
+
+def split(obs: Observed, pending: np.ndarray, cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Good rows, bad rows (internal scale), the pending rows, and whether the liar puts
+    them in the good group (False: bad group; no rows for ``liar="none"``)."""
+    k = n_good(len(obs.losses), cfg)
+    good, bad = obs.Z[:k], _thin(obs.Z[k:], cfg.max_components)
+    if cfg.liar == "none":
+        return good, bad, pending[:0], False
+    to_good = cfg.liar == "best" or (
+        cfg.liar == "mean" and k > 0 and float(obs.losses.mean()) <= obs.losses[k - 1]
+    )
+    return good, bad, pending, to_good
+
+
+def propose(
+    lay: Layout, parts: tuple[np.ndarray, np.ndarray, np.ndarray, bool], cfg: ModelConfig, rng: np.random.Generator
+) -> dict[str, Any]:
+    """One assignment, drawn group by group in sampling order (parents first)."""
+    good_all, bad_all, pend_all, to_good = parts
+    vals: dict[str, Any] = {}
+    params = lay.space.params
+    for g in lay.groups:
+        if not params[g.spec_idx].is_active(vals):
+            continue
+        good, bad, pend = _rows(good_all, g.cols), _rows(bad_all, g.cols), _rows(pend_all, g.cols)
+        if to_good:
+            good = np.vstack([good, pend])
+            pend = pend[:0]
+        l = Mixture(g.model, good, np.ones(len(good)), cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
+        b = _bad_mixture(g.model, good, bad, pend, cfg)
+        cand = l.sample(rng, cfg.n_EI_candidates)
+        pts = g.model.points(cand)
+        best = cand[int(np.argmax(l.log_pdf(pts) - b.log_pdf(pts)))]
+        for spec, v in zip(g.model.specs, best):
+            vals[spec.label] = plain_value(spec, float(v))
+    return vals
+
+
+def _bad_mixture(model: GroupModel, good: np.ndarray, bad: np.ndarray, pend: np.ndarray, cfg: ModelConfig) -> Mixture:
+    """The bad density, pending trials included as lies.
+
+    A pending kernel gets the weight a good trial has in l (relative to the groups'
+    sizes, times ``liar_weight``) and, with ``liar_bw="good"``, the width it would have
+    among the good trials: one more plain bad kernel is diluted by the whole bad group
+    and barely moves l/g, so parallel workers would still pile onto the same spot.
+    """
+    rows = np.vstack([bad, pend])
+    w = np.ones(len(rows))
+    if not len(pend):
+        return Mixture(model, rows, w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
+    w[len(bad):] = max(1.0, cfg.liar_weight * len(bad) / max(len(good), 1))
+    sigma = None
+    if cfg.liar_bw == "good" and len(model.num):
+        num = model.num
+        sb = bandwidths(bad[:, num], model.scales, cfg.bandwidth, cfg.bw_factor, len(model.specs))
+        both = np.vstack([good[:, num], pend[:, num]])
+        sp = bandwidths(both, model.scales, cfg.bandwidth, cfg.bw_factor, len(model.specs))[len(good):]
+        sigma = np.vstack([sb, sp])
+    return Mixture(model, rows, w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor, sigma=sigma)
+
+
+def _rows(Z: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    sub = Z[:, cols]
+    return sub[~np.isnan(sub).any(axis=1)]

@@ -1,0 +1,237 @@
+"""Parzen estimators: weighted mixtures of product kernels over a group of parameters.
+
+One estimator models the joint density of a group of parameters that are active together
+(one parameter in the univariate TPE). Numeric parameters get normal kernels in their
+internal (possibly log) scale, truncated to the prior's support; quantized and integer
+values get the kernel's mass over their rounding bin, so a coarse grid is modelled as the
+discrete distribution it is. Categorical parameters get a table per kernel, smoothed
+towards the prior probabilities (so ``pchoice`` weights carry over). Every kernel
+evaluation is one broadcast over candidates x components x parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from ..space.compile import ParamSpec
+from .prior import quantize
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_TINY = 1e-300
+#: Neighbour bandwidths never shrink below width / _MAX_SHRINK (hyperopt's "magic clip").
+_MAX_SHRINK = 100.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Scales:
+    """Per-column constants of numeric parameters in their internal scale.
+
+    ``lo``/``hi`` bound the kernels' support (infinite for normal priors); ``width`` is the
+    bandwidth reference (the range, or the prior sigma); ``center`` the prior's centre;
+    ``step`` the rounding bin in the user's scale (0 for a continuous value).
+    """
+
+    lo: np.ndarray
+    hi: np.ndarray
+    width: np.ndarray
+    center: np.ndarray
+    log: np.ndarray
+    step: np.ndarray
+    is_int: np.ndarray
+    int_low: np.ndarray
+    int_high: np.ndarray
+    clo: np.ndarray
+    chi: np.ndarray
+
+    @classmethod
+    def of(cls, specs: Sequence[ParamSpec]) -> "Scales":
+        rows = [_scale_row(s) for s in specs]
+        cols = list(zip(*rows)) if rows else [()] * 11
+        return cls(*(np.asarray(c, dtype=bool if i in (4, 6) else float) for i, c in enumerate(cols)))
+
+    def take(self, idx: np.ndarray) -> "Scales":
+        return Scales(*(getattr(self, f.name)[idx] for f in dataclasses.fields(self)))
+
+    def to_internal(self, values: np.ndarray) -> np.ndarray:
+        """User values (rows x columns) -> kernel centres, clipped into the support (and
+        within 5 prior sigmas for normal priors, so a log value rounded to 0 stays near)."""
+        z = np.array(values, dtype=float)
+        if self.log.any():
+            z[:, self.log] = np.log(np.maximum(z[:, self.log], _TINY))
+        return np.clip(z, self.clo, self.chi)
+
+    def bins(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Internal edges of each value's rounding bin (only meaningful where step > 0)."""
+        half = 0.5 * self.step
+        a, b = values - half, values + half
+        if self.log.any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                a = np.where(self.log, np.log(np.where(a > 0, a, 0.0)), a)
+                b = np.where(self.log, np.log(np.maximum(b, _TINY)), b)
+        return np.clip(a, self.lo, self.hi), np.clip(b, self.lo, self.hi)
+
+    def to_user(self, z: np.ndarray) -> np.ndarray:
+        """Internal samples -> user values: exp for log scales, quantized, ints in range."""
+        v = np.where(self.log, np.exp(np.where(self.log, z, 0.0)), z)
+        q = np.where(self.step > 0, self.step, 1.0)
+        v = np.where(self.step > 0, quantize(v, q), v)
+        if self.is_int.any():
+            v = np.where(self.is_int, np.clip(v, self.int_low, self.int_high - 1), v)
+        return v
+
+
+def _scale_row(s: ParamSpec) -> tuple:
+    if s.kind == "float":
+        return (s.low, s.high, s.high - s.low, 0.5 * (s.low + s.high), s.log, s.q or 0.0, False, 0.0, 0.0,
+                s.low, s.high)
+    if s.kind == "normal":
+        return (-math.inf, math.inf, s.sigma, s.mu, s.log, s.q or 0.0, False, 0.0, 0.0,
+                s.mu - 5.0 * s.sigma, s.mu + 5.0 * s.sigma)
+    if s.kind == "int":
+        lo, hi = s.low - 0.5, s.high - 0.5
+        return (lo, hi, hi - lo, 0.5 * (lo + hi), False, 1.0, True, s.low, s.high, lo, hi)
+    raise ValueError(f"not a numeric parameter: {s.label!r} ({s.kind})")
+
+
+@dataclasses.dataclass(frozen=True)
+class Points:
+    """Candidates in the forms the density needs: user values, internal values, bins."""
+
+    user: np.ndarray
+    z: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    codes: np.ndarray
+
+
+class GroupModel:
+    """The parameters of one group: which columns are numeric, which categorical."""
+
+    def __init__(self, specs: Sequence[ParamSpec]) -> None:
+        self.specs = tuple(specs)
+        self.num = np.array([i for i, s in enumerate(specs) if s.kind != "cat"], dtype=int)
+        self.cat = np.array([i for i, s in enumerate(specs) if s.kind == "cat"], dtype=int)
+        self.scales = Scales.of([specs[i] for i in self.num])
+        self.quant = self.scales.step > 0
+        self.cont = ~self.quant
+        self.qscales = self.scales.take(np.flatnonzero(self.quant))
+        self.cat_priors = [np.asarray(specs[i].probs, dtype=float) for i in self.cat]
+
+    def points(self, user: np.ndarray) -> Points:
+        un = user[:, self.num]
+        a, b = self.qscales.bins(un[:, self.quant])
+        return Points(user, self.scales.to_internal(un), a, b, user[:, self.cat].astype(int))
+
+
+class Mixture:
+    """A weighted mixture of product kernels, the last component being the prior."""
+
+    def __init__(
+        self,
+        group: GroupModel,
+        obs: np.ndarray,
+        weights: np.ndarray,
+        prior_weight: float,
+        bandwidth: str,
+        bw_factor: float,
+        sigma: np.ndarray | None = None,
+    ) -> None:
+        """``obs`` holds internal values (numeric columns) and codes (categorical columns);
+        ``sigma`` fixes the numeric widths instead of the bandwidth rule."""
+        self.group = group
+        k = len(obs)
+        sc = group.scales
+        w = np.append(np.asarray(weights, dtype=float), prior_weight)
+        self.logw = np.log(w / w.sum())
+        self.w = np.exp(self.logw)
+        mus = obs[:, group.num] if len(group.num) else np.empty((k, 0))
+        sig = sigma if sigma is not None else bandwidths(mus, sc, bandwidth, bw_factor, len(group.specs))
+        self.mu = np.vstack([mus, sc.center[None, :]])
+        self.sigma = np.vstack([sig, sc.width[None, :]])
+        pa = ndtr((sc.lo - self.mu) / self.sigma)
+        pb = ndtr((sc.hi - self.mu) / self.sigma)
+        self.pa, self.pb = pa, pb
+        self.log_norm = np.log(np.maximum(pb - pa, _TINY))
+        self.tables = []
+        for j, prior in zip(group.cat, group.cat_priors):
+            tab = np.empty((k + 1, len(prior)))
+            tab[:k] = (prior_weight * len(prior) / (k + 1)) * prior
+            if k:
+                tab[np.arange(k), obs[:, j].astype(int)] += 1.0
+            tab[k] = prior
+            tab /= tab.sum(axis=1, keepdims=True)
+            self.tables.append(tab)
+        self.log_tables = [np.log(np.maximum(t, _TINY)) for t in self.tables]
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` draws in the user's scale (columns as in the group)."""
+        g = self.group
+        comp = rng.choice(len(self.w), size=size, p=self.w)
+        out = np.empty((size, len(g.specs)))
+        if len(g.num):
+            pa, pb = self.pa[comp], self.pb[comp]
+            u = pa + rng.random((size, len(g.num))) * (pb - pa)
+            z = self.mu[comp] + self.sigma[comp] * ndtri(np.clip(u, 1e-16, 1 - 1e-16))
+            out[:, g.num] = g.scales.to_user(np.clip(z, g.scales.lo, g.scales.hi))
+        for j, tab in zip(g.cat, self.tables):
+            cum = np.cumsum(tab[comp], axis=1)
+            r = rng.random(size)[:, None] * cum[:, -1:]
+            out[:, j] = np.minimum((cum < r).sum(axis=1), tab.shape[1] - 1)
+        return out
+
+    def log_pdf(self, pts: Points) -> np.ndarray:
+        """Log density (mass for discrete columns) of each candidate, up to a constant
+        shared by every mixture over the same group (the log-scale Jacobian)."""
+        g = self.group
+        total = np.broadcast_to(self.logw, (len(pts.user), len(self.logw))).copy()
+        if g.cont.any():
+            c = g.cont
+            t = (pts.z[:, None, c] - self.mu[None, :, c]) / self.sigma[None, :, c]
+            total += -0.5 * np.einsum("ckj,ckj->ck", t, t)
+            total -= (np.log(self.sigma[:, c]) + self.log_norm[:, c]).sum(axis=1) + _LOG_SQRT_2PI * c.sum()
+        if g.quant.any():
+            q = g.quant
+            mu, s = self.mu[None, :, q], self.sigma[None, :, q]
+            ta = (pts.a[:, None, :] - mu) / s
+            tb = (pts.b[:, None, :] - mu) / s
+            upper = ta > 0
+            mass = np.where(upper, ndtr(-ta) - ndtr(-tb), ndtr(tb) - ndtr(ta))
+            total += np.log(np.maximum(mass, _TINY)).sum(axis=2)
+            total -= self.log_norm[:, q].sum(axis=1)
+        for col, lt in enumerate(self.log_tables):
+            total += lt[:, pts.codes[:, col]].T
+        m = total.max(axis=1, keepdims=True)
+        return (m + np.log(np.exp(total - m).sum(axis=1, keepdims=True)))[:, 0]
+
+
+def bandwidths(mus: np.ndarray, sc: Scales, rule: str, factor: float, dim: int) -> np.ndarray:
+    """Kernel widths of the observations (k x numeric columns).
+
+    ``"neighbor"``: the larger gap to the neighbouring observations per dimension
+    (hyperopt's rule, first and last use their inner gap), clipped to
+    [width / min(100, k + 2), width]. ``"scott"``: Scott's rule
+    ``factor * width * k^(-1/(dim + 4))``, the same for every kernel.
+    """
+    k, p = mus.shape
+    if k == 0 or p == 0:
+        return np.empty((k, p))
+    if rule == "scott":
+        return np.broadcast_to(factor * sc.width * k ** (-1.0 / (dim + 4)), (k, p)).copy()
+    order = np.argsort(mus, axis=0)
+    srt = np.take_along_axis(mus, order, axis=0)
+    lo = np.where(np.isfinite(sc.lo), sc.lo, sc.center - sc.width)
+    hi = np.where(np.isfinite(sc.hi), sc.hi, sc.center + sc.width)
+    ext = np.vstack([np.minimum(lo, srt[0]), srt, np.maximum(hi, srt[-1])])
+    gaps = np.diff(ext, axis=0)
+    sig = np.maximum(gaps[:-1], gaps[1:])
+    if k >= 2:
+        sig[0], sig[-1] = gaps[1], gaps[-2]
+    sig = sig * factor
+    out = np.empty_like(sig)
+    np.put_along_axis(out, order, sig, axis=0)
+    return np.clip(out, sc.width / min(_MAX_SHRINK, k + 2.0), sc.width)

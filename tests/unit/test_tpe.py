@@ -1,0 +1,233 @@
+"""The TPE sampler: validity of suggestions, pending handling, settings, determinism."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+
+from distopt.algo import History, rand, tpe
+from distopt.errors import AlgoError
+from distopt.space import compile_space, hp
+
+MIXED = {
+    "x": hp.uniform("x", -5, 6),
+    "lr": hp.loguniform("lr", math.log(1e-4), math.log(1.0)),
+    "units": hp.quniform("units", 16, 256, 16),
+    "qlr": hp.qloguniform("qlr", math.log(1), math.log(100), 5),
+    "depth": hp.randint("depth", 2, 9),
+    "act": hp.choice("act", ["relu", "tanh", "elu"]),
+}
+
+CONDITIONAL = hp.choice(
+    "model",
+    [
+        {"kind": "svm", "C": hp.loguniform("C", -3, 3), "kernel": hp.choice("kernel", ["rbf", {"deg": hp.randint("deg", 2, 5)}])},
+        {"kind": "tree", "depth": hp.quniform("depth", 1, 10, 1)},
+    ],
+)
+
+
+def empty(space) -> np.ndarray:
+    return np.empty((0, len(space)))
+
+
+def run(space, objective, n_trials, seed, algo=tpe.suggest, **settings):
+    """Sequential loop: ask one, tell it; the history at the end."""
+    space = compile_space(space)
+    history = History(space)
+    rng = np.random.default_rng(seed)
+    for _ in range(n_trials):
+        vals = algo(space, history, empty(space), 1, rng, **settings)[0]
+        history.add(vals, objective(vals))
+    return history
+
+
+def mixed_loss(v) -> float:
+    return (v["x"] - 1) ** 2 + abs(math.log(v["lr"]) + 5) + abs(v["units"] - 64) / 64 + v["depth"] % 3 + v["act"]
+
+
+def check_mixed(vals):
+    assert set(vals) == set(MIXED)
+    assert -5 <= vals["x"] <= 6 and isinstance(vals["x"], float)
+    assert 1e-4 <= vals["lr"] <= 1.0
+    assert vals["units"] % 16 == 0 and 16 <= vals["units"] <= 256
+    assert vals["qlr"] % 5 == 0 and 0 <= vals["qlr"] <= 100
+    assert isinstance(vals["depth"], int) and 2 <= vals["depth"] < 9
+    assert isinstance(vals["act"], int) and vals["act"] in (0, 1, 2)
+
+
+@pytest.mark.parametrize("multivariate", [True, False])
+def test_suggestions_in_bounds_quantized_and_typed(multivariate):
+    history = run(MIXED, mixed_loss, 40, seed=1, n_startup_jobs=5, multivariate=multivariate)
+    space = compile_space(MIXED)
+    for vals in tpe.suggest(space, history, history.X[-6:], 30, np.random.default_rng(2), multivariate=multivariate):
+        check_mixed(vals)
+
+
+def conditional_loss(v) -> float:
+    if v["model"] == 0:
+        return abs(math.log(v["C"]) - 1) + (0.5 if v["kernel"] == 0 else 0.1 * v["deg"])
+    return abs(v["depth"] - 4) / 3 + 0.2
+
+
+@pytest.mark.parametrize("multivariate", [True, False])
+def test_conditional_parameters_active_iff_their_branch(multivariate):
+    space = compile_space(CONDITIONAL)
+    history = run(CONDITIONAL, conditional_loss, 40, seed=3, n_startup_jobs=8, multivariate=multivariate)
+    out = tpe.suggest(space, history, history.X[-4:], 40, np.random.default_rng(4), multivariate=multivariate)
+    for vals in [history.decode(r) for r in history.X] + out:
+        assert set(vals) == set(space.active_labels(vals))
+        if vals["model"] == 0:
+            assert set(vals) in ({"model", "C", "kernel"}, {"model", "C", "kernel", "deg"})
+            assert ("deg" in vals) == (vals["kernel"] == 1)
+        else:
+            assert set(vals) == {"model", "depth"} and 1 <= vals["depth"] <= 10
+    # both branches still explored after the model takes over
+    assert {v["model"] for v in out} == {0, 1}
+
+
+def test_unbounded_normal_kinds():
+    space = {
+        "n": hp.normal("n", 2.0, 3.0),
+        "qn": hp.qnormal("qn", 0.0, 5.0, 2.0),
+        "ln": hp.lognormal("ln", 0.0, 1.0),
+        "qln": hp.qlognormal("qln", 1.0, 1.0, 0.5),
+    }
+
+    def loss(v):
+        return (v["n"] - 7) ** 2 + (v["qn"] + 4) ** 2 + (math.log(v["ln"]) - 0.5) ** 2 + abs(v["qln"] - 3)
+
+    history = run(space, loss, 60, seed=5)
+    out = tpe.suggest(compile_space(space), history, empty(compile_space(space)), 20, np.random.default_rng(0))
+    for vals in [history.decode(r) for r in history.X] + out:
+        assert all(math.isfinite(x) for x in vals.values())
+        assert vals["qn"] % 2 == 0 and vals["ln"] > 0 and vals["qln"] >= 0 and vals["qln"] % 0.5 == 0
+    best = history.losses.min()
+    randoms = run(space, loss, 60, seed=5, algo=rand.suggest).losses.min()
+    assert best < randoms
+
+
+def spread(points: list[dict]) -> float:
+    X = np.array([[p["x"], p["y"]] for p in points])
+    d = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    return float(d[np.triu_indices(len(X), 1)].mean())
+
+
+def test_liar_worst_spreads_a_batch_more_than_none():
+    space = {"x": hp.uniform("x", -5, 5), "y": hp.uniform("y", -5, 5)}
+    history = run(space, lambda v: v["x"] ** 2 + v["y"] ** 2, 100, seed=7)
+    cs = compile_space(space)
+    worst, none = [], []
+    for seed in range(5):
+        worst.append(spread(tpe.suggest(cs, history, empty(cs), 8, np.random.default_rng(seed), liar="worst")))
+        none.append(spread(tpe.suggest(cs, history, empty(cs), 8, np.random.default_rng(seed), liar="none")))
+    assert np.mean(worst) > 1.3 * np.mean(none)
+
+
+def test_pending_points_repel_startup_design():
+    space = compile_space({"x": hp.uniform("x", 0, 1)})
+    history = History(space)
+    pending = np.array([[0.02], [0.98]])
+    pts = [tpe.suggest(space, history, pending, 1, np.random.default_rng(s))[0]["x"] for s in range(20)]
+    assert np.mean([min(abs(p - 0.02), abs(p - 0.98)) for p in pts]) > 0.3
+    batch = [v["x"] for v in tpe.suggest(space, history, empty(space), 8, np.random.default_rng(0))]
+    assert np.diff(np.sort(batch)).min() > 0.02
+
+
+def test_tpe_beats_random_on_a_simple_problem():
+    space = {"x": hp.uniform("x", -5, 6), "y": hp.uniform("y", -3, 3)}
+
+    def loss(v):
+        return np.poly1d([1, -2, -28, 28, 12, -26, 100])(v["x"]) / 1000 + (v["y"] - 1) ** 2
+
+    t = [run(space, loss, 60, seed=s).losses.min() for s in range(5)]
+    r = [run(space, loss, 60, seed=s, algo=rand.suggest).losses.min() for s in range(5)]
+    assert np.median(t) < np.median(r)
+
+
+def test_same_seed_and_history_give_same_suggestions():
+    a = run(MIXED, mixed_loss, 25, seed=11, n_startup_jobs=5)
+    b = run(MIXED, mixed_loss, 25, seed=11, n_startup_jobs=5)
+    np.testing.assert_array_equal(a.X, b.X)
+    space = compile_space(MIXED)
+    s1 = tpe.suggest(space, a, a.X[:3], 4, np.random.default_rng(9))
+    s2 = tpe.suggest(space, b, b.X[:3], 4, np.random.default_rng(9))
+    assert s1 == s2
+
+
+def test_partial_settings_reach_the_sampler():
+    space = compile_space({"x": hp.uniform("x", -5, 5)})
+    history = run({"x": hp.uniform("x", -5, 5)}, lambda v: v["x"] ** 2, 12, seed=0)
+    a = tpe.suggest(space, history, empty(space), 3, np.random.default_rng(1))
+    algo = functools.partial(tpe.suggest, n_startup_jobs=100)
+    b = algo(space, history, empty(space), 3, np.random.default_rng(1))
+    assert a != b
+    # still in start-up: a seeded space-filling draw, independent of the losses
+    c = run({"x": hp.uniform("x", -5, 5)}, lambda v: -v["x"] ** 2, 12, seed=0, n_startup_jobs=100)
+    d = run({"x": hp.uniform("x", -5, 5)}, lambda v: v["x"] ** 2, 12, seed=0, n_startup_jobs=100)
+    np.testing.assert_array_equal(c.X, d.X)
+
+
+@pytest.mark.parametrize(
+    "settings, needle",
+    [
+        ({"gamma": 0.0}, "0.0"),
+        ({"gamma": 1.5}, "1.5"),
+        ({"gamma": "0.2"}, "'0.2'"),
+        ({"liar": "median"}, "'median'"),
+        ({"n_startup_jobs": -1}, "-1"),
+        ({"n_EI_candidates": 0}, "0"),
+        ({"prior_weight": 0.0}, "0.0"),
+        ({"prior_weight": -2}, "-2"),
+        ({"multivariate": "yes"}, "'yes'"),
+        ({"n_ei_candidates": 5}, "n_ei_candidates"),
+    ],
+)
+def test_invalid_settings_raise_algo_error_naming_the_value(settings, needle):
+    space = compile_space({"x": hp.uniform("x", 0, 1)})
+    with pytest.raises(AlgoError) as err:
+        tpe.suggest(space, History(space), empty(space), 1, np.random.default_rng(0), **settings)
+    assert needle in str(err.value)
+    assert next(iter(settings)) in str(err.value)
+
+
+def test_pchoice_prior_respected_during_startup():
+    space = compile_space({"c": hp.pchoice("c", [(0.8, "a"), (0.15, "b"), (0.05, "c")]), "x": hp.uniform("x", 0, 1)})
+    history = History(space)
+    out = tpe.suggest(space, history, empty(space), 2000, np.random.default_rng(0), n_startup_jobs=10)
+    freq = np.bincount([v["c"] for v in out], minlength=3) / len(out)
+    np.testing.assert_allclose(freq, [0.8, 0.15, 0.05], atol=0.03)
+
+
+def test_failed_trials_are_not_modelled_and_do_not_count_for_startup():
+    space = compile_space({"x": hp.uniform("x", 0, 1)})
+    history = History(space)
+    for x in np.linspace(0, 1, 30):
+        history.add({"x": float(x)}, None)
+    assert history.n_ok == 0
+    out = tpe.suggest(space, history, empty(space), 5, np.random.default_rng(0))
+    assert all(0 <= v["x"] <= 1 for v in out)
+    for i in range(12):
+        history.add({"x": 0.1 + 0.01 * i}, float(i))
+    out = tpe.suggest(space, history, empty(space), 5, np.random.default_rng(0))
+    assert np.median([v["x"] for v in out]) < 0.5
+
+
+def test_large_history_stays_fast_and_valid():
+    import time
+
+    space = compile_space(MIXED)
+    history = History(space)
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        vals = rand.suggest(space, history, empty(space), 1, rng)[0]
+        history.add(vals, mixed_loss(vals))
+    tpe.suggest(space, history, empty(space), 1, rng)
+    t0 = time.perf_counter()
+    out = tpe.suggest(space, history, history.X[:32], 5, rng)
+    assert time.perf_counter() - t0 < 0.5
+    for vals in out:
+        check_mixed(vals)
