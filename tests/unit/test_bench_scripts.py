@@ -1,0 +1,64 @@
+"""Smoke tests of the benchmark scripts: tiny settings, check the tables and JSON lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("optuna")
+pytest.importorskip("hyperopt")
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def run(script: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_quality_script_prints_tables_and_writes_json_lines(tmp_path: Path) -> None:
+    out = tmp_path / "quality.jsonl"
+    optimizers = "distopt,distopt-none,optuna,hyperopt,random"
+    stdout = run(
+        "bench_tpe_quality.py", "--problems", "branin", "--seeds", "2", "--budget", "10",
+        "--q", "1,32", "--optimizers", optimizers, "--json-out", str(out),
+    )
+    for heading in ("median best regret, q=1", "median best regret, q=32", "mean rank",
+                    "paired win rate", "degradation", "== targets =="):
+        assert heading in stdout
+    assert "branin" in stdout
+    assert "PASS" in stdout or "MISS" in stdout
+
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 1 * 2 * 2 * 5  # problems x seeds x q x optimizers
+    for r in records:
+        assert set(r) >= {"problem", "optimizer", "q", "seed", "budget", "best_regret", "wall_seconds"}
+        assert r["problem"] == "branin" and r["budget"] == 10
+        assert r["best_regret"] >= -1e-9
+    # random search ignores history and pending trials: same schedule, same seed -> same result
+    rnd = {(r["q"], r["seed"]): r["best_regret"] for r in records if r["optimizer"] == "random"}
+    assert rnd[(1, 0)] == rnd[(32, 0)] and rnd[(1, 1)] == rnd[(32, 1)]
+
+    again = run("bench_tpe_quality.py", "--from-json", str(out))
+    assert "median best regret, q=32" in again
+
+
+def test_latency_script_prints_ratios_and_writes_json_lines(tmp_path: Path) -> None:
+    out = tmp_path / "latency.jsonl"
+    stdout = run("bench_tpe_latency.py", "--n", "100", "--repeats", "2", "--json-out", str(out))
+    assert "optuna/distopt" in stdout and "hyperopt/distopt" in stdout
+    assert "cont10" in stdout and "mixed" in stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {(r["space"], r["optimizer"]) for r in rows} == {
+        (s, o) for s in ("cont10", "mixed") for o in ("distopt", "optuna", "hyperopt")
+    }
+    for r in rows:
+        assert r["n"] == 100 and 0 < r["min_s"] <= r["median_s"] and r["peak_bytes"] > 0
