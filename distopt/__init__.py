@@ -1,0 +1,37 @@
+"""distopt: distributed parallel hyperparameter optimization.
+
+A drop-in for hyperopt's API (``hp``, ``fmin``, ``tpe.suggest``, ``rand.suggest``,
+``Trials``, ``space_eval``, ``STATUS_OK``) whose trials can run on RQ workers on many
+machines, with a TPE sampler that accounts for the trials still running.
+"""
+
+from . import algo
+from .algo import rand, tpe
+from .constants import (
+    JOB_STATE_CANCEL,
+    JOB_STATE_DONE,
+    JOB_STATE_ERROR,
+    JOB_STATE_NEW,
+    JOB_STATE_RUNNING,
+    JOB_STATES,
+    STATUS_FAIL,
+    STATUS_NEW,
+    STATUS_OK,
+    STATUS_RUNNING,
+    STATUS_SUSPENDED,
+)
+from .errors import DistoptError
+from .fmin import fmin
+from .records import TrialState
+from .space import hp, space_eval
+from .study import Study, Trial
+from .trials import AllTrialsFailed, Trials, generate_trials_to_calculate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "hp", "fmin", "tpe", "rand", "Trials", "space_eval", "Study", "Trial", "TrialState",
+    "generate_trials_to_calculate", "AllTrialsFailed", "DistoptError",
+    "STATUS_OK", "STATUS_FAIL", "STATUS_NEW", "STATUS_RUNNING", "STATUS_SUSPENDED",
+    "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATE_DONE", "JOB_STATE_ERROR", "JOB_STATE_CANCEL", "JOB_STATES",
+]

@@ -1,0 +1,182 @@
+"""The coordinator loop: keep ``parallelism`` trials in flight until a stop rule fires.
+
+It is the same loop for the in-process executor and for workers on many machines: ask
+the study for as many suggestions as there are free slots (pending trials are visible
+to the sampler), submit them, wait for messages, record them, check the stop rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import sys
+import time
+from typing import Any, Callable
+
+from .executor import Executor
+from .study import Study
+
+log = logging.getLogger(__name__)
+
+#: Hooks the distributed layer plugs in: called every loop turn with the clock.
+Tick = Callable[[Study, float], None]
+
+
+@dataclasses.dataclass
+class StopRules:
+    """hyperopt's stop rules: ``max_evals`` finished trials, a wall-clock ``timeout``, a
+    ``loss_threshold`` reached, or ``early_stop_fn(trials, *args) -> (stop, args)``."""
+
+    max_evals: int = sys.maxsize
+    timeout: float | None = None
+    loss_threshold: float | None = None
+    early_stop_fn: Callable[..., Any] | None = None
+    early_stop_view: Any = None  # what early_stop_fn receives (a hyperopt-style Trials)
+    early_stop_args: list = dataclasses.field(default_factory=list)
+
+
+class Progress:
+    """A tqdm bar of finished/total with the best loss and the number in flight."""
+
+    def __init__(self, enabled: bool, total: int, initial: int) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            total_arg = None if total >= sys.maxsize else total
+            self.bar = tqdm(total=total_arg, initial=initial, dynamic_ncols=True, unit="trial", file=sys.stderr)
+
+    def update(self, done: int, best: float | None, in_flight: int) -> None:
+        if self.bar is None:
+            return
+        self.bar.n = done
+        best_text = "?" if best is None else f"{best:.6g}"
+        self.bar.set_postfix_str(f"best loss: {best_text}, in flight: {in_flight}", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Coordinator:
+    """Drives ``study`` through ``executor`` under ``rules``."""
+
+    def __init__(
+        self,
+        study: Study,
+        executor: Executor,
+        rules: StopRules,
+        parallelism: int = 1,
+        show_progressbar: bool = False,
+        ticks: tuple[Tick, ...] = (),
+        wait_interval: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if parallelism < 1:
+            from .errors import DistoptError
+
+            raise DistoptError(f"parallelism must be >= 1, got {parallelism!r}")
+        self.study = study
+        self.executor = executor
+        self.rules = rules
+        self.parallelism = parallelism
+        self.show_progressbar = show_progressbar
+        self.ticks = ticks
+        self.wait_interval = wait_interval
+        self.clock = clock
+        self.stop_reason: str | None = None
+        self._early_stopped = False
+
+    # -- stop rules ------------------------------------------------------------------
+    def check_stop(self, started: float) -> str | None:
+        rules, study = self.rules, self.study
+        if study.n_finished >= rules.max_evals:
+            return "max_evals"
+        if rules.timeout is not None and self.clock() - started >= rules.timeout:
+            return "timeout"
+        best = study.best_trial
+        if rules.loss_threshold is not None and best is not None and best.loss is not None \
+                and best.loss < rules.loss_threshold:
+            return "loss_threshold"
+        if self._early_stopped:
+            return "early_stop_fn"
+        return None
+
+    def _after_result(self) -> None:
+        rules = self.rules
+        if rules.early_stop_fn is None:
+            return
+        stop, args = rules.early_stop_fn(rules.early_stop_view, *rules.early_stop_args)
+        rules.early_stop_args = list(args) if args is not None else []
+        if stop:
+            log.info("early stop triggered")
+            self._early_stopped = True
+
+    # -- messages --------------------------------------------------------------------
+    def handle(self, msg: dict[str, Any]) -> bool:
+        """Record one message; True when it finished a trial."""
+        study = self.study
+        if msg.get("type") == "started":
+            study.mark_running(int(msg["tid"]), int(msg.get("attempt", 0)), msg.get("worker"), msg.get("start_time"))
+            return False
+        loss = msg.get("loss")
+        rec = study.record_result(
+            int(msg["tid"]),
+            msg.get("attempt"),
+            msg.get("status") == "ok",
+            None if loss is None else float(loss),
+            msg.get("result") or {},
+            msg.get("error") if not msg.get("traceback") else f"{msg.get('error')}\n{msg['traceback']}",
+            worker=msg.get("worker"),
+            start_time=msg.get("start_time"),
+            end_time=msg.get("end_time"),
+        )
+        if rec is None:
+            log.info("ignored a result for trial %s attempt %s: the trial already ended or is unknown",
+                     msg.get("tid"), msg.get("attempt"))
+            return False
+        if "raise" in msg:
+            raise msg["raise"]
+        return True
+
+    # -- the loop --------------------------------------------------------------------
+    def fill(self) -> None:
+        """Ask for as many trials as there are free slots and budget left."""
+        study = self.study
+        budget = self.rules.max_evals - study.n_finished - study.n_pending
+        k = min(self.parallelism - study.n_pending, budget)
+        if k > 0:
+            self.executor.submit(study, study.ask(k))
+
+    def run(self) -> str:
+        """Run until a stop rule fires; returns its name. Unfinished trials are cancelled."""
+        study = self.study
+        started = self.clock()
+        progress = Progress(self.show_progressbar, self.rules.max_evals, study.n_finished)
+        try:
+            while True:
+                reason = self.check_stop(started)
+                if reason is not None:
+                    self.stop_reason = reason
+                    break
+                self.fill()
+                wait = self.wait_interval
+                if self.rules.timeout is not None:
+                    wait = max(0.0, min(wait, self.rules.timeout - (self.clock() - started)))
+                for msg in self.executor.wait(wait):
+                    if self.handle(msg):
+                        self._after_result()
+                now = self.clock()
+                for tick in self.ticks:
+                    tick(study, now)
+                best = study.best_trial
+                progress.update(study.n_finished, None if best is None else best.loss, study.n_pending)
+        finally:
+            progress.close()
+        leftover = study.pending_tids()
+        if leftover:
+            self.executor.cancel(study, leftover)
+            study.cancel(leftover)
+        return self.stop_reason

@@ -1,0 +1,43 @@
+"""One exception base for everything distopt raises on purpose.
+
+Catching ``DistoptError`` catches every error the library raises about a user's input or
+its environment; the subclasses let callers react to one kind without parsing messages.
+"""
+
+from __future__ import annotations
+
+
+class DistoptError(Exception):
+    """Base of every error distopt raises on purpose."""
+
+
+class SpaceError(DistoptError, ValueError):
+    """A search space is malformed (bad bounds, duplicate labels, empty choice, ...)."""
+
+
+class AlgoError(DistoptError, ValueError):
+    """A sampler was given invalid settings (gamma outside (0, 1], unknown liar, ...)."""
+
+
+class TrialError(DistoptError, ValueError):
+    """A trial or result is invalid (unknown tid, bad loss, illegal state change)."""
+
+
+class StorageError(DistoptError):
+    """The storage backend failed or holds something unexpected."""
+
+
+class StudyNotFound(StorageError, LookupError):
+    """The named study does not exist on this storage."""
+
+
+class LeaseError(StorageError):
+    """Another coordinator holds the study's lease."""
+
+
+class ObjectiveError(DistoptError):
+    """The objective cannot be shipped to, loaded by, or verified on a worker."""
+
+
+class ConnectionFailed(DistoptError, ConnectionError):
+    """A Redis server could not be reached (host and port are in the message)."""

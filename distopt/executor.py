@@ -1,0 +1,72 @@
+"""Executors run trials somewhere and hand result messages back to the coordinator.
+
+``InlineExecutor`` evaluates in the coordinator's own process, one trial at a time, as
+hyperopt's ``fmin`` does. The RQ executor (``dispatch``) runs them on workers. Both
+speak the same messages (see ``evaluation.py``), so the coordinator loop is the same.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Callable, Protocol, Sequence
+
+from .evaluation import evaluate
+
+
+class Executor(Protocol):
+    """What the coordinator needs from a place that runs trials."""
+
+    def submit(self, study: Any, trials: Sequence[Any]) -> None:
+        """Start evaluating ``trials`` (``Trial`` objects of ``study``)."""
+
+    def wait(self, timeout: float) -> list[dict[str, Any]]:
+        """Messages that arrived (results, ``{"type": "started", ...}``), waiting at most
+        ``timeout`` seconds for the first one."""
+
+    def cancel(self, study: Any, tids: Sequence[int]) -> None:
+        """Withdraw trials that have not started, best effort."""
+
+    def close(self) -> None:
+        ...
+
+
+class InlineExecutor:
+    """Evaluate trials sequentially in this process.
+
+    With ``reraise`` (hyperopt's default, ``catch_eval_exceptions=False``) an exception in
+    the objective is recorded as a failed trial and then raised from ``fmin``.
+    """
+
+    def __init__(self, fn: Callable[[Any], Any], reraise: bool = False) -> None:
+        self.fn = fn
+        self.reraise = reraise
+        self._queue: collections.deque = collections.deque()
+
+    def submit(self, study: Any, trials: Sequence[Any]) -> None:
+        self._queue.extend(trials)
+
+    def wait(self, timeout: float) -> list[dict[str, Any]]:
+        if not self._queue:
+            return []
+        trial = self._queue.popleft()
+        exc: BaseException | None = None
+
+        def call(params: Any) -> Any:
+            nonlocal exc
+            try:
+                return self.fn(params)
+            except Exception as e:
+                exc = e
+                raise
+
+        msg = evaluate(call, trial.params, tid=trial.tid, attempt=trial.attempt, worker="inline")
+        if exc is not None and self.reraise:
+            msg["raise"] = exc  # local only: the coordinator records the FAIL, then raises
+        return [msg]
+
+    def cancel(self, study: Any, tids: Sequence[int]) -> None:
+        drop = set(tids)
+        self._queue = collections.deque(t for t in self._queue if t.tid not in drop)
+
+    def close(self) -> None:
+        self._queue.clear()

@@ -1,0 +1,141 @@
+"""``fmin``: hyperopt's entry point, with its signature and behaviour.
+
+With a plain ``Trials`` (or none) trials run in this process, one after another, as in
+hyperopt. With ``RedisTrials`` they run on workers, ``parallelism`` at a time; the loop
+is the same ``Coordinator`` either way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import numbers
+import os
+import pickle
+import sys
+from typing import Any, Callable, Mapping, Sequence
+
+from .coordinator import Coordinator, StopRules
+from .errors import DistoptError
+from .executor import InlineExecutor
+from .space.evaluate import space_eval
+from .space.nodes import Node
+from .trials import Trials
+
+log = logging.getLogger(__name__)
+
+
+class InvalidAnnotatedParameter(DistoptError, ValueError):
+    """``space="annotated"`` needs every argument of the objective annotated with a node."""
+
+
+def validate_timeout(timeout: Any) -> None:
+    if timeout is not None and (
+        not isinstance(timeout, numbers.Number) or isinstance(timeout, bool) or timeout <= 0
+    ):
+        raise DistoptError(f"The timeout argument should be None or a positive value. Given value: {timeout}")
+
+
+def validate_loss_threshold(loss_threshold: Any) -> None:
+    if loss_threshold is not None and (
+        not isinstance(loss_threshold, numbers.Number) or isinstance(loss_threshold, bool)
+    ):
+        raise DistoptError(
+            f"The loss_threshold argument should be None or a numeric value. Given value: {loss_threshold}"
+        )
+
+
+def _annotated(fn: Callable[..., Any]) -> tuple[dict[str, Any], Callable[[Any], Any]]:
+    space = dict(inspect.getfullargspec(fn).annotations)
+    space.pop("return", None)
+    for name, node in space.items():
+        if not isinstance(node, Node):
+            raise InvalidAnnotatedParameter(
+                f'When using `space="annotated"`, annotate every argument of the objective with an '
+                f"hp expression; argument {name!r} is annotated with {node!r}"
+            )
+
+    def objective(kwargs: Mapping[str, Any]) -> Any:
+        return fn(**kwargs)
+
+    return space, objective
+
+
+def fmin(
+    fn: Callable[[Any], Any],
+    space: Any,
+    algo: Callable[..., Any] | None = None,
+    max_evals: int | None = None,
+    timeout: float | None = None,
+    loss_threshold: float | None = None,
+    trials: Trials | None = None,
+    rstate: Any = None,
+    allow_trials_fmin: bool = True,
+    pass_expr_memo_ctrl: Any = None,
+    catch_eval_exceptions: bool = False,
+    verbose: bool = True,
+    return_argmin: bool = True,
+    points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+    max_queue_len: int = 1,
+    show_progressbar: bool = True,
+    early_stop_fn: Callable[..., Any] | None = None,
+    trials_save_file: str = "",
+    *,
+    parallelism: int | None = None,
+    trial_timeout: float | None = None,
+    max_retries: int = 2,
+) -> Any:
+    """Minimize ``fn`` over ``space``; returns the best point's ``{label: value}``
+    (choice values as indices, use ``space_eval``) or, with ``return_argmin=False``, the
+    best point itself. ``parallelism`` applies to distributed trials (``RedisTrials``)."""
+    validate_timeout(timeout)
+    validate_loss_threshold(loss_threshold)
+    if max_evals is None:
+        max_evals = sys.maxsize
+    if isinstance(max_evals, bool) or not isinstance(max_evals, numbers.Integral) or max_evals < 0:
+        raise DistoptError(f"max_evals must be a non-negative integer, got {max_evals!r}")
+    if isinstance(space, str) and space == "annotated":
+        space, fn = _annotated(fn)
+    if trials_save_file and os.path.exists(trials_save_file):
+        with open(trials_save_file, "rb") as fh:
+            trials = pickle.load(fh)
+    if trials is None:
+        trials = Trials()
+    study = trials.attach(space, algo, rstate)
+    for point in points_to_evaluate or ():
+        study.enqueue(point)
+
+    rules = StopRules(max_evals=int(max_evals), timeout=timeout, loss_threshold=loss_threshold,
+                      early_stop_fn=early_stop_fn, early_stop_view=trials)
+    run = getattr(trials, "run_fmin", None)
+    if run is not None:  # distributed trials bring their own executor
+        run(fn, rules, parallelism=parallelism, trial_timeout=trial_timeout, max_retries=max_retries,
+            show_progressbar=show_progressbar and verbose)
+    else:
+        executor = InlineExecutor(fn, reraise=not catch_eval_exceptions)
+        coordinator = Coordinator(study, executor, rules, parallelism=1,
+                                  show_progressbar=show_progressbar and verbose,
+                                  ticks=_save_ticks(trials, trials_save_file))
+        coordinator.run()
+    if trials_save_file:
+        _save(trials, trials_save_file)
+    if return_argmin:
+        if len(trials) == 0:
+            raise DistoptError("There are no evaluation tasks, cannot return argmin of task losses.")
+        return trials.argmin
+    if study.best_trial is not None:
+        return space_eval(space, trials.argmin)
+    return None
+
+
+def _save(trials: Trials, path: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as fh:
+        pickle.dump(trials, fh)
+    os.replace(tmp, path)
+
+
+def _save_ticks(trials: Trials, path: str) -> tuple:
+    if not path:
+        return ()
+    return (lambda study, now: _save(trials, path),)

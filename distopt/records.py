@@ -1,0 +1,97 @@
+"""Trial states, their legal transitions, and the frozen trial record.
+
+A state change is a compare-and-set against ``TRANSITIONS`` so that two processes racing
+on one trial (a late result and the reaper, say) cannot both win.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any, Mapping
+
+
+class TrialState(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    OK = "ok"
+    FAIL = "fail"
+    LOST = "lost"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """OK and FAIL count toward ``max_evals``; CANCELLED does not."""
+        return self in (TrialState.OK, TrialState.FAIL)
+
+    @property
+    def ended(self) -> bool:
+        return self in (TrialState.OK, TrialState.FAIL, TrialState.CANCELLED)
+
+    @property
+    def pending(self) -> bool:
+        """States a sampler must treat as 'still being evaluated'."""
+        return self in (TrialState.QUEUED, TrialState.RUNNING)
+
+
+S = TrialState
+#: Legal state changes. A result may arrive for a QUEUED trial (the worker was faster than
+#: the RUNNING mark) and for a LOST one (a late result from a reaped attempt is still
+#: recorded if the trial has not ended).
+TRANSITIONS: Mapping[TrialState, frozenset[TrialState]] = {
+    S.QUEUED: frozenset({S.RUNNING, S.OK, S.FAIL, S.LOST, S.CANCELLED}),
+    S.RUNNING: frozenset({S.OK, S.FAIL, S.LOST, S.CANCELLED}),
+    S.LOST: frozenset({S.QUEUED, S.OK, S.FAIL, S.CANCELLED}),
+    S.OK: frozenset(),
+    S.FAIL: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+
+def can_transition(old: TrialState, new: TrialState) -> bool:
+    return new in TRANSITIONS[old]
+
+
+#: hyperopt's integer job states, for the hyperopt-shaped view of trials.
+JOB_STATE_NEW, JOB_STATE_RUNNING, JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_CANCEL = 0, 1, 2, 3, 4
+
+HYPEROPT_STATE = {
+    S.QUEUED: JOB_STATE_NEW,
+    S.LOST: JOB_STATE_NEW,
+    S.RUNNING: JOB_STATE_RUNNING,
+    S.OK: JOB_STATE_DONE,
+    S.FAIL: JOB_STATE_ERROR,
+    S.CANCELLED: JOB_STATE_CANCEL,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRecord:
+    """Everything known about one trial. Immutable: a change makes a new record.
+
+    ``vals`` is the flat assignment of the *active* parameters, as hyperopt's
+    ``misc.vals`` holds it (choice parameters as indices); the value passed to the
+    objective is ``space_eval(space, vals)``.
+    """
+
+    tid: int
+    vals: Mapping[str, Any]
+    state: TrialState = TrialState.QUEUED
+    attempt: int = 0
+    loss: float | None = None
+    result: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    error: str | None = None
+    worker: str | None = None
+    book_time: float | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    refresh_time: float | None = None
+
+    def replace(self, **changes: Any) -> "TrialRecord":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def duration(self) -> float | None:
+        if self.start_time is None or self.end_time is None:
+            return None
+        return self.end_time - self.start_time

@@ -1,0 +1,311 @@
+"""``Study``: the ask/tell seam every executor and the coordinator drive.
+
+A study owns the sampler's view of the search (history arrays and pending rows) and is
+the only writer of its trial records. ``ask`` hands out suggestions while earlier ones
+are still pending (the sampler sees them); ``tell`` records a result exactly once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import uuid
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import algo as _algo
+from .algo.history import History
+from .codec import to_plain
+from .errors import TrialError
+from .evaluation import normalize_result
+from .records import TrialRecord, TrialState
+from .space import CompiledSpace, compile_space, space_eval
+from .space.serialize import space_to_json
+from .storage import Storage, open_storage
+from .names import validate_study_name
+
+Algo = Callable[..., list]
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """A suggestion handed out by ``ask``: ``params`` is what the objective receives."""
+
+    tid: int
+    vals: Mapping[str, Any]
+    params: Any
+    attempt: int = 0
+
+
+def default_algo() -> Algo:
+    """TPE, as hyperopt's ``fmin`` defaults to."""
+    return _algo.tpe.suggest
+
+
+def algo_name(algo: Algo) -> str:
+    func = getattr(algo, "func", algo)  # functools.partial
+    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
+
+
+def as_generator(seed: Any) -> np.random.Generator:
+    """Accept what hyperopt users pass as ``rstate``: a Generator, a RandomState, an int or None."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, np.random.RandomState):
+        return np.random.default_rng(seed.randint(2**31 - 1))
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return np.random.default_rng(seed)
+    raise TrialError(f"seed/rstate must be an int, numpy Generator or RandomState, got {seed!r}")
+
+
+class Study:
+    """A search over ``space``; results may come from anywhere (ask/tell)."""
+
+    def __init__(
+        self,
+        space: Any,
+        algo: Algo | None = None,
+        seed: Any = None,
+        storage: Storage | str | None = None,
+        name: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.space = space
+        self.compiled: CompiledSpace = compile_space(space)
+        self.algo: Algo = algo if algo is not None else default_algo()
+        self.rng = as_generator(seed)
+        self.storage: Storage = open_storage(storage)
+        self.name = validate_study_name(name) if name is not None else f"study-{uuid.uuid4().hex[:12]}"
+        self.history = History(self.compiled)
+        self._records: dict[int, TrialRecord] = {}
+        self._pending: dict[int, np.ndarray] = {}
+        self._fixed: list[dict[str, Any]] = []
+        self._best: TrialRecord | None = None
+        base_meta = {
+            "space": space_to_json(space),
+            "labels": self.compiled.labels,
+            "algo": algo_name(self.algo),
+            "status": "created",
+            "created": time.time(),
+        }
+        base_meta.update(meta or {})
+        if not self.storage.create_study(self.name, base_meta):
+            self._load()
+
+    # -- loading -------------------------------------------------------------------
+    def _load(self) -> None:
+        """Rebuild the arrays from stored records (resume after a restart)."""
+        for rec in self.storage.get_trials(self.name):
+            self._cache(rec)
+
+    def _cache(self, rec: TrialRecord) -> None:
+        old = self._records.get(rec.tid)
+        self._records[rec.tid] = rec
+        if rec.state.pending:
+            self._pending[rec.tid] = self.history.encode(rec.vals)
+        else:
+            self._pending.pop(rec.tid, None)
+        if rec.state.finished and (old is None or not old.state.finished):
+            self.history.add(rec.vals, rec.loss if rec.state == TrialState.OK else None)
+            if rec.state == TrialState.OK and rec.loss is not None and (
+                self._best is None or self._best.loss is None or rec.loss < self._best.loss
+            ):
+                self._best = rec
+
+    def restore(self, records: Sequence[TrialRecord]) -> None:
+        """Load records saved elsewhere (an unpickled ``Trials``) into a new study."""
+        if records:
+            self.storage.next_tid(self.name, max(r.tid for r in records) + 1)
+        for rec in records:
+            self.storage.put_trial(self.name, rec)
+            self._cache(rec)
+
+    # -- asking --------------------------------------------------------------------
+    def enqueue(self, vals: Mapping[str, Any]) -> None:
+        """Evaluate ``vals`` ({label: value}, choice values as indices) before sampling."""
+        self._fixed.append(self._checked_point(vals))
+
+    def _checked_point(self, vals: Mapping[str, Any]) -> dict[str, Any]:
+        vals = {k: (v[0] if isinstance(v, (list, tuple)) else v) for k, v in vals.items()}
+        missing = [p.label for p in self.compiled if p.is_active(vals) and p.label not in vals]
+        unknown = [k for k in vals if k not in self.compiled]
+        if missing or unknown:
+            raise TrialError(
+                f"point {dict(vals)!r} does not fit the space: missing {missing}, unknown {unknown}; "
+                f"the space's labels are {self.compiled.labels}"
+            )
+        return vals
+
+    def pending_array(self) -> np.ndarray:
+        if not self._pending:
+            return np.empty((0, len(self.compiled)))
+        return np.vstack(list(self._pending.values()))
+
+    def suggest(self, n: int) -> list[dict[str, Any]]:
+        """``n`` assignments: enqueued points first, then the sampler's."""
+        fixed, self._fixed = self._fixed[:n], self._fixed[n:]
+        rest = n - len(fixed)
+        if rest <= 0:
+            return fixed
+        pending = self.pending_array()
+        if fixed:
+            pending = np.vstack([pending, self.history.encode_many(fixed)])
+        return fixed + list(self.algo(self.compiled, self.history, pending, rest, self.rng))
+
+    def ask(self, n: int | None = None) -> Trial | list[Trial]:
+        """One trial (``n`` None) or a list of ``n``; each stays pending until told."""
+        count = 1 if n is None else int(n)
+        if count < 1:
+            raise TrialError(f"ask(n) needs n >= 1, got {n!r}")
+        trials = [self.trial_for(rec) for rec in self._create(self.suggest(count))]
+        return trials[0] if n is None else trials
+
+    def _create(self, suggestions: Sequence[Mapping[str, Any]]) -> list[TrialRecord]:
+        """Store new QUEUED records for ``suggestions`` under fresh trial ids."""
+        now = time.time()
+        first = self.storage.next_tid(self.name, len(suggestions))
+        records = []
+        for i, vals in enumerate(suggestions):
+            rec = TrialRecord(tid=first + i, vals=to_plain(dict(vals)), book_time=now, refresh_time=now)
+            self.storage.put_trial(self.name, rec)
+            self._cache(rec)
+            records.append(rec)
+        return records
+
+    def trial_for(self, rec: TrialRecord) -> Trial:
+        return Trial(rec.tid, rec.vals, space_eval(self.space, rec.vals), rec.attempt)
+
+    # -- telling -------------------------------------------------------------------
+    def tell(self, trial: Trial | int, value: Any) -> TrialRecord:
+        """Record a result (a float, or a dict with 'loss'/'status') for a pending trial."""
+        tid = trial.tid if isinstance(trial, Trial) else int(trial)
+        status, loss, result, error = normalize_result(value)
+        rec = self.record_result(tid, None, status == "ok", loss, result, error)
+        if rec is None:
+            state = self._records[tid].state.value if tid in self._records else "unknown"
+            raise TrialError(f"trial {tid} cannot take a result: it is {state}")
+        return rec
+
+    def record_result(
+        self,
+        tid: int,
+        attempt: int | None,
+        ok: bool,
+        loss: float | None,
+        result: Mapping[str, Any],
+        error: str | None = None,
+        *,
+        worker: str | None = None,
+        start_time: float | None = None,
+        end_time: float | None = None,
+    ) -> TrialRecord | None:
+        """Record a result at most once per trial; returns None when the trial already
+        ended (a duplicate or late result) or is unknown, so it is never double counted."""
+        old = self._records.get(tid)
+        if old is None:
+            return None
+        if old.state.ended:
+            return None
+        now = time.time()
+        new = old.replace(
+            state=TrialState.OK if ok else TrialState.FAIL,
+            loss=loss if ok else None,
+            result=dict(result),
+            error=error,
+            worker=worker or old.worker,
+            start_time=start_time if start_time is not None else old.start_time,
+            end_time=end_time if end_time is not None else now,
+            refresh_time=now,
+        )
+        if not self.storage.transition(self.name, tid, old.state, new):
+            return None
+        self._cache(new)
+        return new
+
+    def mark_running(self, tid: int, attempt: int, worker: str | None, start_time: float | None) -> bool:
+        old = self._records.get(tid)
+        if old is None or old.state != TrialState.QUEUED or old.attempt != attempt:
+            return False
+        new = old.replace(state=TrialState.RUNNING, worker=worker, start_time=start_time, refresh_time=time.time())
+        if not self.storage.transition(self.name, tid, TrialState.QUEUED, new, attempt=attempt):
+            return False
+        self._cache(new)
+        return True
+
+    def mark_lost(self, tid: int, attempt: int, reason: str) -> TrialRecord | None:
+        """A pending attempt whose worker vanished: LOST, out of the sampler's pending set."""
+        old = self._records.get(tid)
+        if old is None or not old.state.pending or old.attempt != attempt:
+            return None
+        new = old.replace(state=TrialState.LOST, error=reason, refresh_time=time.time())
+        if not self.storage.transition(self.name, tid, old.state, new, attempt=attempt):
+            return None
+        self._cache(new)
+        return new
+
+    def requeue(self, tid: int) -> TrialRecord | None:
+        """A new attempt for a LOST trial: QUEUED again with attempt + 1."""
+        old = self._records.get(tid)
+        if old is None or old.state != TrialState.LOST:
+            return None
+        now = time.time()
+        new = old.replace(state=TrialState.QUEUED, attempt=old.attempt + 1, worker=None,
+                          start_time=None, book_time=now, refresh_time=now)
+        if not self.storage.transition(self.name, tid, TrialState.LOST, new):
+            return None
+        self._cache(new)
+        return new
+
+    def cancel(self, tids: Iterable[int] | None = None) -> list[TrialRecord]:
+        """Cancel the given (default: all) queued, running or lost trials."""
+        targets = list(tids) if tids is not None else [t for t, r in self._records.items() if not r.state.ended]
+        done = []
+        for tid in targets:
+            old = self._records[tid]
+            if old.state.ended:
+                continue
+            new = old.replace(state=TrialState.CANCELLED, refresh_time=time.time())
+            if self.storage.transition(self.name, tid, old.state, new):
+                self._cache(new)
+                done.append(new)
+        return done
+
+    def add_trial(self, vals: Mapping[str, Any], loss: float | Mapping[str, Any]) -> TrialRecord:
+        """Record a point evaluated elsewhere (warm start), ``vals`` as ``points_to_evaluate``."""
+        (rec,) = self._create([self._checked_point(vals)])
+        return self.tell(rec.tid, loss)
+
+    # -- reading -------------------------------------------------------------------
+    @property
+    def trials(self) -> list[TrialRecord]:
+        return [self._records[t] for t in sorted(self._records)]
+
+    def record(self, tid: int) -> TrialRecord:
+        try:
+            return self._records[tid]
+        except KeyError:
+            raise TrialError(f"study {self.name!r} has no trial {tid}") from None
+
+    @property
+    def best_trial(self) -> TrialRecord | None:
+        return self._best
+
+    @property
+    def best_params(self) -> Any:
+        return None if self._best is None else space_eval(self.space, self._best.vals)
+
+    @property
+    def n_finished(self) -> int:
+        return self.history.n
+
+    @property
+    def n_pending(self) -> int:
+        return len(self._pending)
+
+    def pending_tids(self) -> list[int]:
+        return sorted(self._pending)
+
+    def states(self, states: Sequence[TrialState]) -> list[TrialRecord]:
+        return [r for r in self.trials if r.state in states]
