@@ -1,0 +1,140 @@
+"""The storage interface: what a study needs to persist, and nothing about how.
+
+Two implementations: ``MemoryStorage`` (one process, the embedded default) and
+``RedisStorage`` (shared by a coordinator and workers on many machines). Only the Redis
+implementation knows key names (``keys.py``). One contract test suite runs against both.
+
+Roles: the coordinator is the only writer of trial records (``put_trial``,
+``transition``); workers only ``push_result`` and ``heartbeat``; monitors only read.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..records import TrialRecord, TrialState
+
+
+class Storage(abc.ABC):
+    """Persistence of studies, trials, result inboxes, heartbeats, leases and blobs."""
+
+    # -- studies -------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_study(self, name: str, meta: Mapping[str, Any]) -> bool:
+        """Create a study with JSON-able ``meta``; False if it already exists."""
+
+    @abc.abstractmethod
+    def get_study(self, name: str) -> dict[str, Any]:
+        """The study's meta; raises ``StudyNotFound`` naming the known studies."""
+
+    @abc.abstractmethod
+    def update_study(self, name: str, changes: Mapping[str, Any]) -> None:
+        """Merge ``changes`` into the study's meta (e.g. ``{"status": "done"}``)."""
+
+    @abc.abstractmethod
+    def list_studies(self) -> list[str]:
+        """Names of all studies, sorted."""
+
+    @abc.abstractmethod
+    def delete_study(self, name: str) -> None:
+        """Remove a study and everything stored under it (not shared blobs)."""
+
+    # -- trials (written by the coordinator only) ----------------------------------
+    @abc.abstractmethod
+    def next_tid(self, name: str, count: int = 1) -> int:
+        """Reserve ``count`` consecutive trial ids atomically; returns the first."""
+
+    @abc.abstractmethod
+    def put_trial(self, name: str, record: TrialRecord) -> None:
+        """Store a new trial record (overwrites one with the same tid)."""
+
+    @abc.abstractmethod
+    def transition(
+        self,
+        name: str,
+        tid: int,
+        expected: TrialState | Iterable[TrialState],
+        new: TrialRecord,
+        attempt: int | None = None,
+    ) -> bool:
+        """Compare-and-set: replace the record only if its state is one of ``expected``
+        (and its attempt equals ``attempt`` when given) and the change is legal per
+        ``TRANSITIONS``. Returns False when another process won or the state differs.
+        """
+
+    @abc.abstractmethod
+    def get_trial(self, name: str, tid: int) -> TrialRecord | None:
+        ...
+
+    @abc.abstractmethod
+    def get_trials(self, name: str, states: Iterable[TrialState] | None = None) -> list[TrialRecord]:
+        """All trials of the study sorted by tid, optionally only those in ``states``."""
+
+    @abc.abstractmethod
+    def count_states(self, name: str) -> dict[TrialState, int]:
+        """Number of trials per state (every state present, zeros included)."""
+
+    # -- result inbox (workers write, the coordinator pops) ------------------------
+    @abc.abstractmethod
+    def push_result(self, name: str, message: Mapping[str, Any]) -> None:
+        """Append a JSON-able result message to the study's inbox."""
+
+    @abc.abstractmethod
+    def pop_results(self, name: str, timeout: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Pop up to ``limit`` messages, waiting up to ``timeout`` seconds for the first
+        (blocking pop, no busy polling). Returns [] on timeout."""
+
+    # -- liveness --------------------------------------------------------------------
+    @abc.abstractmethod
+    def heartbeat(self, name: str, tid: int, attempt: int, deadline: float, worker: str | None = None) -> None:
+        """Record that (tid, attempt) is alive until ``deadline`` (epoch seconds)."""
+
+    @abc.abstractmethod
+    def clear_heartbeat(self, name: str, tid: int) -> None:
+        ...
+
+    @abc.abstractmethod
+    def expired_heartbeats(self, name: str, now: float) -> list[tuple[int, int]]:
+        """(tid, attempt) pairs whose deadline is before ``now``; the clock is an
+        argument so tests inject time."""
+
+    @abc.abstractmethod
+    def heartbeats(self, name: str) -> dict[int, dict[str, Any]]:
+        """tid -> {"attempt", "deadline", "worker"} for every live heartbeat."""
+
+    # -- coordinator lease -------------------------------------------------------------
+    @abc.abstractmethod
+    def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+        """Take or renew the study's lease for ``ttl`` seconds; False if another owner
+        holds an unexpired lease."""
+
+    @abc.abstractmethod
+    def release_lease(self, name: str, owner: str) -> None:
+        ...
+
+    @abc.abstractmethod
+    def lease_owner(self, name: str) -> str | None:
+        ...
+
+    # -- objective blobs (shared across studies, keyed by digest) ---------------------
+    @abc.abstractmethod
+    def put_blob(self, digest: str, data: bytes) -> None:
+        ...
+
+    @abc.abstractmethod
+    def get_blob(self, digest: str) -> bytes | None:
+        ...
+
+    def close(self) -> None:
+        """Release connections; the default has nothing to release."""
+
+
+def as_state_set(expected: TrialState | Iterable[TrialState]) -> frozenset[TrialState]:
+    if isinstance(expected, TrialState):
+        return frozenset({expected})
+    return frozenset(expected)
+
+
+def sorted_records(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    return sorted(records, key=lambda r: r.tid)
