@@ -24,6 +24,7 @@ class Problem:
     fn: Callable[[Any], float]
     optimum: float
     note: str = ""
+    argmin: Any = None  # a point (as the objective receives it) where ``fn == optimum``
 
     def regret(self, params: Any) -> float:
         return float(self.fn(params)) - self.optimum
@@ -40,6 +41,10 @@ class Problem:
 
 def _box(prefix: str, low: float, high: float, dim: int) -> dict[str, Any]:
     return {f"{prefix}{i}": hp.uniform(f"{prefix}{i}", low, high) for i in range(dim)}
+
+
+def _point(xs: list[float], prefix: str = "x") -> dict[str, float]:
+    return {f"{prefix}{i}": float(x) for i, x in enumerate(xs)}
 
 
 def _vec(params: dict[str, float], dim: int, prefix: str = "x") -> np.ndarray:
@@ -181,15 +186,20 @@ _CONDITIONAL_SPACE = {
 PROBLEMS: dict[str, Problem] = {
     p.name: p
     for p in [
-        Problem("poly1d", {"x": hp.uniform("x", -5, 6)}, _poly, _POLY_MIN, "hyperopt's 6th-degree polynomial, 1-D"),
+        Problem("poly1d", {"x": hp.uniform("x", -5, 6)}, _poly, _POLY_MIN, "hyperopt's 6th-degree polynomial, 1-D",
+                {"x": 4.878131965862821}),
         Problem("branin", {"x0": hp.uniform("x0", -5, 10), "x1": hp.uniform("x1", 0, 15)},
-                _branin, 0.39788735772973816, "2-D, three global minima"),
-        Problem("hartmann6", _box("x", 0.0, 1.0, 6), _hartmann6, -3.32236801141551, "6-D on [0, 1]^6"),
-        Problem("rosenbrock4", _box("x", -5.0, 10.0, 4), _rosenbrock4, 0.0, "4-D on [-5, 10]^4"),
-        Problem("ackley5", _box("x", -32.768, 32.768, 5), _ackley5, 0.0, "5-D on [-32.768, 32.768]^5"),
+                _branin, 0.39788735772973816, "2-D, three global minima", {"x0": math.pi, "x1": 2.275}),
+        Problem("hartmann6", _box("x", 0.0, 1.0, 6), _hartmann6, -3.32236801141551, "6-D on [0, 1]^6",
+                _point([0.20168952, 0.15001069, 0.47687398, 0.27533243, 0.31165162, 0.65730054])),
+        Problem("rosenbrock4", _box("x", -5.0, 10.0, 4), _rosenbrock4, 0.0, "4-D on [-5, 10]^4", _point([1.0] * 4)),
+        Problem("ackley5", _box("x", -32.768, 32.768, 5), _ackley5, 0.0, "5-D on [-32.768, 32.768]^5",
+                _point([0.0] * 5)),
         Problem("styblinski_tang10", _box("x", -5.0, 5.0, 10), _styblinski_tang10, 10 * _ST_MIN_1D,
-                "10-D on [-5, 5]^10"),
-        Problem("mixed", _MIXED_SPACE, _mixed, 0.0, "loguniform + 2 uniformint + choice + uniform"),
-        Problem("conditional", _CONDITIONAL_SPACE, _conditional, 0.0, "choice of 3 model families, 2-3 params each"),
+                "10-D on [-5, 5]^10", _point([-2.903534018185960] * 10)),
+        Problem("mixed", _MIXED_SPACE, _mixed, 0.0, "loguniform + 2 uniformint + choice + uniform",
+                {"lr": 10**-2.5, "layers": 6, "batch_pow": 7, "activation": "tanh", "dropout": 0.3}),
+        Problem("conditional", _CONDITIONAL_SPACE, _conditional, 0.0, "choice of 3 model families, 2-3 params each",
+                {"model": {"type": "svm", "C": 10**1.5, "gamma": 1e-2}}),
     ]
 }

@@ -62,3 +62,21 @@ def test_latency_script_prints_ratios_and_writes_json_lines(tmp_path: Path) -> N
     }
     for r in rows:
         assert r["n"] == 100 and 0 < r["min_s"] <= r["median_s"] and r["peak_bytes"] > 0
+
+
+def test_problems_know_their_optimum() -> None:
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import numpy as np
+        from benchlib.problems import PROBLEMS
+
+        from distopt.algo.prior import sample_prior_point
+        from distopt.space import compile_space, space_eval
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    rng = np.random.default_rng(0)
+    for p in PROBLEMS.values():
+        assert abs(p.regret(p.argmin)) < 1e-9, p.name
+        compiled = compile_space(p.space)
+        regrets = [p.regret(space_eval(p.space, sample_prior_point(compiled, rng))) for _ in range(200)]
+        assert min(regrets) > -1e-9, p.name
