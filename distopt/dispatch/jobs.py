@@ -1,0 +1,168 @@
+"""The job a worker runs for one trial attempt, and the ids and payloads of such jobs.
+
+A job is an ordinary rq job (so ``rq info`` shows it) whose only argument is a JSON
+payload: study, trial id, attempt, the trial's ``vals``, how to find the objective, and
+the key prefix. The job reports to distopt's inbox, which is the source of truth; what
+rq keeps as the job's result is a small summary for people looking with rq's tools.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+from typing import Any, Mapping
+
+from rq import get_current_job
+
+from ..errors import DistoptError, ObjectiveError
+from ..evaluation import evaluate
+from ..names import validate_study_name
+from ..objective import ENV_INSECURE, ENV_SECRET, ObjectiveCache, ObjectiveRef, import_objective, unpack
+from ..space import space_eval
+from ..space.serialize import space_from_json
+from ..storage import RedisStorage, Storage
+from . import heartbeat
+
+#: What rq imports on the worker to run a trial.
+JOB_FUNC = "distopt.dispatch.jobs.run_trial"
+PAYLOAD_VERSION = 1
+
+
+def job_id(study: str, tid: int, attempt: int) -> str:
+    """``distopt-<study>-<tid>-<attempt>``: only [A-Za-z0-9_-], as rq requires, and a new
+    id per attempt so a retried trial never collides with its earlier job."""
+    return f"distopt-{validate_study_name(study)}-{int(tid)}-{int(attempt)}"
+
+
+def make_payload(
+    study: str, tid: int, attempt: int, vals: Mapping[str, Any], objective: ObjectiveRef, prefix: str,
+    heartbeat_interval: float = heartbeat.HEARTBEAT_INTERVAL, heartbeat_ttl: float = heartbeat.HEARTBEAT_TTL,
+) -> dict[str, Any]:
+    return {
+        "v": PAYLOAD_VERSION,
+        "study": study,
+        "tid": int(tid),
+        "attempt": int(attempt),
+        "vals": dict(vals),
+        "objective": objective.to_json(),
+        "prefix": prefix,
+        "heartbeat": [float(heartbeat_interval), float(heartbeat_ttl)],
+    }
+
+
+# -- worker-side settings and caches -----------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class WorkerSettings:
+    secret: bytes | None
+    insecure: bool
+
+
+_settings: WorkerSettings | None = None
+_objectives = ObjectiveCache()
+_spaces = ObjectiveCache(size=64)
+_storages: dict[tuple[int, str], tuple[Any, RedisStorage]] = {}
+
+
+def configure(secret: bytes | None, insecure: bool) -> None:
+    """Set this process's secret (``distopt worker`` does, before working)."""
+    global _settings
+    _settings = WorkerSettings(secret, bool(insecure))
+
+
+def settings() -> WorkerSettings:
+    """The configured settings, else $DISTOPT_SECRET / $DISTOPT_INSECURE (for workers
+    started with plain ``rq worker``)."""
+    if _settings is not None:
+        return _settings
+    secret = os.environ.get(ENV_SECRET) or None
+    insecure = os.environ.get(ENV_INSECURE, "").lower() in ("1", "true", "yes")
+    return WorkerSettings(secret.encode() if secret else None, insecure)
+
+
+def worker_id() -> str:
+    """host:pid of this process (computed per call: a forking worker changes pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _storage(connection: Any, prefix: str) -> RedisStorage:
+    key = (id(connection), prefix)
+    cached = _storages.get(key)
+    if cached is None or cached[0] is not connection:
+        cached = (connection, RedisStorage(connection, prefix=prefix))
+        _storages[key] = cached
+    return cached[1]
+
+
+def _load_blob(storage: RedisStorage, ref: ObjectiveRef) -> dict[str, Any]:
+    assert ref.digest is not None
+    blob = storage.get_blob(ref.digest)
+    if blob is None:
+        raise ObjectiveError(
+            f"objective {ref.name} (blob {ref.digest[:12]}) is not in this Redis; is this worker "
+            "connected to the same Redis server and database as the coordinator?"
+        )
+    current = settings()
+    _, obj = unpack(blob, ref.digest, secret=current.secret, insecure=current.insecure)
+    return obj
+
+
+def _load_space(storage: Storage, study: str) -> Any:
+    data = storage.get_study(study).get("space")
+    if data is None:
+        raise ObjectiveError(
+            f"study {study!r} has a space with non-JSON constants, which an import-path objective "
+            "cannot receive; pass the objective function itself so the space is shipped with it"
+        )
+    return space_from_json(data)
+
+
+def load_objective(storage: RedisStorage, study: str, ref: ObjectiveRef) -> tuple[Any, Any]:
+    """(objective, space), cached per digest (per path and study for import paths)."""
+    if ref.digest is not None:
+        obj = _objectives.get(f"digest:{ref.digest}", lambda: _load_blob(storage, ref))
+        return obj["fn"], obj["space"]
+    if ref.path is not None:
+        fn = _objectives.get(f"path:{ref.path}", lambda: import_objective(ref.path))
+        space = _spaces.get(f"{storage.prefix}|{study}", lambda: _load_space(storage, study))
+        return fn, space
+    raise ObjectiveError(f"the job names no objective (neither a digest nor an import path): {ref!r}")
+
+
+def _failure(tid: int, attempt: int, worker: str, start: float, error: str) -> dict[str, Any]:
+    return {
+        "tid": tid, "attempt": attempt, "status": "fail", "loss": None, "result": {"status": "fail"},
+        "error": error, "traceback": None, "worker": worker, "start_time": start, "end_time": time.time(),
+        "error_kind": "objective",
+    }
+
+
+def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Evaluate one trial attempt and push its result to the study's inbox.
+
+    Sends ``{"type": "started"}`` first (the coordinator marks the trial RUNNING), beats
+    while the objective runs, and reports a worker that cannot load the objective as a
+    failed trial with the reason instead of failing the rq job.
+    """
+    job = get_current_job()
+    if job is None:
+        raise DistoptError("run_trial runs inside an rq worker (it reads the job's Redis connection)")
+    study, tid, attempt = str(payload["study"]), int(payload["tid"]), int(payload["attempt"])
+    storage = _storage(job.connection, str(payload["prefix"]))
+    worker = worker_id()
+    start = time.time()
+    storage.push_result(study, {"type": "started", "tid": tid, "attempt": attempt, "worker": worker,
+                                "start_time": start})
+    interval, ttl = payload.get("heartbeat") or (heartbeat.HEARTBEAT_INTERVAL, heartbeat.HEARTBEAT_TTL)
+    with heartbeat.beating(storage, study, tid, attempt, worker, float(interval), float(ttl)):
+        try:
+            fn, space = load_objective(storage, study, ObjectiveRef.from_json(payload["objective"]))
+            params = space_eval(space, payload["vals"])
+        except Exception as exc:  # anything a user's module does on import; reported on the trial
+            message = str(exc) if isinstance(exc, DistoptError) else f"{type(exc).__name__}: {exc}"
+            msg = _failure(tid, attempt, worker, start, f"worker {worker} cannot load the objective: {message}")
+        else:
+            msg = evaluate(fn, params, tid=tid, attempt=attempt, worker=worker)
+        storage.push_result(study, msg)
+    return {"tid": tid, "attempt": attempt, "status": msg["status"], "loss": msg["loss"]}

@@ -1,0 +1,84 @@
+"""Starting rq workers on distopt's queues.
+
+Non-forking by default: rq's ``SimpleWorker`` runs each job in the worker process, so a
+trial costs no fork (about 15 ms) and the unpickled objective stays cached between
+trials. ``fork=True`` uses rq's forking ``Worker``: each trial in a child process, for
+objectives that leak memory or crash the interpreter.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from typing import Any, Sequence
+
+from rq import SimpleWorker, Worker
+from rq.serializers import JSONSerializer
+
+from ..storage import RedisStorage
+from .executor import DEFAULT_QUEUE, rq_queue
+from .jobs import configure
+
+log = logging.getLogger(__name__)
+
+#: Set by a supervising process to its pid: the worker stops when that process is gone.
+ENV_PARENT_PID = "DISTOPT_PARENT_PID"
+
+
+def make_worker(connection: Any, queues: Sequence[str] = (DEFAULT_QUEUE,), *, fork: bool = False,
+                name: str | None = None) -> SimpleWorker | Worker:
+    cls = Worker if fork else SimpleWorker
+    return cls([rq_queue(connection, q) for q in queues], connection=connection,
+               serializer=JSONSerializer, name=name)
+
+
+def work(
+    redis_url: str,
+    queues: Sequence[str] = (DEFAULT_QUEUE,),
+    *,
+    secret: bytes | None,
+    insecure: bool = False,
+    burst: bool = False,
+    fork: bool = False,
+    name: str | None = None,
+    logging_level: str = "WARNING",
+    max_jobs: int | None = None,
+) -> bool:
+    """Run one rq worker in this process until stopped (or, with ``burst``, until the
+    queues are empty). Returns whether it ran any job."""
+    storage = RedisStorage(redis_url)
+    storage.ping()  # a wrong URL fails here, naming host:port
+    configure(secret, insecure)
+    _watch_parent()
+    worker = make_worker(storage.client, queues, fork=fork, name=name)
+    try:
+        return bool(worker.work(burst=burst, logging_level=logging_level, max_jobs=max_jobs))
+    finally:
+        storage.close()
+
+
+def count_workers(connection: Any, queue: str = DEFAULT_QUEUE) -> int:
+    """Workers registered on ``queue`` right now."""
+    return len(Worker.all(queue=rq_queue(connection, queue)))
+
+
+def _watch_parent() -> None:
+    """Stop (as on SIGTERM) when the supervising process dies, so no worker outlives it."""
+    parent = os.environ.get(ENV_PARENT_PID)
+    if not parent or not parent.isdigit():
+        return
+    ppid = int(parent)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != ppid:
+                log.warning("the supervising process %s is gone; stopping this worker", ppid)
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(10)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="distopt-parent-watch", daemon=True).start()
