@@ -1,0 +1,122 @@
+"""``RedisTrials``: hand it to ``fmin`` and trials run on RQ workers.
+
+    fmin(fn, space, algo=tpe.suggest, max_evals=200, parallelism=8,
+         trials=RedisTrials("redis://host:6379/0", exp_key="exp1"))
+
+The study lives in Redis under ``exp_key``: a later ``fmin`` with the same key continues
+it, monitors read it, and a second coordinator on it is refused while this one runs.
+Workers: ``distopt worker --redis redis://host:6379/0`` on each machine, with the same
+``DISTOPT_SECRET`` as the coordinator.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, Callable, Sequence
+
+from .coordinator import StopRules, Tick
+from .distributed import run_distributed
+from .errors import DistoptError
+from .names import validate_study_name
+from .space.serialize import space_from_json, space_to_json
+from .storage import DEFAULT_PREFIX, open_storage
+from .study import Algo, Study
+from .trials import Trials
+
+log = logging.getLogger(__name__)
+
+
+class RedisTrials(Trials):
+    """``Trials`` whose study is stored in Redis and evaluated by workers.
+
+    ``secret`` signs the shipped objective (default: $DISTOPT_SECRET); without one,
+    ``insecure=True`` must be given explicitly. ``ticks`` are called every coordinator
+    loop turn with ``(study, now)`` (e.g. to supervise local worker processes).
+    """
+
+    asynchronous = True
+
+    def __init__(
+        self,
+        url: str,
+        exp_key: str | None = None,
+        queue: str = "distopt",
+        secret: str | bytes | None = None,
+        insecure: bool = False,
+        prefix: str = DEFAULT_PREFIX,
+        *,
+        ticks: Sequence[Tick] = (),
+    ) -> None:
+        if exp_key is not None:
+            validate_study_name(exp_key)
+        super().__init__(exp_key=exp_key)
+        self.url = url
+        self.queue = queue
+        self.prefix = prefix
+        self.insecure = insecure
+        self.ticks = tuple(ticks)
+        self.stop_reason: str | None = None
+        self._secret = secret
+        self._name = exp_key
+
+    @property
+    def study_name(self) -> str | None:
+        """The study's name in Redis: ``exp_key``, or a generated one once attached."""
+        return self._study.name if self._study is not None else self._name
+
+    def _new_study(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
+        storage = open_storage(self.url, prefix=self.prefix)
+        name = self._name or f"fmin-{uuid.uuid4().hex[:12]}"
+        if name in storage.list_studies():
+            stored = storage.get_study(name).get("space")
+            if stored is not None and stored != space_to_json(space):
+                raise DistoptError(
+                    f"study {name!r} already exists in Redis with a different search space; continue it with "
+                    "the same space, or choose another exp_key"
+                )
+        return Study(space, algo=algo, seed=rstate, storage=storage, name=name, meta={"queue": self.queue})
+
+    def run_fmin(
+        self,
+        fn: Callable[[Any], Any] | str,
+        rules: StopRules,
+        *,
+        parallelism: int | None = None,
+        trial_timeout: float | None = None,
+        max_retries: int = 2,
+        show_progressbar: bool = True,
+    ) -> None:
+        """What ``fmin`` calls: run the attached study on the workers of ``queue``."""
+        if self._study is None:
+            raise DistoptError("RedisTrials.run_fmin needs a study: call it through fmin(...)")
+        self._study.storage.update_study(self._study.name, {"max_retries": int(max_retries)})
+        self.stop_reason = run_distributed(
+            self._study, fn, rules, queue=self.queue, parallelism=parallelism, secret=self._secret,
+            insecure=self.insecure, trial_timeout=trial_timeout, show_progressbar=show_progressbar,
+            ticks=self.ticks,
+        )
+
+    # -- pickling: the URL and the study's name, never a connection or the secret ----
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url, "exp_key": self._exp_key, "name": self.study_name, "queue": self.queue,
+                "prefix": self.prefix, "insecure": self.insecure}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"], state["exp_key"], state["queue"], None, state["insecure"], state["prefix"])
+        self._name = state.get("name") or state["exp_key"]
+        if self._name is not None:
+            self._reattach()
+
+    def _reattach(self) -> None:
+        """Load the stored study back, when its space has a JSON form and Redis answers."""
+        try:
+            storage = open_storage(self.url, prefix=self.prefix)
+            if self._name not in storage.list_studies():
+                return
+            meta = storage.get_study(self._name)
+            if meta.get("space") is None:
+                return
+            self._study = Study(space_from_json(meta["space"]), storage=storage, name=self._name)
+        except DistoptError as exc:
+            log.warning("could not reload study %r from %s: %s", self._name, self.url, exc)

@@ -1,0 +1,234 @@
+"""``distopt run STUDY_FILE`` behind the CLI: load a study file and run it.
+
+Three ways to run, one code path for the two distributed ones:
+
+- ``redis_url`` given: a cluster; the coordinator runs here, workers anywhere (plus
+  ``workers`` local ones when asked).
+- no ``redis_url``, ``workers > 0``: embedded; a private redis-server on loopback and
+  ``workers`` local worker processes, all stopped at the end (also on Ctrl-C, SIGTERM
+  or an error). Without a configured secret a random one is made for this run.
+- no ``redis_url``, ``workers == 0``: inline, in this process, like hyperopt.
+
+A study file is Python defining ``objective`` (a function or an import path
+'package.module:function') and ``space``, and optionally ``algo`` and ``max_evals``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import functools
+import hashlib
+import importlib.util
+import logging
+import os
+import re
+import secrets
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import DistoptError
+from .fmin import fmin
+from .objective import ENV_SECRET, import_objective, is_import_path, resolve_secret
+from .space import space_eval
+from .trials import Trials
+
+log = logging.getLogger(__name__)
+
+ALGOS = ("tpe", "rand")
+DEFAULT_MAX_EVALS = 100
+
+
+@dataclasses.dataclass
+class StudyFile:
+    """What a study file defines."""
+
+    path: Path
+    objective: Callable[[Any], Any] | str
+    space: Any
+    algo: Callable[..., Any] | None = None
+    max_evals: int | None = None
+
+
+@dataclasses.dataclass
+class RunResult:
+    """The outcome of ``run_study_file``."""
+
+    study: str | None
+    mode: str  # "inline", "embedded" or "cluster"
+    best_loss: float | None
+    best_params: Any
+    argmin: dict[str, Any] | None
+    n_trials: int
+    n_ok: int
+    n_fail: int
+    elapsed: float
+
+
+def load_study_file(path: str | os.PathLike[str]) -> StudyFile:
+    """Import a study file as a module of its own (its directory joins ``sys.path``, as
+    for ``python FILE``), so its functions pickle by value for the workers."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise DistoptError(f"study file {str(path)!r} does not exist")
+    digest = hashlib.sha1(str(file).encode()).hexdigest()[:8]
+    name = f"distopt_study_{re.sub(r'[^0-9A-Za-z_]', '_', file.stem)}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise DistoptError(f"cannot load {str(path)!r} as Python: give a .py file")
+    module = importlib.util.module_from_spec(spec)
+    if str(file.parent) not in sys.path:
+        sys.path.insert(0, str(file.parent))
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise DistoptError(f"study file {str(path)!r} failed to run: {type(exc).__name__}: {exc}") from exc
+    missing = [n for n in ("objective", "space") if not hasattr(module, n)]
+    if missing:
+        raise DistoptError(
+            f"study file {str(path)!r} defines no {' and no '.join(missing)}: it needs `objective` "
+            "(a function of one argument, or 'package.module:function') and `space` (an hp expression)"
+        )
+    objective = module.objective
+    if not callable(objective) and not is_import_path(objective):
+        raise DistoptError(f"`objective` in {str(path)!r} must be a function or 'package.module:function', "
+                           f"got {objective!r}")
+    max_evals = getattr(module, "max_evals", None)
+    return StudyFile(file, objective, module.space, getattr(module, "algo", None), max_evals)
+
+
+def algo_by_name(name: str) -> Callable[..., Any]:
+    from .algo import rand, tpe
+
+    table = {"tpe": tpe.suggest, "rand": rand.suggest}
+    if name not in table:
+        raise DistoptError(f"unknown algo {name!r}: choose one of {', '.join(ALGOS)}")
+    return table[name]
+
+
+def default_study_name(path: Path) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]", "-", path.stem)[:60] or "study"
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stem}-{stamp}-{uuid.uuid4().hex[:4]}"
+
+
+def run_study_file(
+    path: str | os.PathLike[str],
+    *,
+    redis_url: str | None = None,
+    study: str | None = None,
+    max_evals: int | None = None,
+    parallelism: int | None = None,
+    workers: int = 0,
+    algo: str | None = None,
+    seed: int | None = None,
+    timeout: float | None = None,
+    secret_file: str | None = None,
+    insecure: bool = False,
+    queue: str = "distopt",
+    trial_timeout: float | None = None,
+    show_progressbar: bool = False,
+) -> RunResult:
+    """Run the study a file defines; see the module docstring for the three modes."""
+    spec = load_study_file(path)
+    if workers < 0:
+        raise DistoptError(f"--workers must be 0 or more, got {workers!r}")
+    chosen_algo = algo_by_name(algo) if algo is not None else spec.algo
+    evals = max_evals if max_evals is not None else (spec.max_evals or DEFAULT_MAX_EVALS)
+    common = dict(algo=chosen_algo, max_evals=int(evals), timeout=timeout, rstate=seed,
+                  show_progressbar=show_progressbar, trial_timeout=trial_timeout)
+    started = time.monotonic()
+    if redis_url is None and workers == 0:
+        objective = import_objective(spec.objective) if isinstance(spec.objective, str) else spec.objective
+        trials = Trials()
+        fmin(objective, spec.space, trials=trials, catch_eval_exceptions=True, **common)
+        return _result(trials, None, "inline", spec, started)
+    name = study or default_study_name(spec.path)
+    parallelism = parallelism or (workers if workers > 0 else None)
+    from .redis_trials import RedisTrials
+
+    if redis_url is None:
+        with _embedded(workers, queue) as (url, key, ticks):
+            trials = RedisTrials(url, exp_key=name, queue=queue, secret=key, ticks=ticks)
+            fmin(spec.objective, spec.space, trials=trials, parallelism=parallelism, **common)
+            return _result(trials, name, "embedded", spec, started)
+    key = resolve_secret(None, secret_file) if _has_secret(secret_file) else None
+    with _local_workers(redis_url, workers, queue, key, insecure) as ticks:
+        trials = RedisTrials(redis_url, exp_key=name, queue=queue, secret=key, insecure=insecure, ticks=ticks)
+        fmin(spec.objective, spec.space, trials=trials, parallelism=parallelism, **common)
+        return _result(trials, name, "cluster", spec, started)
+
+
+def _has_secret(secret_file: str | None) -> bool:
+    return secret_file is not None or bool(os.environ.get(ENV_SECRET))
+
+
+def _result(trials: Trials, name: str | None, mode: str, spec: StudyFile, started: float) -> RunResult:
+    study = trials.study
+    records = study.trials if study is not None else []
+    best = study.best_trial if study is not None else None
+    return RunResult(
+        study=name,
+        mode=mode,
+        best_loss=None if best is None else best.loss,
+        best_params=None if best is None else space_eval(spec.space, best.vals),
+        argmin=None if best is None else dict(best.vals),
+        n_trials=len(records),
+        n_ok=sum(1 for r in records if r.state.value == "ok"),
+        n_fail=sum(1 for r in records if r.state.value == "fail"),
+        elapsed=time.monotonic() - started,
+    )
+
+
+@contextlib.contextmanager
+def _embedded(workers: int, queue: str) -> Iterator[tuple[str, bytes, tuple]]:
+    """A private Redis and ``workers`` local workers, all gone when the block exits."""
+    from .redis_server import RedisServer
+    from .worker import WorkerPool
+
+    key = resolve_secret() if os.environ.get(ENV_SECRET) else secrets.token_hex(32).encode()
+    with _sigterm_as_exit(), RedisServer() as server:
+        with WorkerPool(server.url, workers, queues=(queue,), secret=key) as pool:
+            yield server.url, key, (functools.partial(_check_pool, pool),)
+
+
+@contextlib.contextmanager
+def _local_workers(redis_url: str, workers: int, queue: str, key: bytes | None,
+                   insecure: bool) -> Iterator[tuple]:
+    if workers == 0:
+        yield ()
+        return
+    from .worker import WorkerPool
+
+    with _sigterm_as_exit(), WorkerPool(redis_url, workers, queues=(queue,), secret=key, insecure=insecure) as pool:
+        yield (functools.partial(_check_pool, pool),)
+
+
+def _check_pool(pool: Any, study: Any, now: float) -> None:
+    """A coordinator tick: fail instead of waiting forever when the local workers died."""
+    pool.check(restart=False)
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit while local processes run, so the cleanup runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

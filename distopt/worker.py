@@ -1,0 +1,202 @@
+"""``distopt worker`` behind the CLI: one rq worker in this process, or a supervised
+pool of worker processes.
+
+A pool starts ``python -m distopt worker ... --processes 1`` children, passes the secret
+through the environment (never the command line, where ``ps`` shows it), restarts a
+child that dies while the pool runs, and stops them all on SIGTERM/SIGINT or when the
+pool is closed. Children stop by themselves if the supervising process vanishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import TracebackType
+from typing import Any, Sequence
+
+from .errors import DistoptError
+from .objective import ENV_INSECURE, ENV_SECRET, resolve_secret
+from .storage import RedisStorage
+
+log = logging.getLogger(__name__)
+
+ENV_PARENT_PID = "DISTOPT_PARENT_PID"  # the same name dispatch.worker watches
+#: A child that exits sooner than this after its start counts as a failed start.
+_QUICK_EXIT = 2.0
+_MAX_QUICK_EXITS = 5
+
+
+class WorkerPool:
+    """``processes`` local worker processes on ``redis_url``; a context manager."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        processes: int,
+        *,
+        queues: Sequence[str] = ("distopt",),
+        secret: bytes | None = None,
+        insecure: bool = False,
+        burst: bool = False,
+        fork: bool = False,
+        verbose: int = 0,
+        grace: float = 5.0,
+    ) -> None:
+        if processes < 1:
+            raise DistoptError(f"a worker pool needs at least 1 process, got {processes!r}")
+        self.redis_url = redis_url
+        self.processes = processes
+        self.queues = tuple(queues)
+        self.secret = secret
+        self.insecure = insecure
+        self.burst = burst
+        self.fork = fork
+        self.verbose = verbose
+        self.grace = grace
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._started: list[float] = []
+        self._seen: set[int] = set()
+        self._quick_exits = 0
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "distopt"] + ["-v"] * self.verbose
+        cmd += ["worker", "--redis", self.redis_url, "--processes", "1"]
+        for queue in self.queues:
+            cmd += ["--queue", queue]
+        cmd += ["--burst"] * self.burst + ["--fork"] * self.fork
+        return cmd
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env[ENV_PARENT_PID] = str(os.getpid())
+        if self.secret is not None:
+            env[ENV_SECRET] = self.secret.decode()
+        else:
+            env.pop(ENV_SECRET, None)
+        if self.insecure and self.secret is None:
+            env[ENV_INSECURE] = "1"
+        return env
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        # --insecure travels as DISTOPT_INSECURE so the flag is never needed on the line
+        return subprocess.Popen(self.command(), env=self._env(), stdin=subprocess.DEVNULL)
+
+    def start(self) -> "WorkerPool":
+        for _ in range(self.processes):
+            self.procs.append(self._spawn())
+            self._started.append(time.monotonic())
+        return self
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def alive(self) -> int:
+        return sum(1 for p in self.procs if p.poll() is None)
+
+    def check(self, restart: bool = False) -> None:
+        """Raise when every child has exited, or children keep dying right after their
+        start; with ``restart``, start a new child in place of one that died."""
+        for i, proc in enumerate(self.procs):
+            code = proc.poll()
+            if code is None or proc.pid in self._seen:
+                continue
+            self._seen.add(proc.pid)
+            if time.monotonic() - self._started[i] < _QUICK_EXIT:
+                self._quick_exits += 1
+            if restart and not self.burst and self._quick_exits < _MAX_QUICK_EXITS:
+                log.warning("worker process %s exited with code %s; starting another", proc.pid, code)
+                self.procs[i] = self._spawn()
+                self._started[i] = time.monotonic()
+        if self.burst or not self.procs:
+            return
+        if self.alive() == 0 or self._quick_exits >= _MAX_QUICK_EXITS:
+            codes = ", ".join(str(p.returncode) for p in self.procs if p.returncode is not None)
+            raise DistoptError(
+                f"the local worker processes keep exiting (exit codes {codes}); their error is printed above"
+            )
+
+    def wait(self, timeout: float | None = None) -> list[int]:
+        """Wait for every child to exit; their exit codes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for proc in self.procs:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            proc.wait(left)
+        return [int(p.returncode) for p in self.procs]
+
+    def stop(self) -> None:
+        """SIGTERM (rq finishes the current job), then SIGKILL after ``grace`` seconds."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        for proc in self.procs:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def __enter__(self) -> "WorkerPool":
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def run_workers(
+    redis_url: str,
+    *,
+    queues: Sequence[str] = ("distopt",),
+    processes: int = 1,
+    burst: bool = False,
+    fork: bool = False,
+    secret: str | bytes | None = None,
+    secret_file: str | None = None,
+    insecure: bool = False,
+    verbose: int = 0,
+) -> int:
+    """Work on ``queues`` until stopped (or, with ``burst``, until they are empty).
+
+    Refuses to start without a secret unless ``insecure``; with ``processes > 1``
+    supervises that many worker processes. Returns an exit code.
+    """
+    key = resolve_secret(secret, secret_file, insecure, role="worker")
+    if processes < 1:
+        raise DistoptError(f"--processes must be at least 1, got {processes!r}")
+    RedisStorage(redis_url).ping()  # fail here, naming host:port, not in every child
+    if processes == 1:
+        from .dispatch import work
+
+        level = "DEBUG" if verbose > 1 else "INFO" if verbose else "WARNING"
+        work(redis_url, queues, secret=key, insecure=insecure, burst=burst, fork=fork, logging_level=level)
+        return 0
+    return _supervise(WorkerPool(redis_url, processes, queues=queues, secret=key, insecure=insecure,
+                                 burst=burst, fork=fork, verbose=verbose))
+
+
+def _supervise(pool: WorkerPool) -> int:
+    stopping: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopping.append(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        pool.start()
+        while not stopping:
+            if pool.burst and pool.alive() == 0:
+                break
+            pool.check(restart=True)
+            time.sleep(0.2)
+    finally:
+        pool.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    codes = [p.returncode for p in pool.procs]
+    return 0 if stopping else max((abs(c) for c in codes if c is not None), default=0)
