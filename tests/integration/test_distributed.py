@@ -1,0 +1,176 @@
+"""Distributed runs end to end: a private redis-server and real worker processes."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from distopt import fmin, hp, rand, tpe
+from distopt.dispatch import RQExecutor, rq_queue
+from distopt.distributed import ship_objective
+from distopt.errors import LeaseError, ObjectiveError
+from distopt.records import TrialState
+from distopt.redis_trials import RedisTrials
+from distopt.storage import RedisStorage
+from distopt.study import Study
+from distopt.trials import AllTrialsFailed
+from distopt.worker import WorkerPool
+
+SECRET = "integration-secret"
+ROOT = Path(__file__).resolve().parents[2]
+POLYNOMIAL = ROOT / "scripts" / "polynomial_study.py"
+
+
+def shifted_a(x):
+    return (x - 1.0) ** 2
+
+
+def shifted_b(x):
+    return (x + 2.0) ** 2 + 10.0
+
+
+def slow(x):
+    time.sleep(0.05)
+    return x * x
+
+
+def pool(url, n=2, secret=SECRET, **kw):
+    return WorkerPool(url, n, secret=secret.encode(), **kw)
+
+
+def cli(*args, env=None, timeout=60):
+    full_env = dict(os.environ, DISTOPT_SECRET=SECRET, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "distopt", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, cwd=str(ROOT))
+
+
+def test_fmin_with_redis_trials(redis_url):
+    space = hp.uniform("x", -5, 5)
+    with pool(redis_url, 2):
+        trials = RedisTrials(redis_url, exp_key="exp1", secret=SECRET)
+        best = fmin(shifted_a, space, algo=tpe.suggest, max_evals=40, trials=trials, parallelism=4,
+                    rstate=0, timeout=60, show_progressbar=False)
+    records = RedisStorage(redis_url).get_trials("exp1")
+    assert len(records) == 40 and all(r.state == TrialState.OK for r in records)
+    assert all(r.loss == pytest.approx(shifted_a(r.vals["x"])) for r in records)
+    low = min(records, key=lambda r: r.loss)
+    assert best == {"x": low.vals["x"]} and trials.best_trial["result"]["loss"] == low.loss
+    assert len({r.worker for r in records}) >= 1 and trials.stop_reason == "max_evals"
+
+
+def test_distopt_run_on_a_cluster(redis_url):
+    out = cli("run", str(POLYNOMIAL), "--redis", redis_url, "--workers", "2", "--max-evals", "40",
+              "--study", "poly", "--seed", "1")
+    assert out.returncode == 0, out.stderr
+    records = RedisStorage(redis_url).get_trials("poly")
+    assert len(records) == 40 and all(r.state == TrialState.OK for r in records)
+    best = min(r.loss for r in records)
+    assert "trials: 40 (40 ok, 0 failed)" in out.stdout
+    assert f"best loss: {best:.6g}" in out.stdout
+
+
+def test_two_studies_on_one_redis_do_not_interfere(redis_url):
+    space = hp.uniform("x", -5, 5)
+    results = {}
+
+    def run(name, fn):
+        trials = RedisTrials(redis_url, exp_key=name, secret=SECRET)
+        fmin(fn, space, algo=rand.suggest, max_evals=20, trials=trials, parallelism=3, rstate=1,
+             timeout=60, show_progressbar=False)
+        results[name] = trials
+
+    with pool(redis_url, 2):
+        threads = [threading.Thread(target=run, args=a) for a in (("sa", shifted_a), ("sb", shifted_b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(90)
+    storage = RedisStorage(redis_url)
+    for name, fn in (("sa", shifted_a), ("sb", shifted_b)):
+        records = storage.get_trials(name)
+        assert len(records) == 20 and all(r.state == TrialState.OK for r in records)
+        assert all(r.loss == pytest.approx(fn(r.vals["x"])) for r in records), name
+        assert results[name].best_trial["result"]["loss"] == min(r.loss for r in records)
+
+
+def test_second_coordinator_on_a_running_study_is_refused(redis_url):
+    space = hp.uniform("x", -1, 1)
+    storage = RedisStorage(redis_url)
+    first = RedisTrials(redis_url, exp_key="busy", secret=SECRET)
+    runner = threading.Thread(target=fmin, args=(slow, space), kwargs=dict(
+        algo=rand.suggest, max_evals=30, trials=first, parallelism=2, timeout=60, show_progressbar=False))
+    with pool(redis_url, 2):
+        runner.start()
+        deadline = time.monotonic() + 20
+        while storage.lease_owner("busy") is None if "busy" in storage.list_studies() else True:
+            assert time.monotonic() < deadline, "the first coordinator never took the lease"
+            time.sleep(0.02)
+        with pytest.raises(LeaseError, match="'busy' is already being run by coordinator"):
+            fmin(slow, space, algo=rand.suggest, max_evals=40, show_progressbar=False,
+                 trials=RedisTrials(redis_url, exp_key="busy", secret=SECRET))
+        runner.join(60)
+    records = storage.get_trials("busy")
+    assert len(records) == 30 and all(r.state == TrialState.OK for r in records)
+
+
+def _one_trial_study(redis_url, name, secret):
+    storage = RedisStorage(redis_url)
+    study = Study(hp.uniform("x", 0, 1), storage=storage, name=name)
+    ref = ship_objective(shifted_a, study, storage, secret)
+    executor = RQExecutor(storage, name, ref)
+    return storage, study, ref, executor
+
+
+def _results(executor):
+    return [m for m in executor.wait(1.0) if m.get("type") != "started"]
+
+
+def test_tampered_blob_is_refused_by_the_worker(redis_url):
+    storage, study, ref, executor = _one_trial_study(redis_url, "tamper", SECRET.encode())
+    blob = storage.get_blob(ref.digest)
+    storage.put_blob(ref.digest, blob[:-1] + bytes([blob[-1] ^ 0x55]))
+    executor.submit(study, study.ask(2))
+    out = cli("worker", "--redis", redis_url, "--burst", "--processes", "2")
+    assert out.returncode == 0, out.stderr
+    results = _results(executor)
+    assert len(results) == 2
+    assert all(m["status"] == "fail" and "altered" in m["error"] for m in results)
+
+
+def test_blob_signed_with_another_secret_is_refused(redis_url):
+    trials = RedisTrials(redis_url, exp_key="othersecret", secret="not-the-workers-secret")
+    with pool(redis_url, 1), pytest.raises(AllTrialsFailed):
+        fmin(shifted_a, hp.uniform("x", 0, 1), max_evals=3, trials=trials, parallelism=3, timeout=60,
+             show_progressbar=False)
+    records = RedisStorage(redis_url).get_trials("othersecret")
+    assert len(records) == 3
+    assert all(r.state == TrialState.FAIL and "different secret" in r.error for r in records)
+
+
+def test_unpicklable_objective_fails_fast(redis_url):
+    lock = threading.Lock()
+
+    def holds_a_lock(x):
+        with lock:
+            return x
+
+    started = time.monotonic()
+    with pytest.raises(ObjectiveError, match=r"holds_a_lock cannot be sent to workers: .*lock"):
+        fmin(holds_a_lock, hp.uniform("x", 0, 1), max_evals=5, show_progressbar=False,
+             trials=RedisTrials(redis_url, exp_key="unpicklable", secret=SECRET))
+    assert time.monotonic() - started < 5
+    storage = RedisStorage(redis_url)
+    assert rq_queue(storage.client).count == 0 and storage.get_trials("unpicklable") == []
+
+
+def test_worker_without_a_secret_refuses_to_start(redis_url):
+    out = subprocess.run([sys.executable, "-m", "distopt", "worker", "--redis", redis_url, "--burst"],
+                         capture_output=True, text=True, timeout=30,
+                         env={k: v for k, v in os.environ.items() if k != "DISTOPT_SECRET"})
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: no shared secret") and "Traceback" not in out.stderr
+    assert "DISTOPT_SECRET" in out.stderr and "--insecure" in out.stderr
