@@ -309,3 +309,8 @@ class Study:
 
     def states(self, states: Sequence[TrialState]) -> list[TrialRecord]:
         return [r for r in self.trials if r.state in states]
+
+    def to_dataframe(self) -> Any:
+        """One row per trial (needs pandas: ``pip install distopt[pandas]``)."""
+        from .export import trials_dataframe
+        return trials_dataframe(self)
