@@ -25,6 +25,7 @@ def main(verbose: int) -> None:
 
 # Subcommands register themselves here, one import per module that owns them.
 from .cli_run import register as _register_run; _register_run(main)  # noqa: E402,E702
+from .cli_monitor import register as _register_monitor; _register_monitor(main)  # noqa: E402,E702
 
 if __name__ == "__main__":  # pragma: no cover
     main()
