@@ -3,7 +3,8 @@
 It only reads, so any number of people and scripts can poll it while a study runs.
 The clock is an argument (``now``) so rates, ETAs and stale trials are testable.
 
-Schema (version 1); times are epoch seconds, durations seconds, absent values null::
+Schema (version 1; field by field in docs/status-schema.md); times are epoch seconds,
+durations seconds, absent values null::
 
     {
       "version": 1,
