@@ -1,0 +1,110 @@
+"""distopt.status against a study run by real worker processes on a real redis-server:
+counts add up to the trials created, workers and their trials are the pool's, and a
+worker killed mid-trial leaves its trial stale once its liveness deadline passes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from typing import Any, Callable
+
+from distopt import fmin, hp, status
+from distopt.records import TrialState
+from distopt.redis_trials import RedisTrials
+from distopt.storage import RedisStorage
+from distopt.worker import WorkerPool
+
+SECRET = "status-live-secret"
+STUDY = "live"
+TTL = 30.0  # the workers' default heartbeat ttl
+
+
+def wait_for(url: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        doc = status(url, STUDY)
+        if predicate(doc):
+            return doc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"status never matched; last document: {json.dumps(doc)[:3000]}")
+        time.sleep(0.05)
+
+
+def check_counts(url: str, doc: dict[str, Any]) -> dict[str, Any]:
+    st = doc["studies"][STUDY]
+    records = RedisStorage(url).get_trials(STUDY)
+    assert st["total"] == sum(st["counts"].values()) == len(records)
+    for state in TrialState:
+        assert st["counts"][state.value] == sum(1 for r in records if r.state == state)
+    return st
+
+
+def test_status_follows_a_live_study_and_spots_a_killed_worker(redis_url, tmp_path):
+    hang = tmp_path / "hang"
+
+    def objective(x):
+        if hang.exists():
+            time.sleep(120)
+        time.sleep(0.05)
+        return (x - 1.0) ** 2
+
+    space = hp.uniform("x", -5, 5)
+    with WorkerPool(redis_url, 2, secret=SECRET.encode(), grace=2.0) as pool:
+        trials = RedisTrials(redis_url, exp_key=STUDY, secret=SECRET)
+        fmin(objective, space, max_evals=12, trials=trials, parallelism=2, rstate=0, timeout=60,
+             show_progressbar=False)
+
+        # -- a finished run: counts, best, rate, the pool's workers ---------------------
+        doc = wait_for(redis_url, lambda d: len(d["workers"]) == 2 and
+                       all(w["state"] == "idle" for w in d["workers"].values()))
+        st = check_counts(redis_url, doc)
+        records = RedisStorage(redis_url).get_trials(STUDY)
+        assert st["counts"]["ok"] == st["finished"] == st["total"] == 12
+        assert st["status"] == "done" and st["coordinator"] is None and st["stale"] == []
+        best = min(records, key=lambda r: r.loss)
+        assert st["best"]["tid"] == best.tid and st["best"]["params"] == best.vals["x"]
+        assert st["rate_per_minute"] > 0
+        assert st["eta_seconds"] == (None if st["max_evals"] is None else 0.0)
+        assert {w["pid"] for w in doc["workers"].values()} == set(pool.pids)
+        assert {r.worker for r in records} <= {w["id"] for w in doc["workers"].values()}
+        assert doc["queues"]["distopt"]["depth"] == 0
+        assert sorted(doc["queues"]["distopt"]["workers"]) == sorted(doc["workers"])
+
+        # -- one more trial that hangs; kill its worker ----------------------------------
+        hang.touch()
+        errors: list[BaseException] = []
+
+        def coordinate() -> None:
+            try:
+                fmin(objective, space, max_evals=13, trials=RedisTrials(redis_url, exp_key=STUDY, secret=SECRET),
+                     parallelism=1, timeout=4, show_progressbar=False)
+            except BaseException as exc:  # surfaced by the assertion below
+                errors.append(exc)
+
+        thread = threading.Thread(target=coordinate, daemon=True)
+        thread.start()
+        doc = wait_for(redis_url, lambda d: d["studies"][STUDY]["counts"]["running"] == 1 and any(
+            w["trial"] and w["trial"]["study"] == STUDY for w in d["workers"].values()))
+        (name, busy), = [(n, w) for n, w in doc["workers"].items() if w["trial"]]
+        tid = busy["trial"]["tid"]
+        assert busy["state"] == "busy" and busy["pid"] in pool.pids and doc["studies"][STUDY]["coordinator"]
+        os.kill(busy["pid"], signal.SIGKILL)
+        pool.procs[pool.pids.index(busy["pid"])].wait(10)
+
+        now = time.time()
+        assert status(redis_url, STUDY, now=now)["studies"][STUDY]["stale"] == []
+        later = status(redis_url, STUDY, now=now + TTL + 1)
+        (stale,) = later["studies"][STUDY]["stale"]
+        assert stale["tid"] == tid and stale["state"] == "running" and stale["worker"] == busy["id"]
+        assert 0 < stale["overdue"] <= TTL + 1
+        assert later["workers"][name]["heartbeat_age"] > TTL  # rq still lists the dead worker
+        check_counts(redis_url, later)
+
+        # -- the coordinator times out and cancels the trial: nothing stale any more -----
+        thread.join(30)
+        assert not thread.is_alive() and not errors, errors
+        st = check_counts(redis_url, status(redis_url, STUDY, now=now + 3600))
+        assert st["counts"]["cancelled"] == 1 and st["total"] == 13 and st["stale"] == []
