@@ -26,7 +26,6 @@ import functools
 import hashlib
 import hmac
 import importlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -180,27 +179,20 @@ def _installed_roots() -> tuple[str, ...]:
     return tuple(os.path.realpath(p) + os.sep for p in paths if p)
 
 
-@functools.lru_cache(maxsize=1)
-def _distributed_top_levels() -> frozenset[str]:
-    """Top-level import names that some installed distribution provides (editable too)."""
-    return frozenset(importlib.metadata.packages_distributions())
+@functools.lru_cache(maxsize=4096)
+def _outside_installed(file: str) -> bool:
+    return not os.path.realpath(file).startswith(_installed_roots())
 
 
 def _is_user_module(name: str, module: types.ModuleType) -> bool:
-    """True for code that is neither the standard library nor an installed package: the
-    user's own modules, which the workers cannot be expected to have."""
+    """True for code outside the standard library and site-packages: the user's scripts
+    and project directories (editable installs included), which a worker on another
+    machine cannot be expected to have. distopt itself is always on the workers."""
     top = name.partition(".")[0]
-    if name == "__main__" or top in sys.stdlib_module_names or top in sys.builtin_module_names:
-        return False
-    if top == "distopt":
+    if name == "__main__" or top == "distopt" or top in sys.stdlib_module_names or top in sys.builtin_module_names:
         return False
     file = getattr(module, "__file__", None)
-    if not file:
-        return False
-    real = os.path.realpath(file)
-    if real.startswith(_installed_roots()):
-        return False
-    return top not in _distributed_top_levels()
+    return bool(file) and _outside_installed(file)
 
 
 def user_modules(modules: Mapping[str, types.ModuleType] | None = None) -> list[types.ModuleType]:

@@ -1,9 +1,16 @@
-"""Heartbeats for the trial a worker is running, from one background thread.
+"""Liveness of the trial a worker runs, reported from one background thread.
 
-A trial that ends within ``interval`` never beats: the coordinator records its start
-time from the "started" message, so a reaper can take ``start_time + ttl`` as the
-deadline of a running trial that has no heartbeat yet. That keeps short trials free of
-extra round trips; long ones beat every ``interval`` seconds with ``now + ttl``.
+Two things are sent for a running trial, both only if it runs long enough to need them:
+
+- the ``{"type": "started"}`` message, ``STARTED_DELAY`` seconds after the start (the
+  coordinator then marks the trial RUNNING). A trial that ends sooner goes from QUEUED
+  straight to its result, which carries the worker and start time: for short trials
+  that saves a round trip on the worker and a write on the coordinator;
+- a heartbeat every ``interval`` seconds with the deadline ``now + ttl``. A running
+  trial with no heartbeat yet is alive until its ``start_time + ttl``.
+
+One thread serves every trial of the process, so a trial costs no thread start and,
+when trials are short, no wake-up of its own.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from ..storage import Storage
 
@@ -24,6 +31,8 @@ log = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL = 5.0
 #: A trial whose last beat (or start) is older than this is presumed lost.
 HEARTBEAT_TTL = 30.0
+#: A trial still running after this long is reported as started.
+STARTED_DELAY = 0.05
 
 
 @dataclasses.dataclass
@@ -36,11 +45,17 @@ class _Beat:
     interval: float
     ttl: float
     due: float
-    sent: bool = False
+    started: Mapping[str, Any] | None
+    started_due: float
+    beaten: bool = False
+
+    @property
+    def next_due(self) -> float:
+        return self.started_due if self.started is not None else self.due
 
 
 class Heartbeater:
-    """One daemon thread beating for the current trial(s) of this process."""
+    """One daemon thread reporting on the current trial(s) of this process."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
@@ -48,31 +63,37 @@ class Heartbeater:
         self._beats: dict[int, _Beat] = {}
         self._next = 0
         self._thread: threading.Thread | None = None
+        self._sleeping_until: float | None = None  # None: idle until notified
 
     @contextlib.contextmanager
     def beating(
         self, storage: Storage, study: str, tid: int, attempt: int, worker: str | None,
         interval: float = HEARTBEAT_INTERVAL, ttl: float = HEARTBEAT_TTL,
+        started: Mapping[str, Any] | None = None, started_delay: float = STARTED_DELAY,
     ) -> Iterator[None]:
-        """Beat for (study, tid, attempt) while the block runs; on exit clear the
-        heartbeat if one was written."""
-        beat = _Beat(storage, study, tid, attempt, worker, interval, ttl, self.clock() + interval)
+        """Report on (study, tid, attempt) while the block runs: ``started`` after
+        ``started_delay`` seconds, then heartbeats. On exit the heartbeat is cleared if
+        one was written; the block pushes the result before it exits."""
+        now = self.clock()
+        beat = _Beat(storage, study, tid, attempt, worker, interval, ttl, now + interval,
+                     started, now + started_delay)
         with self._cond:
             key = self._next
             self._next += 1
             self._beats[key] = beat
             self._ensure_thread()
-            self._cond.notify()
+            if self._sleeping_until is None or self._sleeping_until > beat.next_due:
+                self._cond.notify()
         try:
             yield
         finally:
-            with self._cond:  # a beat in progress finishes before the trial is cleared
+            with self._cond:  # a report in progress finishes before the trial is cleared
                 del self._beats[key]
-                sent = beat.sent
-            if sent:
+                beaten = beat.beaten
+            if beaten:
                 try:
                     storage.clear_heartbeat(study, tid)
-                except Exception:  # the trial's result is already pushed; a stale beat expires
+                except Exception:  # the result is already pushed; a stale beat expires
                     log.warning("could not clear the heartbeat of trial %s of study %s", tid, study, exc_info=True)
 
     def _ensure_thread(self) -> None:
@@ -85,31 +106,42 @@ class Heartbeater:
             while True:
                 now = self.clock()
                 for beat in list(self._beats.values()):
-                    if beat.due <= now:
-                        self._send(beat, now)
-                due = min((b.due for b in self._beats.values()), default=None)
+                    self._report(beat, now)
+                due = min((b.next_due for b in self._beats.values()), default=None)
+                self._sleeping_until = due
                 self._cond.wait(None if due is None else max(0.0, due - self.clock()))
+                self._sleeping_until = None
 
-    def _send(self, beat: _Beat, now: float) -> None:
-        beat.due = now + beat.interval
-        try:
-            beat.storage.heartbeat(beat.study, beat.tid, beat.attempt, now + beat.ttl, beat.worker)
-            beat.sent = True
-        except Exception:  # Redis away for a moment: try again at the next beat
-            log.warning("heartbeat of trial %s of study %s failed", beat.tid, beat.study, exc_info=True)
+    def _report(self, beat: _Beat, now: float) -> None:
+        """Send what is due; a failure (Redis away for a moment) is retried later."""
+        if beat.started is not None and beat.started_due <= now:
+            try:
+                beat.storage.push_result(beat.study, beat.started)
+                beat.started = None
+            except Exception:
+                beat.started_due = now + min(1.0, beat.interval)
+                log.warning("could not report trial %s of study %s as started", beat.tid, beat.study, exc_info=True)
+        if beat.due <= now:
+            beat.due = now + beat.interval
+            try:
+                beat.storage.heartbeat(beat.study, beat.tid, beat.attempt, now + beat.ttl, beat.worker)
+                beat.beaten = True
+            except Exception:
+                log.warning("heartbeat of trial %s of study %s failed", beat.tid, beat.study, exc_info=True)
 
 
 _HEARTBEATER = Heartbeater()
 
 
 def beating(storage: Storage, study: str, tid: int, attempt: int, worker: str | None,
-            interval: float = HEARTBEAT_INTERVAL, ttl: float = HEARTBEAT_TTL) -> Any:
-    """``Heartbeater.beating`` on this process's shared heartbeat thread."""
-    return _HEARTBEATER.beating(storage, study, tid, attempt, worker, interval, ttl)
+            interval: float = HEARTBEAT_INTERVAL, ttl: float = HEARTBEAT_TTL,
+            started: Mapping[str, Any] | None = None, started_delay: float = STARTED_DELAY) -> Any:
+    """``Heartbeater.beating`` on this process's shared thread."""
+    return _HEARTBEATER.beating(storage, study, tid, attempt, worker, interval, ttl, started, started_delay)
 
 
 def _reset_after_fork() -> None:
-    """A forked job process starts with a fresh thread and lock of its own."""
+    """A forked job process starts with a thread and lock of its own."""
     global _HEARTBEATER
     _HEARTBEATER = Heartbeater()
 

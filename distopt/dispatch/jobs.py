@@ -141,9 +141,10 @@ def _failure(tid: int, attempt: int, worker: str, start: float, error: str) -> d
 def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Evaluate one trial attempt and push its result to the study's inbox.
 
-    Sends ``{"type": "started"}`` first (the coordinator marks the trial RUNNING), beats
-    while the objective runs, and reports a worker that cannot load the objective as a
-    failed trial with the reason instead of failing the rq job.
+    A trial still running after ``heartbeat.STARTED_DELAY`` seconds is reported as
+    ``{"type": "started"}`` (the coordinator marks it RUNNING) and then beats; a worker
+    that cannot load the objective reports that as a failed trial with the reason
+    instead of failing the rq job.
     """
     job = get_current_job()
     if job is None:
@@ -152,10 +153,9 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
     storage = _storage(job.connection, str(payload["prefix"]))
     worker = worker_id()
     start = time.time()
-    storage.push_result(study, {"type": "started", "tid": tid, "attempt": attempt, "worker": worker,
-                                "start_time": start})
+    started = {"type": "started", "tid": tid, "attempt": attempt, "worker": worker, "start_time": start}
     interval, ttl = payload.get("heartbeat") or (heartbeat.HEARTBEAT_INTERVAL, heartbeat.HEARTBEAT_TTL)
-    with heartbeat.beating(storage, study, tid, attempt, worker, float(interval), float(ttl)):
+    with heartbeat.beating(storage, study, tid, attempt, worker, float(interval), float(ttl), started=started):
         try:
             fn, space = load_objective(storage, study, ObjectiveRef.from_json(payload["objective"]))
             params = space_eval(space, payload["vals"])

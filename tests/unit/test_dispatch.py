@@ -30,6 +30,11 @@ def objective(p):
     return (p["x"] - 1) ** 2 + (0 if p["k"] == (1, 2) else 1)
 
 
+def sleepy(x):
+    time.sleep(0.2)
+    return x
+
+
 def failing(p):
     raise ValueError("bad point")
 
@@ -83,7 +88,7 @@ def test_trials_run_as_rq_jobs_and_report_to_the_inbox(storage):
     msgs = storage.pop_results("s1", timeout=0)
     started = [m for m in msgs if m.get("type") == "started"]
     results = [m for m in msgs if m.get("type") != "started"]
-    assert len(started) == 3 and len(results) == 3
+    assert started == [] and len(results) == 3  # short trials go straight to their result
     by_tid = {m["tid"]: m for m in results}
     for t in trials:
         assert by_tid[t.tid]["status"] == "ok"
@@ -215,3 +220,28 @@ def test_heartbeats_only_for_trials_that_outlast_the_interval():
             time.sleep(0.01)
     assert seen[2]["attempt"] == 0 and seen[2]["worker"] == "w"
     assert storage.heartbeats("hb") == {}  # cleared once the trial ended
+
+
+def test_started_is_reported_only_for_trials_that_run_a_while():
+    storage = MemoryStorage()
+    storage.create_study("st", {})
+    hb = Heartbeater()
+    with hb.beating(storage, "st", 1, 0, "w", started={"type": "started", "tid": 1}, started_delay=0.05):
+        pass
+    with hb.beating(storage, "st", 2, 0, "w", started={"type": "started", "tid": 2}, started_delay=0.05):
+        time.sleep(0.3)
+        during = storage.pop_results("st", timeout=0)
+    assert during == [{"type": "started", "tid": 2}]
+    assert storage.pop_results("st", timeout=0) == []
+
+
+def test_a_slow_trial_is_marked_running_before_it_ends(storage):
+    study = Study(hp.uniform("x", 0, 1), storage=storage, name="slow")
+    ref = ship_objective(sleepy, study, storage, SECRET)
+    ex = RQExecutor(storage, "slow", ref)
+    (trial,) = study.ask(1)
+    ex.submit(study, [trial])
+    burst(storage)
+    msgs = storage.pop_results("slow", timeout=0)
+    assert [m.get("type", "result") for m in msgs] == ["started", "result"]
+    assert msgs[0]["start_time"] <= msgs[1]["start_time"] and msgs[0]["worker"] == msgs[1]["worker"]
