@@ -216,6 +216,8 @@ def plot_hist(source: Any, out: str | os.PathLike[str] | None = None) -> Any:
     done = sorted((r for r in snap.records if _finite(r)), key=lambda r: r.loss)  # type: ignore[arg-type, return-value]
     top = done[: max(1, len(done) // 5)] if done else []
     fig, axes = _grid(len(snap.labels), 4.0, 2.7)
+    from matplotlib.ticker import MaxNLocator
+
     for ax, label, spec in zip(axes, snap.labels, _specs(snap)):
         _, values, _ = _values(snap, label, snap.records)
         _, best, _ = _values(snap, label, top)
@@ -231,6 +233,7 @@ def plot_hist(source: Any, out: str | os.PathLike[str] | None = None) -> Any:
             if best.size:
                 ax.hist(best, bins=bins, color=_BEST_COLOR, alpha=0.8, label="best 20%")
         _style_axis(ax, snap, label, spec, values, "x")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(label, fontsize=10)
         ax.set_ylabel("trials", fontsize=9)
         ax.grid(True, alpha=0.3, axis="y")
