@@ -61,7 +61,9 @@ import sys
 import time
 from typing import Any, Mapping, Sequence
 
-from .errors import StudyNotFound
+import redis.exceptions
+
+from .errors import ConnectionFailed, StorageError, StudyNotFound
 from .records import TrialRecord, TrialState
 from .snapshot import StudySnapshot, load_snapshot
 from .storage import RedisStorage, Storage, open_storage
@@ -110,9 +112,7 @@ def collect(storage: Storage, study: str | None, *, now: float, window: float = 
     queues: dict[str, Any] = {}
     workers: dict[str, Any] = {}
     if isinstance(storage, RedisStorage):
-        from .dispatch.inspect import rq_overview
-
-        queues, workers = rq_overview(storage.client, now)
+        queues, workers = _rq(storage, now)
     return {
         "version": SCHEMA_VERSION,
         "time": now,
@@ -121,6 +121,18 @@ def collect(storage: Storage, study: str | None, *, now: float, window: float = 
         "workers": workers,
         "studies": studies,
     }
+
+
+def _rq(storage: RedisStorage, now: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """rq's queues and workers, with Redis failures named like the storage names them."""
+    from .dispatch.inspect import rq_overview
+
+    try:
+        return rq_overview(storage.client, now)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise ConnectionFailed(f"cannot reach Redis at {storage.where} ({exc}) while reading rq's queues") from exc
+    except redis.exceptions.RedisError as exc:
+        raise StorageError(f"Redis at {storage.where} failed while reading rq's queues and workers: {exc}") from exc
 
 
 def study_status(snap: StudySnapshot, storage: Storage, now: float, window: float = RATE_WINDOW) -> dict[str, Any]:

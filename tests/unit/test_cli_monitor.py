@@ -182,3 +182,25 @@ def test_render_workers_queues_and_stale_trials():
     assert "s #4 (attempt 1)" in text and "1m15s ago" in text
     assert "s: STALE trial 4 (attempt 1, running) on gpu:7: liveness deadline passed 40s ago" in text
     assert [duration(x) for x in (None, 5, 65, 3700, 90000)] == ["-", "5s", "1m05s", "1h01m", "1d01h"]
+
+
+def test_watch_survives_a_lost_connection(url, monkeypatch):
+    from distopt import cli_monitor
+    from distopt.errors import ConnectionFailed
+
+    real, calls = cli_monitor.get_status, []
+
+    def flaky(storage, study):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ConnectionFailed("cannot reach Redis at 127.0.0.1:1")
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(storage, study)
+
+    monkeypatch.setattr(cli_monitor, "get_status", flaky)
+    monkeypatch.setattr("distopt.cli_monitor.time.sleep", lambda s: None)
+    result = run("status", "--redis", url, "--watch", "1", "--json")
+    assert result.exit_code == 0
+    assert "cannot reach Redis at 127.0.0.1:1; retrying every 1 s" in result.output
+    assert sum(1 for line in result.output.splitlines() if line.startswith("{")) == 2

@@ -219,3 +219,16 @@ def test_job_ids_parse_back(study):
 @pytest.mark.parametrize("jid", [None, "", "abc", "distopt-s-1", "distopt--1-2", "rq-s-1-2"])
 def test_other_job_ids_are_not_trials(jid):
     assert parse_job_id(jid) is None
+
+
+def test_redis_failure_while_reading_rq_is_named(storage, fake_redis, monkeypatch):
+    import redis
+
+    from distopt.errors import ConnectionFailed
+
+    def down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr("distopt.dispatch.inspect.rq_overview", down)
+    with pytest.raises(ConnectionFailed, match="cannot reach Redis at fakeredis .* rq's queues"):
+        status(fake_redis)
