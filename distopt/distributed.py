@@ -99,13 +99,16 @@ def run_distributed(
     secret: str | bytes | None = None,
     insecure: bool = False,
     trial_timeout: float | None = None,
+    max_retries: int = 2,
     show_progressbar: bool = False,
     ticks: Sequence[Tick] = (),
     lease_ttl: float = LEASE_TTL,
+    secret_resolved: bool = False,
 ) -> str:
     """Run ``study`` on the workers of ``queue`` until a stop rule fires; returns its name.
 
-    Trials left pending when it stops (a timeout, Ctrl-C, an error) are cancelled and
+    ``secret`` defaults to $DISTOPT_SECRET; without one, ``insecure=True`` ships the
+    objective unsigned. Trials left pending when it stops (a timeout, Ctrl-C, an error) are cancelled and
     their queued jobs withdrawn, so workers do not run them for nothing.
     """
     from .dispatch import RQExecutor  # only the distributed path needs rq
@@ -115,15 +118,20 @@ def run_distributed(
         raise DistoptError(f"distributed runs need a study on Redis, but this study is on {storage!r}")
     if isinstance(objective, str):
         check_import_path(objective)
-    key = resolve_secret(secret, insecure=insecure, role="coordinator")
+    if secret_resolved:  # the caller already settled it (and warned when insecure)
+        key = secret.encode() if isinstance(secret, str) else secret
+    else:
+        key = resolve_secret(secret, insecure=insecure, role="coordinator")
     lease = Lease(storage, study.name, lease_ttl)
     lease.acquire()
     try:
         ref = ship_objective(objective, study, storage, key)
         storage.update_study(study.name, {"queue": queue, "objective": ref.to_json(), "status": "running",
-                                          "coordinator": lease.owner})
-        executor = RQExecutor(storage, study.name, ref, queue=queue, trial_timeout=trial_timeout)
-        coordinator = Coordinator(study, executor, rules, parallelism=parallelism or DEFAULT_PARALLELISM,
+                                          "coordinator": lease.owner, "max_retries": int(max_retries)})
+        parallelism = parallelism or DEFAULT_PARALLELISM
+        executor = RQExecutor(storage, study.name, ref, queue=queue, trial_timeout=trial_timeout,
+                              batch=max(4, parallelism // 4))
+        coordinator = Coordinator(study, executor, rules, parallelism=parallelism,
                                   show_progressbar=show_progressbar, ticks=(lease.tick, *ticks))
         try:
             reason = coordinator.run()

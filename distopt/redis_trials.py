@@ -19,6 +19,7 @@ from .coordinator import StopRules, Tick
 from .distributed import run_distributed
 from .errors import DistoptError
 from .names import validate_study_name
+from .objective import resolve_secret
 from .space.serialize import space_from_json, space_to_json
 from .storage import DEFAULT_PREFIX, open_storage
 from .study import Algo, Study
@@ -58,6 +59,8 @@ class RedisTrials(Trials):
         self.ticks = tuple(ticks)
         self.stop_reason: str | None = None
         self._secret = secret
+        self._key: bytes | None = None
+        self._key_resolved = False
         self._name = exp_key
 
     @property
@@ -66,6 +69,7 @@ class RedisTrials(Trials):
         return self._study.name if self._study is not None else self._name
 
     def _new_study(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
+        self._secret_key()  # first, so a missing secret leaves nothing behind in Redis
         storage = open_storage(self.url, prefix=self.prefix)
         name = self._name or f"fmin-{uuid.uuid4().hex[:12]}"
         if name in storage.list_studies():
@@ -90,12 +94,18 @@ class RedisTrials(Trials):
         """What ``fmin`` calls: run the attached study on the workers of ``queue``."""
         if self._study is None:
             raise DistoptError("RedisTrials.run_fmin needs a study: call it through fmin(...)")
-        self._study.storage.update_study(self._study.name, {"max_retries": int(max_retries)})
         self.stop_reason = run_distributed(
-            self._study, fn, rules, queue=self.queue, parallelism=parallelism, secret=self._secret,
-            insecure=self.insecure, trial_timeout=trial_timeout, show_progressbar=show_progressbar,
-            ticks=self.ticks,
+            self._study, fn, rules, queue=self.queue, parallelism=parallelism, secret=self._secret_key(),
+            insecure=self.insecure, secret_resolved=True, trial_timeout=trial_timeout, max_retries=max_retries,
+            show_progressbar=show_progressbar, ticks=self.ticks,
         )
+
+    def _secret_key(self) -> bytes | None:
+        """The signing key, settled once (a missing secret raises, saying what to set)."""
+        if not self._key_resolved:
+            self._key = resolve_secret(self._secret, insecure=self.insecure, role="coordinator")
+            self._key_resolved = True
+        return self._key
 
     # -- pickling: the URL and the study's name, never a connection or the secret ----
     def __getstate__(self) -> dict[str, Any]:

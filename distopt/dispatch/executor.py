@@ -1,8 +1,10 @@
 """``RQExecutor``: trials as rq jobs, results from distopt's inbox.
 
 ``submit`` enqueues a batch of trials in one pipeline (one round trip however many
-there are); ``wait`` is one blocking pop of up to a thousand messages; ``cancel``
-withdraws jobs that no worker has taken yet. Trials are QUEUED in the study before
+there are); ``wait`` is one blocking pop of up to ``batch`` messages; ``cancel``
+withdraws jobs that no worker has taken yet. A moderate ``batch`` matters when many
+trials end at once: the coordinator records a few, refills their slots, then takes the
+next few, so the first idle workers get new trials without waiting for the whole wave. Trials are QUEUED in the study before
 their jobs exist, so a worker can never report on a trial the study does not know.
 """
 
@@ -53,6 +55,7 @@ class RQExecutor:
         trial_timeout: float | None = None,
         heartbeat_interval: float = heartbeat.HEARTBEAT_INTERVAL,
         heartbeat_ttl: float = heartbeat.HEARTBEAT_TTL,
+        batch: int = POP_LIMIT,
     ) -> None:
         self.storage = storage
         self.study = study
@@ -61,6 +64,7 @@ class RQExecutor:
         # rq counts whole seconds; -1 is rq's "never time out" (its default is 180 s).
         self.job_timeout = -1 if trial_timeout is None else max(1, math.ceil(trial_timeout))
         self.heartbeat = (heartbeat_interval, heartbeat_ttl)
+        self.batch = max(1, int(batch))
         self._warned: set[tuple[str, str]] = set()
 
     def job_ids(self, trials: Sequence[Any]) -> list[str]:
@@ -85,7 +89,7 @@ class RQExecutor:
         pipe.execute()
 
     def wait(self, timeout: float) -> list[dict[str, Any]]:
-        messages = coalesce(self.storage.pop_results(self.study, timeout=timeout, limit=POP_LIMIT))
+        messages = coalesce(self.storage.pop_results(self.study, timeout=timeout, limit=self.batch))
         for msg in messages:
             if msg.get("error_kind") == "objective":
                 self._warn_once(msg)

@@ -1,6 +1,7 @@
 """Distributed runs end to end: a private redis-server and real worker processes."""
 
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -12,7 +13,7 @@ import pytest
 from distopt import fmin, hp, rand, tpe
 from distopt.dispatch import RQExecutor, rq_queue
 from distopt.distributed import ship_objective
-from distopt.errors import LeaseError, ObjectiveError
+from distopt.errors import DistoptError, LeaseError, ObjectiveError
 from distopt.records import TrialState
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage
@@ -174,3 +175,26 @@ def test_worker_without_a_secret_refuses_to_start(redis_url):
     assert out.returncode == 1
     assert out.stderr.startswith("error: no shared secret") and "Traceback" not in out.stderr
     assert "DISTOPT_SECRET" in out.stderr and "--insecure" in out.stderr
+
+
+def test_coordinator_without_a_secret_refuses_before_writing(redis_url, monkeypatch):
+    monkeypatch.delenv("DISTOPT_SECRET", raising=False)
+    with pytest.raises(DistoptError, match="no shared secret.*DISTOPT_SECRET"):
+        fmin(shifted_a, hp.uniform("x", 0, 1), max_evals=2, show_progressbar=False,
+             trials=RedisTrials(redis_url, exp_key="nosecret"))
+    assert RedisStorage(redis_url).list_studies() == []
+
+
+def test_redis_trials_pickle_as_url_and_name(redis_url, monkeypatch):
+    trials = RedisTrials(redis_url, exp_key="pickled", secret=SECRET)
+    with pool(redis_url, 1):
+        fmin(shifted_a, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=5, trials=trials,
+             show_progressbar=False, timeout=60)
+        data = pickle.dumps(trials)
+        assert SECRET.encode() not in data and b"integration-secret" not in data
+        again = pickle.loads(data)
+        assert len(again) == 5 and again.argmin == trials.argmin
+        monkeypatch.setenv("DISTOPT_SECRET", SECRET)  # never pickled: a restored object reads it again
+        fmin(shifted_a, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=8, trials=again,
+             show_progressbar=False, timeout=60)
+    assert len(RedisStorage(redis_url).get_trials("pickled")) == 8
