@@ -172,16 +172,21 @@ def import_objective(path: str) -> Callable[[Any], Any]:
 # -- pickling by value ---------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def _installed_roots() -> tuple[str, ...]:
-    """Directories of the standard library and of installed packages."""
+    """Directories of the standard library and of installed packages (as given and with
+    symlinks resolved)."""
     paths = {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     paths.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
     paths.add(site.getusersitepackages() if hasattr(site, "getusersitepackages") else None)
-    return tuple(os.path.realpath(p) + os.sep for p in paths if p)
+    found = {os.path.abspath(p) for p in paths if p} | {os.path.realpath(p) for p in paths if p}
+    return tuple(p.rstrip(os.sep) + os.sep for p in found)
 
 
 @functools.lru_cache(maxsize=4096)
 def _outside_installed(file: str) -> bool:
-    return not os.path.realpath(file).startswith(_installed_roots())
+    roots = _installed_roots()
+    if os.path.abspath(file).startswith(roots):  # no system call: the common case
+        return False
+    return not os.path.realpath(file).startswith(roots)
 
 
 def _is_user_module(name: str, module: types.ModuleType) -> bool:
