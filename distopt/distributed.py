@@ -108,8 +108,9 @@ def run_distributed(
     """Run ``study`` on the workers of ``queue`` until a stop rule fires; returns its name.
 
     ``secret`` defaults to $DISTOPT_SECRET; without one, ``insecure=True`` ships the
-    objective unsigned. Trials left pending when it stops (a timeout, Ctrl-C, an error) are cancelled and
-    their queued jobs withdrawn, so workers do not run them for nothing.
+    objective unsigned. Trials left pending when it stops (a timeout, Ctrl-C, an error)
+    are cancelled and their queued jobs withdrawn, so workers do not run them for
+    nothing; after losing the lease it writes nothing more (the study has a new owner).
     """
     from .dispatch import RQExecutor  # only the distributed path needs rq
 
@@ -135,6 +136,8 @@ def run_distributed(
                                   show_progressbar=show_progressbar, ticks=(lease.tick, *ticks))
         try:
             reason = coordinator.run()
+        except LeaseError:
+            raise
         except BaseException:
             _withdraw(study, executor)
             raise

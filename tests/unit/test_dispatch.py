@@ -245,3 +245,21 @@ def test_a_slow_trial_is_marked_running_before_it_ends(storage):
     msgs = storage.pop_results("slow", timeout=0)
     assert [m.get("type", "result") for m in msgs] == ["started", "result"]
     assert msgs[0]["start_time"] <= msgs[1]["start_time"] and msgs[0]["worker"] == msgs[1]["worker"]
+
+
+def test_a_coordinator_that_loses_its_lease_stops_writing(storage, monkeypatch):
+    monkeypatch.setattr("distopt.dispatch.RQExecutor", InProcessRQ)
+    study = Study(SPACE, storage=storage, name="stolen", seed=3)
+
+    def steal(s, now):
+        if s.n_finished >= 2 and storage.lease_owner("stolen") != "thief":
+            storage.release_lease("stolen", storage.lease_owner("stolen"))
+            assert storage.acquire_lease("stolen", "thief", 30)
+            time.sleep(0.02)  # past a third of the ttl: the next tick renews, and fails
+
+    with pytest.raises(LeaseError, match="lost the lease on study 'stolen' to coordinator thief"):
+        run_distributed(study, objective, StopRules(max_evals=50), parallelism=2, secret=SECRET,
+                        ticks=(steal,), lease_ttl=0.05)
+    assert storage.lease_owner("stolen") == "thief"
+    states = {r.state for r in storage.get_trials("stolen")}
+    assert TrialState.CANCELLED not in states and storage.get_study("stolen")["status"] == "running"
