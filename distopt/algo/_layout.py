@@ -62,11 +62,13 @@ def internal(lay: Layout, X: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class Observed:
-    """The finished ok trials of a history: internal rows sorted best first."""
+    """The finished ok trials of a history: internal rows sorted best first, with each
+    one's age rank (0 = the most recent finished trial)."""
 
     version: int
     Z: np.ndarray
     losses: np.ndarray
+    age: np.ndarray
 
 
 _CACHE: "weakref.WeakKeyDictionary[History, tuple[Layout, Observed]]" = weakref.WeakKeyDictionary()
@@ -79,6 +81,7 @@ def observed(lay: Layout, history: History) -> Observed:
     ok = history.ok
     losses = history.losses[ok]
     order = np.argsort(losses, kind="stable")
-    obs = Observed(history.version, internal(lay, history.X[ok][order]), losses[order])
+    age = (len(losses) - 1 - np.arange(len(losses)))[order]
+    obs = Observed(history.version, internal(lay, history.X[ok][order]), losses[order], age)
     _CACHE[history] = (lay, obs)
     return obs

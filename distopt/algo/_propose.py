@@ -29,6 +29,7 @@ class ModelConfig:
     max_components: int
     liar_weight: float
     liar_bw: str
+    weights: str
 
 
 def n_good(n_ok: int, cfg: ModelConfig) -> int:
@@ -39,43 +40,64 @@ def n_good(n_ok: int, cfg: ModelConfig) -> int:
     return int(min(n_ok, cfg.n_good_max, max(1, math.ceil(cfg.gamma * base))))
 
 
-def _thin(rows: np.ndarray, cap: int) -> np.ndarray:
-    """At most ``cap`` rows spread evenly over the loss ranking: a large bad group keeps
-    its shape at a bounded cost per ask."""
-    if len(rows) <= cap:
-        return rows
-    return rows[np.linspace(0, len(rows) - 1, cap).round().astype(int)]
+#: The most recent bad trials keep full weight under ``weights="ramp"``.
+_RAMP_FLAT = 25
 
 
-def split(obs: Observed, pending: np.ndarray, cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Good rows, bad rows (internal scale), the pending rows, and whether the liar puts
-    them in the good group (False: bad group; no rows for ``liar="none"``)."""
+@dataclasses.dataclass(frozen=True)
+class Parts:
+    """The model's inputs: good rows, bad rows and their weights, the pending rows and
+    whether the liar puts them in the good group (no rows for ``liar="none"``)."""
+
+    good: np.ndarray
+    bad: np.ndarray
+    bad_w: np.ndarray
+    pending: np.ndarray
+    to_good: bool
+
+
+def _bad_weights(age: np.ndarray, rule: str) -> np.ndarray:
+    """``"ramp"`` (optuna's and hyperopt's forgetting): beyond the 25 most recent bad
+    trials, older ones fade linearly, the oldest to 1/n."""
+    n = len(age)
+    if rule == "uniform" or n <= _RAMP_FLAT:
+        return np.ones(n)
+    return np.minimum(1.0, 1.0 / n + (1.0 - 1.0 / n) * (n - 1 - age) / max(n - _RAMP_FLAT - 1, 1))
+
+
+def split(obs: Observed, pending: np.ndarray, cfg: ModelConfig) -> Parts:
+    """Split the finished trials by loss (split size from finished trials only) and place
+    the pending ones as the liar says."""
     k = n_good(len(obs.losses), cfg)
-    good, bad = obs.Z[:k], _thin(obs.Z[k:], cfg.max_components)
+    bad, age = obs.Z[k:], obs.age[k:]
+    w = _bad_weights(np.argsort(np.argsort(age)), cfg.weights)
+    if len(bad) > cfg.max_components:
+        # thin evenly over the loss ranking: the group keeps its shape at a bounded cost
+        keep = np.linspace(0, len(bad) - 1, cfg.max_components).round().astype(int)
+        bad, w = bad[keep], w[keep]
     if cfg.liar == "none":
-        return good, bad, pending[:0], False
+        return Parts(obs.Z[:k], bad, w, pending[:0], False)
     to_good = cfg.liar == "best" or (
         cfg.liar == "mean" and k > 0 and float(obs.losses.mean()) <= obs.losses[k - 1]
     )
-    return good, bad, pending, to_good
+    return Parts(obs.Z[:k], bad, w, pending, to_good)
 
 
-def propose(
-    lay: Layout, parts: tuple[np.ndarray, np.ndarray, np.ndarray, bool], cfg: ModelConfig, rng: np.random.Generator
-) -> dict[str, Any]:
+def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generator) -> dict[str, Any]:
     """One assignment, drawn group by group in sampling order (parents first)."""
-    good_all, bad_all, pend_all, to_good = parts
     vals: dict[str, Any] = {}
     params = lay.space.params
     for g in lay.groups:
         if not params[g.spec_idx].is_active(vals):
             continue
-        good, bad, pend = _rows(good_all, g.cols), _rows(bad_all, g.cols), _rows(pend_all, g.cols)
-        if to_good:
+        good = _rows(parts.good, g.cols)
+        bad, bad_w = _rows(parts.bad, g.cols, parts.bad_w)
+        pend = _rows(parts.pending, g.cols)
+        if parts.to_good:
             good = np.vstack([good, pend])
             pend = pend[:0]
         l = Mixture(g.model, good, np.ones(len(good)), cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
-        b = _bad_mixture(g.model, good, bad, pend, cfg)
+        b = _bad_mixture(g.model, good, bad, bad_w, pend, cfg)
         cand = l.sample(rng, cfg.n_EI_candidates)
         pts = g.model.points(cand)
         best = cand[int(np.argmax(l.log_pdf(pts) - b.log_pdf(pts)))]
@@ -84,7 +106,9 @@ def propose(
     return vals
 
 
-def _bad_mixture(model: GroupModel, good: np.ndarray, bad: np.ndarray, pend: np.ndarray, cfg: ModelConfig) -> Mixture:
+def _bad_mixture(
+    model: GroupModel, good: np.ndarray, bad: np.ndarray, bad_w: np.ndarray, pend: np.ndarray, cfg: ModelConfig
+) -> Mixture:
     """The bad density, pending trials included as lies.
 
     A pending kernel gets the weight a good trial has in l (relative to the groups'
@@ -93,7 +117,7 @@ def _bad_mixture(model: GroupModel, good: np.ndarray, bad: np.ndarray, pend: np.
     and barely moves l/g, so parallel workers would still pile onto the same spot.
     """
     rows = np.vstack([bad, pend])
-    w = np.ones(len(rows))
+    w = np.append(bad_w, np.ones(len(pend)))
     if not len(pend):
         return Mixture(model, rows, w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
     w[len(bad):] = max(1.0, cfg.liar_weight * len(bad) / max(len(good), 1))
@@ -107,6 +131,8 @@ def _bad_mixture(model: GroupModel, good: np.ndarray, bad: np.ndarray, pend: np.
     return Mixture(model, rows, w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor, sigma=sigma)
 
 
-def _rows(Z: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _rows(Z: np.ndarray, cols: np.ndarray, w: np.ndarray | None = None):
+    """The rows where the group is active (and their weights, when given)."""
     sub = Z[:, cols]
-    return sub[~np.isnan(sub).any(axis=1)]
+    keep = ~np.isnan(sub).any(axis=1)
+    return sub[keep] if w is None else (sub[keep], w[keep])

@@ -21,7 +21,6 @@ from scipy.special import ndtr, ndtri
 from ..space.compile import ParamSpec
 from .prior import quantize
 
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _TINY = 1e-300
 #: Neighbour bandwidths never shrink below width / _MAX_SHRINK (hyperopt's "magic clip").
 _MAX_SHRINK = 100.0
@@ -107,6 +106,7 @@ class Points:
     a: np.ndarray
     b: np.ndarray
     codes: np.ndarray
+    zc: np.ndarray
 
 
 class GroupModel:
@@ -125,7 +125,10 @@ class GroupModel:
     def points(self, user: np.ndarray) -> Points:
         un = user[:, self.num]
         a, b = self.qscales.bins(un[:, self.quant])
-        return Points(user, self.scales.to_internal(un), a, b, user[:, self.cat].astype(int))
+        z = self.scales.to_internal(un)
+        c = self.cont
+        zc = (z[:, c] - self.scales.center[c]) / self.scales.width[c]
+        return Points(user, z, a, b, user[:, self.cat].astype(int), zc)
 
 
 class Mixture:
@@ -157,6 +160,7 @@ class Mixture:
         pb = ndtr((sc.hi - self.mu) / self.sigma)
         self.pa, self.pb = pa, pb
         self.log_norm = np.log(np.maximum(pb - pa, _TINY))
+        self._prepare_continuous()
         self.tables = []
         for j, prior in zip(group.cat, group.cat_priors):
             tab = np.empty((k + 1, len(prior)))
@@ -167,6 +171,23 @@ class Mixture:
             tab /= tab.sum(axis=1, keepdims=True)
             self.tables.append(tab)
         self.log_tables = [np.log(np.maximum(t, _TINY)) for t in self.tables]
+
+    def _prepare_continuous(self) -> None:
+        """Expand the quadratic form so that scoring continuous columns is two matrix
+        products (candidates x components), in coordinates centred and scaled by the prior."""
+        c = self.group.cont
+        sc = self.group.scales
+        mu = (self.mu[:, c] - sc.center[c]) / sc.width[c]
+        s = self.sigma[:, c] / sc.width[c]
+        inv = 1.0 / (s * s)
+        self._inv_s2 = -0.5 * inv.T
+        self._mu_s2 = (mu * inv).T
+        self._const = self.logw - (
+            0.5 * (mu * mu * inv).sum(axis=1)
+            + np.log(s).sum(axis=1)
+            + self.log_norm[:, c].sum(axis=1)
+            + (self.log_norm[:, self.group.quant]).sum(axis=1)
+        )
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """``size`` draws in the user's scale (columns as in the group)."""
@@ -188,12 +209,8 @@ class Mixture:
         """Log density (mass for discrete columns) of each candidate, up to a constant
         shared by every mixture over the same group (the log-scale Jacobian)."""
         g = self.group
-        total = np.broadcast_to(self.logw, (len(pts.user), len(self.logw))).copy()
-        if g.cont.any():
-            c = g.cont
-            t = (pts.z[:, None, c] - self.mu[None, :, c]) / self.sigma[None, :, c]
-            total += -0.5 * np.einsum("ckj,ckj->ck", t, t)
-            total -= (np.log(self.sigma[:, c]) + self.log_norm[:, c]).sum(axis=1) + _LOG_SQRT_2PI * c.sum()
+        zc = pts.zc
+        total = (zc * zc) @ self._inv_s2 + zc @ self._mu_s2 + self._const
         if g.quant.any():
             q = g.quant
             mu, s = self.mu[None, :, q], self.sigma[None, :, q]
@@ -202,7 +219,6 @@ class Mixture:
             upper = ta > 0
             mass = np.where(upper, ndtr(-ta) - ndtr(-tb), ndtr(tb) - ndtr(ta))
             total += np.log(np.maximum(mass, _TINY)).sum(axis=2)
-            total -= self.log_norm[:, q].sum(axis=1)
         for col, lt in enumerate(self.log_tables):
             total += lt[:, pts.codes[:, col]].T
         m = total.max(axis=1, keepdims=True)

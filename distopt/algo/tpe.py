@@ -18,6 +18,11 @@ arguments so ``functools.partial(tpe.suggest, gamma=..., liar=...)`` configures 
 - ``max_components``: the bad group is thinned to this many kernels, evenly over its
   loss ranking, which bounds the cost of an ask on long histories.
 - ``startup_candidates``: prior draws per start-up suggestion (1 = plain random).
+- ``liar_weight``: a pending trial in the bad group weighs max(1, liar_weight *
+  n_bad / n_good) kernels, so a few lies still register against a large bad group.
+- ``liar_bw``: width of a pending kernel: as among the bad trials (``"bad"``) or as it
+  would be among the good ones (``"good"``, a much stronger repulsion).
+- ``weights``: bad-trial weights, ``"uniform"`` or ``"ramp"`` (older ones fade).
 """
 
 from __future__ import annotations
@@ -48,13 +53,15 @@ DEFAULTS: dict[str, Any] = {
     "bw_factor": 1.0,
     "max_components": 256,
     "startup_candidates": 8,
-    "liar_weight": 1.0,
-    "liar_bw": "good",
+    "liar_weight": 0.3,
+    "liar_bw": "bad",
+    "weights": "uniform",
 }
 LIARS = ("worst", "best", "mean", "none")
 SPLITS = ("linear", "sqrt")
 BANDWIDTHS = ("neighbor", "scott")
 LIAR_BWS = ("good", "bad")
+WEIGHTS = ("uniform", "ramp")
 
 
 def suggest(
@@ -109,7 +116,7 @@ def _settings(settings: dict[str, Any]) -> dict[str, Any]:
         raise AlgoError(f"tpe.suggest: liar_weight must be >= 0, got {cfg['liar_weight']!r}")
     if _real(cfg, "bw_factor") <= 0.0:
         raise AlgoError(f"tpe.suggest: bw_factor must be > 0, got {cfg['bw_factor']!r}")
-    for name, allowed in (("liar", LIARS), ("split", SPLITS), ("bandwidth", BANDWIDTHS), ("liar_bw", LIAR_BWS)):
+    for name, allowed in (("liar", LIARS), ("split", SPLITS), ("bandwidth", BANDWIDTHS), ("liar_bw", LIAR_BWS), ("weights", WEIGHTS)):
         if cfg[name] not in allowed:
             raise AlgoError(f"tpe.suggest: {name} must be one of {list(allowed)}, got {cfg[name]!r}")
     if not isinstance(cfg["multivariate"], (bool, np.bool_)):
