@@ -86,7 +86,7 @@ def resolve_secret(
             raise DistoptError(f"cannot read the secret file {str(secret_file)!r}: {exc.strerror or exc}") from exc
         origin = f"the secret file {str(secret_file)!r}"
     elif os.environ.get(ENV_SECRET):
-        value = os.environ[ENV_SECRET].encode()
+        value = os.fsencode(os.environ[ENV_SECRET])
         origin = f"${ENV_SECRET}"
     else:
         if insecure:

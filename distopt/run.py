@@ -143,7 +143,7 @@ def run_study_file(
         raise DistoptError(f"--workers must be 0 or more, got {workers!r}")
     chosen_algo = algo_by_name(algo) if algo is not None else spec.algo
     evals = max_evals if max_evals is not None else (spec.max_evals or DEFAULT_MAX_EVALS)
-    common = dict(algo=chosen_algo, max_evals=int(evals), timeout=timeout, rstate=seed,
+    common = dict(algo=chosen_algo, max_evals=int(evals), timeout=timeout, rstate=seed, return_argmin=False,
                   show_progressbar=show_progressbar, trial_timeout=trial_timeout)
     started = time.monotonic()
     if redis_url is None and workers == 0:
@@ -160,7 +160,11 @@ def run_study_file(
             trials = RedisTrials(url, exp_key=name, queue=queue, secret=key, ticks=ticks)
             fmin(spec.objective, spec.space, trials=trials, parallelism=parallelism, **common)
             return _result(trials, name, "embedded", spec, started)
-    key = resolve_secret(None, secret_file) if _has_secret(secret_file) else None
+    key = None
+    if _has_secret(secret_file):
+        key = resolve_secret(None, secret_file)
+    elif not insecure:
+        resolve_secret()  # raises before anything starts, saying what to set
     with _local_workers(redis_url, workers, queue, key, insecure) as ticks:
         trials = RedisTrials(redis_url, exp_key=name, queue=queue, secret=key, insecure=insecure, ticks=ticks)
         fmin(spec.objective, spec.space, trials=trials, parallelism=parallelism, **common)

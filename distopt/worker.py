@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Sequence
 
 from .errors import DistoptError
-from .objective import ENV_INSECURE, ENV_SECRET, resolve_secret
+from .objective import ENV_SECRET, resolve_secret
 from .storage import RedisStorage
 
 log = logging.getLogger(__name__)
@@ -68,21 +68,19 @@ class WorkerPool:
         for queue in self.queues:
             cmd += ["--queue", queue]
         cmd += ["--burst"] * self.burst + ["--fork"] * self.fork
+        cmd += ["--insecure"] * (self.insecure and self.secret is None)
         return cmd
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env[ENV_PARENT_PID] = str(os.getpid())
         if self.secret is not None:
-            env[ENV_SECRET] = self.secret.decode()
+            env[ENV_SECRET] = os.fsdecode(self.secret)
         else:
             env.pop(ENV_SECRET, None)
-        if self.insecure and self.secret is None:
-            env[ENV_INSECURE] = "1"
         return env
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        # --insecure travels as DISTOPT_INSECURE so the flag is never needed on the line
         return subprocess.Popen(self.command(), env=self._env(), stdin=subprocess.DEVNULL)
 
     def start(self) -> "WorkerPool":

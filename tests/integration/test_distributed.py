@@ -198,3 +198,14 @@ def test_redis_trials_pickle_as_url_and_name(redis_url, monkeypatch):
         fmin(shifted_a, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=8, trials=again,
              show_progressbar=False, timeout=60)
     assert len(RedisStorage(redis_url).get_trials("pickled")) == 8
+
+
+def test_insecure_cluster_run_warns_on_both_sides(redis_url):
+    env = {k: v for k, v in os.environ.items() if k != "DISTOPT_SECRET"}
+    out = subprocess.run([sys.executable, "-m", "distopt", "run", str(POLYNOMIAL), "--redis", redis_url,
+                          "--workers", "1", "--max-evals", "5", "--insecure", "--study", "open"],
+                         capture_output=True, text=True, env=env, timeout=60, cwd=str(ROOT))
+    assert out.returncode == 0, out.stderr
+    assert "trials: 5 (5 ok, 0 failed)" in out.stdout
+    assert "coordinator ships objectives unsigned" in out.stderr
+    assert "worker accepts unsigned objectives" in out.stderr
