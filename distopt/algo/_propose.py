@@ -111,16 +111,17 @@ def _bad_mixture(
 ) -> Mixture:
     """The bad density, pending trials included as lies.
 
-    A pending kernel gets the weight a good trial has in l (relative to the groups'
-    sizes, times ``liar_weight``) and, with ``liar_bw="good"``, the width it would have
-    among the good trials: one more plain bad kernel is diluted by the whole bad group
-    and barely moves l/g, so parallel workers would still pile onto the same spot.
+    One more plain bad kernel is diluted by the whole bad group and barely moves l/g, so
+    a pending kernel weighs ``liar_weight * n_bad / max(n_good, n_pending)`` (at least
+    1): about what a good trial weighs in l while few trials run, but never letting a
+    wide queue drown the bad group (which would stop the search from exploiting).
+    With ``liar_bw="good"`` it also gets the width it would have among the good trials.
     """
     rows = np.vstack([bad, pend])
     w = np.append(bad_w, np.ones(len(pend)))
     if not len(pend):
         return Mixture(model, rows, w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
-    w[len(bad):] = max(1.0, cfg.liar_weight * len(bad) / max(len(good), 1))
+    w[len(bad):] = max(1.0, cfg.liar_weight * len(bad) / max(len(good), len(pend), 1))
     sigma = None
     if cfg.liar_bw == "good" and len(model.num):
         num = model.num

@@ -216,8 +216,9 @@ class Mixture:
             mu, s = self.mu[None, :, q], self.sigma[None, :, q]
             ta = (pts.a[:, None, :] - mu) / s
             tb = (pts.b[:, None, :] - mu) / s
-            upper = ta > 0
-            mass = np.where(upper, ndtr(-ta) - ndtr(-tb), ndtr(tb) - ndtr(ta))
+            # mirror bins right of the centre so the difference is taken in the lower tail
+            flip = np.where(ta > 0, -1.0, 1.0)
+            mass = np.abs(ndtr(flip * tb) - ndtr(flip * ta))
             total += np.log(np.maximum(mass, _TINY)).sum(axis=2)
         for col, lt in enumerate(self.log_tables):
             total += lt[:, pts.codes[:, col]].T

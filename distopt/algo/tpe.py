@@ -44,13 +44,13 @@ DEFAULTS: dict[str, Any] = {
     "n_startup_jobs": 10,
     "gamma": 0.1,
     "n_EI_candidates": 24,
-    "prior_weight": 1.0,
+    "prior_weight": 1.5,
     "liar": "worst",
     "multivariate": True,
     "split": "linear",
     "n_good_max": 25,
     "bandwidth": "neighbor",
-    "bw_factor": 1.0,
+    "bw_factor": 1.25,
     "max_components": 256,
     "startup_candidates": 8,
     "liar_weight": 0.3,
@@ -77,7 +77,7 @@ def suggest(
     cfg = _settings(settings)
     lay = layout(space, cfg["multivariate"])
     model = ModelConfig(**{f: cfg[f] for f in ModelConfig.__dataclass_fields__})
-    pend = np.asarray(pending, dtype=float).reshape(-1, len(space))
+    pend = np.empty((0, len(space))) if pending is None else np.asarray(pending, dtype=float).reshape(-1, len(space))
     out: list[dict[str, Any]] = []
     startup = history.n_ok < cfg["n_startup_jobs"]
     if not startup:
