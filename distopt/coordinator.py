@@ -115,31 +115,52 @@ class Coordinator:
             self._early_stopped = True
 
     # -- messages --------------------------------------------------------------------
+    @staticmethod
+    def _result_args(msg: dict[str, Any]) -> dict[str, Any]:
+        """``Study.record_results`` arguments from a result message."""
+        loss = msg.get("loss")
+        return {
+            "tid": int(msg["tid"]),
+            "attempt": msg.get("attempt"),
+            "ok": msg.get("status") == "ok",
+            "loss": None if loss is None else float(loss),
+            "result": msg.get("result") or {},
+            "error": msg.get("error") if not msg.get("traceback") else f"{msg.get('error')}\n{msg['traceback']}",
+            "worker": msg.get("worker"),
+            "start_time": msg.get("start_time"),
+            "end_time": msg.get("end_time"),
+        }
+
     def handle(self, msg: dict[str, Any]) -> bool:
         """Record one message; True when it finished a trial."""
-        study = self.study
         if msg.get("type") == "started":
-            study.mark_running(int(msg["tid"]), int(msg.get("attempt", 0)), msg.get("worker"), msg.get("start_time"))
+            self.study.mark_running(int(msg["tid"]), int(msg.get("attempt", 0)), msg.get("worker"),
+                                    msg.get("start_time"))
             return False
-        loss = msg.get("loss")
-        rec = study.record_result(
-            int(msg["tid"]),
-            msg.get("attempt"),
-            msg.get("status") == "ok",
-            None if loss is None else float(loss),
-            msg.get("result") or {},
-            msg.get("error") if not msg.get("traceback") else f"{msg.get('error')}\n{msg['traceback']}",
-            worker=msg.get("worker"),
-            start_time=msg.get("start_time"),
-            end_time=msg.get("end_time"),
-        )
-        if rec is None:
-            log.info("ignored a result for trial %s attempt %s: the trial already ended or is unknown",
-                     msg.get("tid"), msg.get("attempt"))
-            return False
-        if "raise" in msg:
-            raise msg["raise"]
-        return True
+        return self.handle_many([msg], after=False) == 1
+
+    def handle_many(self, msgs: list[dict[str, Any]], after: bool = True) -> int:
+        """Record a batch of messages, the results in one storage round trip where the
+        storage can; returns how many trials they finished. With ``after``,
+        ``early_stop_fn`` runs after each finished trial, as it would one at a time."""
+        results = []
+        for msg in msgs:
+            if msg.get("type") == "started":
+                self.handle(msg)
+            else:
+                results.append(msg)
+        finished = 0
+        for msg, rec in zip(results, self.study.record_results([self._result_args(m) for m in results])):
+            if rec is None:
+                log.info("ignored a result for trial %s attempt %s: the trial already ended or is unknown",
+                         msg.get("tid"), msg.get("attempt"))
+                continue
+            if "raise" in msg:
+                raise msg["raise"]
+            finished += 1
+            if after:
+                self._after_result()
+        return finished
 
     # -- the loop --------------------------------------------------------------------
     def fill(self) -> None:
@@ -165,9 +186,7 @@ class Coordinator:
                 wait = self.wait_interval
                 if self.rules.timeout is not None:
                     wait = max(0.0, min(wait, self.rules.timeout - (self.clock() - started)))
-                for msg in self.executor.wait(wait):
-                    if self.handle(msg):
-                        self._after_result()
+                self.handle_many(self.executor.wait(wait))
                 now = self.clock()
                 for tick in self.ticks:
                     tick(study, now)

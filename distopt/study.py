@@ -166,12 +166,11 @@ class Study:
         """Store new QUEUED records for ``suggestions`` under fresh trial ids."""
         now = time.time()
         first = self.storage.next_tid(self.name, len(suggestions))
-        records = []
-        for i, vals in enumerate(suggestions):
-            rec = TrialRecord(tid=first + i, vals=to_plain(dict(vals)), book_time=now, refresh_time=now)
-            self.storage.put_trial(self.name, rec)
+        records = [TrialRecord(tid=first + i, vals=to_plain(dict(vals)), book_time=now, refresh_time=now)
+                   for i, vals in enumerate(suggestions)]
+        self.storage.put_trials(self.name, records)  # one round trip for the batch where it can
+        for rec in records:
             self._cache(rec)
-            records.append(rec)
         return records
 
     def trial_for(self, rec: TrialRecord) -> Trial:
@@ -203,26 +202,43 @@ class Study:
     ) -> TrialRecord | None:
         """Record a result at most once per trial; returns None when the trial already
         ended (a duplicate or late result) or is unknown, so it is never double counted."""
-        old = self._records.get(tid)
-        if old is None:
-            return None
-        if old.state.ended:
-            return None
+        return self.record_results([{
+            "tid": tid, "attempt": attempt, "ok": ok, "loss": loss, "result": result, "error": error,
+            "worker": worker, "start_time": start_time, "end_time": end_time,
+        }])[0]
+
+    def record_results(self, results: Sequence[Mapping[str, Any]]) -> list[TrialRecord | None]:
+        """``record_result`` for a batch, each a dict of its arguments (``tid``, ``attempt``,
+        ``ok``, ``loss``, ``result``, ``error``, ``worker``, ``start_time``, ``end_time``),
+        stored in one round trip where the storage can; None for an ignored result, as
+        ``record_result`` returns. A second result for a trial in the same batch is ignored."""
         now = time.time()
-        new = old.replace(
-            state=TrialState.OK if ok else TrialState.FAIL,
-            loss=loss if ok else None,
-            result=dict(result),
-            error=error,
-            worker=worker or old.worker,
-            start_time=start_time if start_time is not None else old.start_time,
-            end_time=end_time if end_time is not None else now,
-            refresh_time=now,
-        )
-        if not self.storage.transition(self.name, tid, old.state, new):
-            return None
-        self._cache(new)
-        return new
+        out: list[TrialRecord | None] = [None] * len(results)
+        changes, slots, seen = [], [], set()
+        for i, r in enumerate(results):
+            tid = int(r["tid"])
+            old = self._records.get(tid)
+            if old is None or old.state.ended or tid in seen:
+                continue
+            seen.add(tid)
+            ok = bool(r["ok"])
+            new = old.replace(
+                state=TrialState.OK if ok else TrialState.FAIL,
+                loss=r.get("loss") if ok else None,
+                result=dict(r.get("result") or {}),
+                error=r.get("error"),
+                worker=r.get("worker") or old.worker,
+                start_time=r["start_time"] if r.get("start_time") is not None else old.start_time,
+                end_time=r["end_time"] if r.get("end_time") is not None else now,
+                refresh_time=now,
+            )
+            changes.append((tid, old.state, new, None))
+            slots.append(i)
+        for i, (_, _, new, _), won in zip(slots, changes, self.storage.transition_many(self.name, changes)):
+            if won:
+                self._cache(new)
+                out[i] = new
+        return out
 
     def mark_running(self, tid: int, attempt: int, worker: str | None, start_time: float | None) -> bool:
         old = self._records.get(tid)

@@ -15,6 +15,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..records import TrialRecord, TrialState
 
+#: One compare-and-set for ``Storage.transition_many``: (tid, expected, new, attempt).
+Change = tuple[int, "TrialState | Iterable[TrialState]", TrialRecord, "int | None"]
+
 
 class Storage(abc.ABC):
     """Persistence of studies, trials, result inboxes, heartbeats, leases and blobs."""
@@ -62,6 +65,17 @@ class Storage(abc.ABC):
         (and its attempt equals ``attempt`` when given) and the change is legal per
         ``TRANSITIONS``. Returns False when another process won or the state differs.
         """
+
+    def put_trials(self, name: str, records: Sequence[TrialRecord]) -> None:
+        """Store several new records; a backend that can do it in one round trip
+        overrides this (the coordinator stores each batch of suggestions at once)."""
+        for record in records:
+            self.put_trial(name, record)
+
+    def transition_many(self, name: str, changes: Sequence[Change]) -> list[bool]:
+        """Several ``transition`` calls, (tid, expected, new, attempt) each; one result per
+        change, as ``transition`` returns it. Backends may do them in one round trip."""
+        return [self.transition(name, tid, expected, new, attempt) for tid, expected, new, attempt in changes]
 
     @abc.abstractmethod
     def get_trial(self, name: str, tid: int) -> TrialRecord | None:
