@@ -21,7 +21,8 @@ from .errors import DistoptError
 from .names import validate_study_name
 from .objective import resolve_secret
 from .space.serialize import space_from_json, space_to_json
-from .storage import DEFAULT_PREFIX, open_storage
+from .storage import DEFAULT_PREFIX
+from .storage.pipelined import pipelined_storage
 from .study import Algo, Study
 from .trials import Trials
 
@@ -70,7 +71,7 @@ class RedisTrials(Trials):
 
     def _new_study(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
         self._secret_key()  # first, so a missing secret leaves nothing behind in Redis
-        storage = open_storage(self.url, prefix=self.prefix)
+        storage = pipelined_storage(self.url, self.prefix)
         name = self._name or f"fmin-{uuid.uuid4().hex[:12]}"
         if name in storage.list_studies():
             stored = storage.get_study(name).get("space")
@@ -121,7 +122,7 @@ class RedisTrials(Trials):
     def _reattach(self) -> None:
         """Load the stored study back, when its space has a JSON form and Redis answers."""
         try:
-            storage = open_storage(self.url, prefix=self.prefix)
+            storage = pipelined_storage(self.url, self.prefix)
             if self._name not in storage.list_studies():
                 return
             meta = storage.get_study(self._name)

@@ -84,7 +84,9 @@ class RQExecutor:
             )
             for t in trials
         ]
-        pipe = self.storage.client.pipeline()
+        # Not a MULTI: each job's data precedes its id on the queue, so a worker never
+        # takes a job whose data is missing, and the replies are half as many to parse.
+        pipe = self.storage.client.pipeline(transaction=False)
         self.queue.enqueue_many(datas, pipeline=pipe)
         pipe.execute()
 

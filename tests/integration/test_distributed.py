@@ -209,3 +209,14 @@ def test_insecure_cluster_run_warns_on_both_sides(redis_url):
     assert "trials: 5 (5 ok, 0 failed)" in out.stdout
     assert "coordinator ships objectives unsigned" in out.stderr
     assert "worker accepts unsigned objectives" in out.stderr
+
+
+def test_forking_worker_runs_trials(redis_url):
+    storage, study, ref, executor = _one_trial_study(redis_url, "forked", SECRET.encode())
+    trials = study.ask(2)
+    executor.submit(study, trials)
+    out = cli("worker", "--redis", redis_url, "--burst", "--fork")
+    assert out.returncode == 0, out.stderr
+    results = sorted(_results(executor), key=lambda m: m["tid"])
+    assert [m["status"] for m in results] == ["ok", "ok"]
+    assert [m["loss"] for m in results] == pytest.approx([shifted_a(t.params) for t in trials])

@@ -17,9 +17,9 @@ from distopt.dispatch.heartbeat import Heartbeater
 from distopt.distributed import Lease, run_distributed, ship_objective
 from distopt.errors import LeaseError, ObjectiveError
 from distopt.names import InvalidName
-from distopt.objective import pickle_objective
 from distopt.records import TrialState
-from distopt.storage import MemoryStorage, RedisStorage
+from distopt.storage import MemoryStorage
+from distopt.storage.pipelined import PipelinedRedisStorage
 from distopt.study import Study
 
 SECRET = b"unit-secret"
@@ -49,7 +49,7 @@ def worker_secret():
 
 @pytest.fixture
 def storage(fake_redis):
-    return RedisStorage(fake_redis)
+    return PipelinedRedisStorage(fake_redis)
 
 
 def burst(storage):

@@ -1,7 +1,6 @@
 """Shipping the objective: signing, verification, versions, by-value pickling, secrets."""
 
 import hashlib
-import importlib.util
 import sys
 import textwrap
 import threading
