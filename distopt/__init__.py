@@ -23,6 +23,7 @@ from .constants import (
 from .errors import DistoptError
 from .fmin import fmin
 from .records import TrialState
+from .redis_trials import RedisTrials
 from .space import hp, space_eval
 from .study import Study, Trial
 from .trials import AllTrialsFailed, Trials, generate_trials_to_calculate
@@ -30,7 +31,7 @@ from .trials import AllTrialsFailed, Trials, generate_trials_to_calculate
 __version__ = "0.1.0"
 
 __all__ = [
-    "hp", "fmin", "tpe", "rand", "Trials", "space_eval", "Study", "Trial", "TrialState",
+    "hp", "fmin", "tpe", "rand", "Trials", "RedisTrials", "space_eval", "Study", "Trial", "TrialState",
     "generate_trials_to_calculate", "AllTrialsFailed", "DistoptError",
     "STATUS_OK", "STATUS_FAIL", "STATUS_NEW", "STATUS_RUNNING", "STATUS_SUSPENDED",
     "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATE_DONE", "JOB_STATE_ERROR", "JOB_STATE_CANCEL", "JOB_STATES",
