@@ -2,6 +2,7 @@
 are all gone afterwards, also after Ctrl-C or SIGTERM."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,27 +62,63 @@ def env_without_secret() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("DISTOPT_SECRET", "DISTOPT_REDIS_URL")}
 
 
-def assert_nothing_left(before_procs, before_ports):
+def descendants(pid: int) -> set[int]:
+    found, frontier = set(), [pid]
+    while frontier:
+        kids = children_of(frontier.pop())
+        frontier.extend(k for k in kids if k not in found)
+        found.update(kids)
+    return found
+
+
+class RunTree:
+    """The processes a run started and the ports they listened on, collected while it
+    runs, so the check after it ignores whatever else the machine is doing."""
+
+    def __init__(self) -> None:
+        self.pids: set[int] = set()
+        self.ports: set[int] = set()
+
+    def collect(self, pid: int) -> None:
+        for child in descendants(pid):
+            self.pids.add(child)
+            cmd = own_processes().get(child, "")
+            self.ports.update(int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", cmd))
+
+    def follow(self, proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            self.collect(proc.pid)
+            assert time.monotonic() < deadline, "the run did not finish in time"
+            time.sleep(0.05)
+        return proc.communicate()
+
+
+def assert_nothing_left(tree: RunTree) -> None:
+    assert tree.pids, "no child process of the run was seen"
     deadline = time.monotonic() + 10
     while True:
-        extra = {p: c for p, c in own_processes().items() if p not in before_procs}
-        ports = listening_ports() - before_ports
-        if not extra and not ports:
+        alive = {p for p in tree.pids if Path(f"/proc/{p}").exists()
+                 and "zombie" not in Path(f"/proc/{p}/status").read_text(errors="replace").lower()}
+        ports = tree.ports & listening_ports()
+        if not alive and not ports:
             return
-        assert time.monotonic() < deadline, f"left behind: processes {extra}, listening ports {ports}"
+        assert time.monotonic() < deadline, f"left behind: processes {alive}, listening ports {ports}"
         time.sleep(0.1)
 
 
 def test_embedded_run_leaves_no_process_or_port():
-    before_procs, before_ports = own_processes(), listening_ports()
-    out = subprocess.run([sys.executable, "-m", "distopt", "run", str(POLYNOMIAL), "--workers", "2",
-                          "--max-evals", "30"], capture_output=True, text=True, timeout=90,
-                         env=env_without_secret(), cwd=str(ROOT))
-    assert out.returncode == 0, out.stderr
-    assert "(embedded)" in out.stdout and "trials: 30 (30 ok, 0 failed)" in out.stdout
-    assert "best loss: " in out.stdout and "best parameters: " in out.stdout
-    assert "insecure" not in out.stderr.lower()  # a per-run secret, no warning
-    assert_nothing_left(before_procs, before_ports)
+    tree = RunTree()
+    proc = subprocess.Popen([sys.executable, "-m", "distopt", "run", str(POLYNOMIAL), "--workers", "2",
+                             "--max-evals", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env_without_secret(), cwd=str(ROOT))
+    stdout, stderr = tree.follow(proc, timeout=90)
+    assert proc.returncode == 0, stderr
+    assert "(embedded)" in stdout and "trials: 30 (30 ok, 0 failed)" in stdout
+    assert "best loss: " in stdout and "best parameters: " in stdout
+    assert "insecure" not in stderr.lower()  # a per-run secret, no warning
+    assert tree.ports, "the embedded redis-server's port was not seen"
+    assert_nothing_left(tree)
 
 
 def test_inline_run_without_workers():
@@ -103,17 +140,18 @@ def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
             time.sleep(0.2)
             return x
     """))
-    before_procs, before_ports = own_processes(), listening_ports()
+    tree = RunTree()
     proc = subprocess.Popen([sys.executable, "-m", "distopt", "run", str(study), "--workers", "2",
                              "--max-evals", "1000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env_without_secret(), cwd=str(ROOT))
     try:
         deadline = time.monotonic() + 30
-        while len(children_of(proc.pid)) < 3:  # redis-server and two workers
+        while len(descendants(proc.pid)) < 3:  # redis-server and two workers
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the embedded run never started its processes"
             time.sleep(0.05)
         time.sleep(1.0)  # trials are running
+        tree.collect(proc.pid)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -121,4 +159,4 @@ def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
             proc.kill()
     assert proc.returncode != 0
     assert "Traceback" not in err
-    assert_nothing_left(before_procs, before_ports)
+    assert_nothing_left(tree)
