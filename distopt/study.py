@@ -17,7 +17,7 @@ import numpy as np
 
 from . import algo as _algo
 from .algo.history import History
-from .codec import to_plain
+from .codec import encode_record, to_plain
 from .errors import TrialError
 from .evaluation import normalize_result
 from .records import TrialRecord, TrialState
@@ -235,17 +235,26 @@ class Study:
             changes.append((tid, old.state, new, None))
             slots.append(i)
         for i, (_, _, new, _), won in zip(slots, changes, self.storage.transition_many(self.name, changes)):
-            if won:
+            if won or self._landed(new):
                 self._cache(new)
                 out[i] = new
         return out
+
+    def _cas(self, tid: int, expected: TrialState, new: TrialRecord, attempt: int | None = None) -> bool:
+        return self.storage.transition(self.name, tid, expected, new, attempt=attempt) or self._landed(new)
+
+    def _landed(self, new: TrialRecord) -> bool:
+        """True when the storage already holds exactly ``new``: a write retried after its
+        reply was lost (a Redis restart) finds its own change, which is no lost race."""
+        stored = self.storage.get_trial(self.name, new.tid)
+        return stored is not None and encode_record(stored) == encode_record(new)
 
     def mark_running(self, tid: int, attempt: int, worker: str | None, start_time: float | None) -> bool:
         old = self._records.get(tid)
         if old is None or old.state != TrialState.QUEUED or old.attempt != attempt:
             return False
         new = old.replace(state=TrialState.RUNNING, worker=worker, start_time=start_time, refresh_time=time.time())
-        if not self.storage.transition(self.name, tid, TrialState.QUEUED, new, attempt=attempt):
+        if not self._cas(tid, TrialState.QUEUED, new, attempt):
             return False
         self._cache(new)
         return True
@@ -256,7 +265,7 @@ class Study:
         if old is None or not old.state.pending or old.attempt != attempt:
             return None
         new = old.replace(state=TrialState.LOST, error=reason, refresh_time=time.time())
-        if not self.storage.transition(self.name, tid, old.state, new, attempt=attempt):
+        if not self._cas(tid, old.state, new, attempt):
             return None
         self._cache(new)
         return new
@@ -269,7 +278,21 @@ class Study:
         now = time.time()
         new = old.replace(state=TrialState.QUEUED, attempt=old.attempt + 1, worker=None,
                           start_time=None, book_time=now, refresh_time=now)
-        if not self.storage.transition(self.name, tid, TrialState.LOST, new):
+        if not self._cas(tid, TrialState.LOST, new):
+            return None
+        self._cache(new)
+        return new
+
+    def give_up(self, tid: int, reason: str, expected: Sequence[TrialState] = (TrialState.LOST,)) -> TrialRecord | None:
+        """End a trial as FAIL without a result from a worker (out of retries, or its
+        worker hung past the trial timeout); it counts toward ``max_evals``."""
+        old = self._records.get(tid)
+        if old is None or old.state not in expected:
+            return None
+        now = time.time()
+        new = old.replace(state=TrialState.FAIL, loss=None, result={"status": "fail"}, error=reason,
+                          end_time=now, refresh_time=now)
+        if not self._cas(tid, old.state, new, old.attempt):
             return None
         self._cache(new)
         return new
@@ -283,7 +306,7 @@ class Study:
             if old.state.ended:
                 continue
             new = old.replace(state=TrialState.CANCELLED, refresh_time=time.time())
-            if self.storage.transition(self.name, tid, old.state, new):
+            if self._cas(tid, old.state, new):
                 self._cache(new)
                 done.append(new)
         return done

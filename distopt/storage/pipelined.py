@@ -71,8 +71,11 @@ class PipelinedRedisStorage(RedisStorage):
         return [r == 1 for r in self._batch(name, self._transition, calls)] if calls else []
 
 
-def pipelined_storage(url: str, prefix: str = DEFAULT_PREFIX) -> PipelinedRedisStorage:
-    """A ``PipelinedRedisStorage`` on ``url`` that has answered PING."""
+def pipelined_storage(url: str, prefix: str = DEFAULT_PREFIX, retry_window: float = 0.0) -> PipelinedRedisStorage:
+    """A ``PipelinedRedisStorage`` on ``url`` that has answered PING (at once: the first
+    contact is not retried, so a wrong URL fails fast); later calls retry for
+    ``retry_window`` seconds."""
     storage = PipelinedRedisStorage(url, prefix=prefix)
     storage.ping()
+    storage.retry_window = float(retry_window)
     return storage

@@ -23,6 +23,7 @@ from .. import codec
 from ..errors import ConnectionFailed, LeaseError, StorageError, TrialError
 from ..names import study_not_found, validate_study_name
 from ..records import TrialRecord, TrialState, can_transition
+from ..retry import Backoff, call_with_retry
 from .base import Storage, as_state_set
 from .keys import DEFAULT_PREFIX, Keys
 
@@ -140,7 +141,12 @@ def _translating(method: F) -> F:
     @functools.wraps(method)
     def wrapper(self: "RedisStorage", *args: Any, **kwargs: Any) -> Any:
         try:
+            if self.retry_window > 0:
+                return call_with_retry(method, self, *args, backoff=Backoff(self.retry_window),
+                                       what=f"{method.__name__} on Redis at {self.where}", **kwargs)
             return method(self, *args, **kwargs)
+        except ConnectionFailed:
+            raise
         except redis.exceptions.AuthenticationError as exc:
             raise ConnectionFailed(
                 f"Redis at {self.where} refused the credentials ({exc}); "
@@ -158,11 +164,18 @@ def _translating(method: F) -> F:
 
 
 class RedisStorage(Storage):
-    """Storage on a Redis server, from a URL (picklable) or an existing client."""
+    """Storage on a Redis server, from a URL (picklable) or an existing client.
 
-    def __init__(self, target: str | Any, *, prefix: str = DEFAULT_PREFIX, socket_connect_timeout: float = 5.0) -> None:
+    With ``retry_window`` > 0 every call rides out a Redis restart or a network blip for
+    that many seconds (retrying with backoff) before it raises ``ConnectionFailed``; a
+    coordinator wants that, a one-shot ``distopt status`` does not (the default, 0).
+    """
+
+    def __init__(self, target: str | Any, *, prefix: str = DEFAULT_PREFIX, socket_connect_timeout: float = 5.0,
+                 retry_window: float = 0.0) -> None:
         self.keys = Keys(prefix)
         self._socket_connect_timeout = socket_connect_timeout
+        self.retry_window = float(retry_window)
         if isinstance(target, str):
             self._url: str | None = target
             self.client = self._connect(target)
@@ -219,10 +232,12 @@ class RedisStorage(Storage):
             "url": self._url,
             "prefix": self.keys.prefix,
             "socket_connect_timeout": self._socket_connect_timeout,
+            "retry_window": self.retry_window,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"], prefix=state["prefix"], socket_connect_timeout=state["socket_connect_timeout"])
+        self.__init__(state["url"], prefix=state["prefix"], socket_connect_timeout=state["socket_connect_timeout"],
+                      retry_window=state.get("retry_window", 0.0))
 
     def __repr__(self) -> str:
         return f"RedisStorage({self._display_url!r}, prefix={self.keys.prefix!r})"
