@@ -12,15 +12,21 @@ import logging
 import math
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from .executor import Executor
+from .records import TrialRecord
 from .study import Study
 
 log = logging.getLogger(__name__)
 
-#: Hooks the distributed layer plugs in: called every loop turn with the clock.
-Tick = Callable[[Study, float], None]
+#: Hooks the distributed layer plugs in: called every loop turn with the clock. A tick
+#: that returns a string stops the study with that reason (e.g. "cancelled").
+Tick = Callable[[Study, float], "str | None"]
+#: Called with each result message and the record it produced (fail-fast checks).
+Observer = Callable[[dict[str, Any], TrialRecord], None]
+#: Handles messages of one ``type`` other than results and "started" (e.g. "handback").
+MessageHook = Callable[[Study, dict[str, Any]], None]
 
 
 @dataclasses.dataclass
@@ -73,6 +79,8 @@ class Coordinator:
         ticks: tuple[Tick, ...] = (),
         wait_interval: float = 1.0,
         clock: Callable[[], float] = time.time,
+        observers: tuple[Observer, ...] = (),
+        message_hooks: Mapping[str, MessageHook] | None = None,
     ) -> None:
         if parallelism < 1:
             from .errors import DistoptError
@@ -86,6 +94,8 @@ class Coordinator:
         self.ticks = ticks
         self.wait_interval = wait_interval
         self.clock = clock
+        self.observers = observers
+        self.message_hooks = dict(message_hooks or {})
         self.stop_reason: str | None = None
         self._early_stopped = False
 
@@ -133,33 +143,55 @@ class Coordinator:
 
     def handle(self, msg: dict[str, Any]) -> bool:
         """Record one message; True when it finished a trial."""
-        if msg.get("type") == "started":
+        kind = msg.get("type")
+        if kind == "started":
             self.study.mark_running(int(msg["tid"]), int(msg.get("attempt", 0)), msg.get("worker"),
                                     msg.get("start_time"))
+            return False
+        if kind is not None:
+            hook = self.message_hooks.get(kind)
+            if hook is None:
+                log.warning("ignored a message of unknown type %r: %r", kind, msg)
+            else:
+                hook(self.study, msg)
             return False
         return self.handle_many([msg], after=False) == 1
 
     def handle_many(self, msgs: list[dict[str, Any]], after: bool = True) -> int:
         """Record a batch of messages, the results in one storage round trip where the
         storage can; returns how many trials they finished. With ``after``,
-        ``early_stop_fn`` runs after each finished trial, as it would one at a time."""
+        ``early_stop_fn`` runs after each finished trial, as it would one at a time.
+
+        A result from an earlier attempt than the trial's current one (its worker was
+        presumed lost, and came back) is recorded when the trial has not ended, and the
+        newer attempt's job is withdrawn; duplicates and results for ended trials are
+        dropped with a log line."""
         results = []
         for msg in msgs:
-            if msg.get("type") == "started":
+            if msg.get("type") is not None:
                 self.handle(msg)
             else:
                 results.append(msg)
         finished = 0
+        superseded = []
         for msg, rec in zip(results, self.study.record_results([self._result_args(m) for m in results])):
             if rec is None:
                 log.info("ignored a result for trial %s attempt %s: the trial already ended or is unknown",
                          msg.get("tid"), msg.get("attempt"))
                 continue
+            if msg.get("attempt") is not None and int(msg["attempt"]) != rec.attempt:
+                log.info("trial %s: recorded the late result of attempt %s; withdrawing attempt %s",
+                         rec.tid, msg["attempt"], rec.attempt)
+                superseded.append(rec.tid)
+            for observe in self.observers:
+                observe(msg, rec)
             if "raise" in msg:
                 raise msg["raise"]
             finished += 1
             if after:
                 self._after_result()
+        if superseded:
+            self.executor.cancel(self.study, superseded)
         return finished
 
     # -- the loop --------------------------------------------------------------------
@@ -189,7 +221,11 @@ class Coordinator:
                 self.handle_many(self.executor.wait(wait))
                 now = self.clock()
                 for tick in self.ticks:
-                    tick(study, now)
+                    reason = tick(study, now)
+                    if reason is not None and self.stop_reason is None:
+                        self.stop_reason = reason
+                if self.stop_reason is not None:
+                    break
                 best = study.best_trial
                 progress.update(study.n_finished, None if best is None else best.loss, study.n_pending)
         finally:

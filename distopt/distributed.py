@@ -2,22 +2,29 @@
 
 ``run_distributed`` takes the study's lease (a second coordinator on the same study is
 refused), ships the objective (pickled and signed, or as an import path), and drives
-the ``Coordinator`` through an ``RQExecutor``. The lease is renewed from a coordinator
-tick; the fault-tolerance ticks (a reaper of lost trials) plug in beside it.
+the ``Coordinator`` through an ``RQExecutor``, with the ticks that keep the promise that
+every trial asked for ends exactly once: the lease renewal, the reaper of lost trials,
+the watch for ``distopt cancel``, and a guard that stops a study whose workers cannot
+load its objective.
+
+A study that already exists is resumed: its queued and running trials are adopted (their
+jobs still wait in rq or run on workers), results that arrived while no coordinator ran
+are recorded, and the reaper re-runs what is gone. Ctrl-C leaves the study resumable.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import time
-import uuid
+import sys
 from typing import Any, Callable, Sequence
 
+from .cancel import CancelWatch
 from .coordinator import Coordinator, StopRules, Tick
-from .errors import DistoptError, LeaseError
-from .objective import ObjectiveRef, check_import_path, pickle_objective, resolve_secret
+from .errors import ConnectionFailed, DistoptError, LeaseError
+from .failfast import LoadFailureGuard
+from .lease import LEASE_TTL, Lease
+from .objective import ObjectiveRef, check_import_path, path_ref, pickle_objective, resolve_secret
+from .reaper import HEARTBEAT_TTL, MAX_RETRIES, Liveness, Reaper
 from .storage import RedisStorage
 from .study import Study
 
@@ -25,53 +32,18 @@ log = logging.getLogger(__name__)
 
 #: Trials in flight when the caller does not say.
 DEFAULT_PARALLELISM = 8
-#: Seconds a coordinator's lease lasts without renewal (a crashed coordinator's study can
-#: be taken over after this long).
-LEASE_TTL = 30.0
+#: A worker beats this many times per heartbeat ttl.
+BEATS_PER_TTL = 6
 
-
-class Lease:
-    """The study's coordinator lease: taken once, renewed from a tick, released at the end."""
-
-    def __init__(self, storage: RedisStorage, study: str, ttl: float = LEASE_TTL, owner: str | None = None) -> None:
-        self.storage = storage
-        self.study = study
-        self.ttl = ttl
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._renewed = 0.0
-
-    def acquire(self) -> None:
-        if not self.storage.acquire_lease(self.study, self.owner, self.ttl):
-            holder = self.storage.lease_owner(self.study)
-            raise LeaseError(
-                f"study {self.study!r} is already being run by coordinator {holder} (its lease is held in "
-                f"Redis at {self.storage.where}); wait for that run to finish or stop it, or choose another "
-                f"study name (exp_key= / --study). A crashed coordinator's lease expires within {self.ttl:g} s"
-            )
-        self._renewed = time.monotonic()
-
-    def tick(self, study: Study, now: float) -> None:
-        """Renew every third of the ttl; losing the lease stops this coordinator."""
-        if time.monotonic() - self._renewed < self.ttl / 3:
-            return
-        if not self.storage.acquire_lease(self.study, self.owner, self.ttl):
-            raise LeaseError(
-                f"lost the lease on study {self.study!r} to coordinator {self.storage.lease_owner(self.study)}; "
-                "this coordinator stops so that only one records results"
-            )
-        self._renewed = time.monotonic()
-
-    def release(self) -> None:
-        try:
-            self.storage.release_lease(self.study, self.owner)
-        except DistoptError:
-            log.warning("could not release the lease on study %r; it expires by itself", self.study)
+__all__ = ["DEFAULT_PARALLELISM", "LEASE_TTL", "Lease", "run_distributed", "ship_objective", "resume_hint"]
 
 
 def ship_objective(
     objective: Callable[[Any], Any] | str, study: Study, storage: RedisStorage, secret: bytes | None,
 ) -> ObjectiveRef:
-    """Store the objective where workers find it; an import path is only checked."""
+    """Store the objective where workers find it (an import path is only checked and
+    signed) and name it in the study's meta: workers run only jobs that name an objective
+    this study shipped (a resumed study's old jobs keep the objective they were made with)."""
     if isinstance(objective, str):
         path = check_import_path(objective)
         if study.storage.get_study(study.name).get("space") is None:
@@ -79,13 +51,18 @@ def ship_objective(
                 f"objective {path!r} is an import path, so workers rebuild the space from its JSON form, "
                 "but this space holds non-JSON constants; pass the objective function itself instead"
             )
-        return ObjectiveRef(name=path, path=path)
-    if not callable(objective):
+        ref = path_ref(path, secret)
+    elif not callable(objective):
         raise DistoptError(f"the objective must be a callable or an import path 'package.module:function', "
                            f"got {objective!r}")
-    ref, blob = pickle_objective(objective, study.space, secret=secret)
-    assert ref.digest is not None
-    storage.put_blob(ref.digest, blob)
+    else:
+        ref, blob = pickle_objective(objective, study.space, secret=secret)
+        assert ref.digest is not None
+        storage.put_blob(ref.digest, blob)
+    shipped = list(storage.get_study(study.name).get("objectives") or [])
+    if ref.key not in shipped:
+        shipped.append(ref.key)
+    storage.update_study(study.name, {"objective": ref.to_json(), "objectives": shipped})
     return ref
 
 
@@ -99,24 +76,29 @@ def run_distributed(
     secret: str | bytes | None = None,
     insecure: bool = False,
     trial_timeout: float | None = None,
-    max_retries: int = 2,
+    max_retries: int = MAX_RETRIES,
     show_progressbar: bool = False,
     ticks: Sequence[Tick] = (),
     lease_ttl: float = LEASE_TTL,
+    heartbeat_ttl: float | None = None,
     secret_resolved: bool = False,
 ) -> str:
     """Run ``study`` on the workers of ``queue`` until a stop rule fires; returns its name.
 
     ``secret`` defaults to $DISTOPT_SECRET; without one, ``insecure=True`` ships the
-    objective unsigned. Trials left pending when it stops (a timeout, Ctrl-C, an error)
-    are cancelled and their queued jobs withdrawn, so workers do not run them for
-    nothing; after losing the lease it writes nothing more (the study has a new owner).
+    objective unsigned. A trial whose worker goes silent for ``heartbeat_ttl`` seconds
+    (default: the study's, else 30) runs again, up to ``max_retries`` times; one running
+    past ``trial_timeout`` FAILs. On Ctrl-C (or SIGTERM turned into SystemExit) or when
+    Redis stays away, pending trials are kept and the study is left "interrupted" for a
+    later run to resume; after another error they are cancelled and their queued jobs
+    withdrawn; after losing the lease it writes nothing more (the study has a new owner).
     """
     from .dispatch import RQExecutor  # only the distributed path needs rq
 
     storage = study.storage
     if not isinstance(storage, RedisStorage):
         raise DistoptError(f"distributed runs need a study on Redis, but this study is on {storage!r}")
+    _check_settings(trial_timeout, max_retries, heartbeat_ttl, lease_ttl)
     if isinstance(objective, str):
         check_import_path(objective)
     if secret_resolved:  # the caller already settled it (and warned when insecure)
@@ -126,36 +108,78 @@ def run_distributed(
     lease = Lease(storage, study.name, lease_ttl)
     lease.acquire()
     try:
+        before = storage.get_study(study.name)
+        ttl = float(heartbeat_ttl or before.get("heartbeat_ttl") or HEARTBEAT_TTL)
         ref = ship_objective(objective, study, storage, key)
-        storage.update_study(study.name, {"queue": queue, "objective": ref.to_json(), "status": "running",
-                                          "coordinator": lease.owner, "max_retries": int(max_retries)})
+        storage.update_study(study.name, {
+            "queue": queue, "objective": ref.to_json(), "status": "running", "coordinator": lease.owner,
+            "max_retries": int(max_retries), "max_evals": None if rules.max_evals >= sys.maxsize else rules.max_evals,
+            "heartbeat_ttl": ttl, "trial_timeout": trial_timeout, "cancel_requested": False,
+        })
         parallelism = parallelism or DEFAULT_PARALLELISM
         executor = RQExecutor(storage, study.name, ref, queue=queue, trial_timeout=trial_timeout,
+                              heartbeat_interval=ttl / BEATS_PER_TTL, heartbeat_ttl=ttl,
                               batch=max(4, parallelism // 4))
-        coordinator = Coordinator(study, executor, rules, parallelism=parallelism,
-                                  show_progressbar=show_progressbar, ticks=(lease.tick, *ticks))
+        liveness = Liveness(heartbeat_ttl=ttl, max_retries=max_retries, trial_timeout=trial_timeout)
+        reaper = Reaper(executor, liveness)
+        coordinator = Coordinator(
+            study, executor, rules, parallelism=parallelism, show_progressbar=show_progressbar,
+            ticks=(lease.tick, reaper, CancelWatch(), *ticks), observers=(LoadFailureGuard().observe,),
+            message_hooks={"handback": reaper.handback},
+            wait_interval=min(1.0, lease_ttl / 4, liveness.period_s),
+        )
         try:
             reason = coordinator.run()
         except LeaseError:
             raise
-        except BaseException:
-            _withdraw(study, executor)
+        except (KeyboardInterrupt, SystemExit, ConnectionFailed):
+            _keep_for_resume(study)
+            raise
+        except BaseException as exc:
+            _withdraw(study, executor, exc)
             raise
         finally:
             executor.close()
-        storage.update_study(study.name, {"status": "done", "stop_reason": reason})
+        storage.update_study(study.name, {"status": "cancelled" if reason == "cancelled" else "done",
+                                          "stop_reason": reason})
         return reason
     finally:
         lease.release()
 
 
-def _withdraw(study: Study, executor: Any) -> None:
+def _check_settings(trial_timeout: float | None, max_retries: int, heartbeat_ttl: float | None,
+                    lease_ttl: float) -> None:
+    for name, value in (("trial_timeout", trial_timeout), ("heartbeat_ttl", heartbeat_ttl), ("lease_ttl", lease_ttl)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise DistoptError(f"{name} must be a positive number of seconds (or None), got {value!r}")
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise DistoptError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+
+
+def resume_hint(study: str) -> str:
+    """How to continue an interrupted study, for messages."""
+    return (f"resume it with fmin(..., trials=RedisTrials(url, exp_key={study!r})) or "
+            f"`distopt run STUDY_FILE --redis URL --study {study}`")
+
+
+def _keep_for_resume(study: Study) -> None:
+    """Ctrl-C or Redis gone: keep pending trials (their jobs stay queued) for a resume."""
+    pending = study.n_pending
+    try:
+        study.storage.update_study(study.name, {"status": "interrupted"})
+    except Exception:
+        log.debug("could not mark study %r interrupted", study.name, exc_info=True)
+    log.warning("study %r interrupted with %d trials finished and %d queued or running, kept in Redis; %s",
+                study.name, study.n_finished, pending, resume_hint(study.name))
+
+
+def _withdraw(study: Study, executor: Any, exc: BaseException) -> None:
     """Cancel what is still pending after a failure, without hiding that failure."""
     try:
         leftover = study.pending_tids()
         if leftover:
             executor.cancel(study, leftover)
             study.cancel(leftover)
-        study.storage.update_study(study.name, {"status": "interrupted"})
+        study.storage.update_study(study.name, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
     except Exception:
         log.warning("could not cancel the pending trials of study %r", study.name, exc_info=True)

@@ -87,7 +87,11 @@ def fmin(
 ) -> Any:
     """Minimize ``fn`` over ``space``; returns the best point's ``{label: value}``
     (choice values as indices, use ``space_eval``) or, with ``return_argmin=False``, the
-    best point itself. ``parallelism`` applies to distributed trials (``RedisTrials``)."""
+    best point itself.
+
+    For distributed trials (``RedisTrials``): ``parallelism`` trials in flight;
+    ``trial_timeout`` seconds after which a running trial is stopped and FAILs;
+    ``max_retries`` runs more of a trial whose worker vanished, before it FAILs."""
     validate_timeout(timeout)
     validate_loss_threshold(loss_threshold)
     if max_evals is None:
@@ -112,6 +116,8 @@ def fmin(
         run(fn, rules, parallelism=parallelism, trial_timeout=trial_timeout, max_retries=max_retries,
             show_progressbar=show_progressbar and verbose)
     else:
+        if trial_timeout is not None:
+            log.warning("trial_timeout applies to trials run by workers (RedisTrials); this in-process run ignores it")
         executor = InlineExecutor(fn, reraise=not catch_eval_exceptions)
         coordinator = Coordinator(study, executor, rules, parallelism=1,
                                   show_progressbar=show_progressbar and verbose,

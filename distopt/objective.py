@@ -51,6 +51,8 @@ MAGIC = b"DSTOPT1\n"
 _SIG_LEN = 32
 _HEADER = struct.Struct(">I")
 _IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+#: What an import path's HMAC covers besides the path, so it can never pass for a blob's.
+_PATH_DOMAIN = b"distopt-import-path\0"
 
 NO_SECRET_HELP = (
     f"set {ENV_SECRET} to the same random string on the coordinator and on every worker "
@@ -106,11 +108,14 @@ def resolve_secret(
 # -- what the job carries --------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class ObjectiveRef:
-    """How a worker finds the objective: a blob ``digest`` or an import ``path``."""
+    """How a worker finds the objective: a blob ``digest`` or an import ``path``. A path
+    carries ``sig``, its HMAC, because importing any callable a job names and calling it
+    with the job's values would run code as surely as an unsigned pickle."""
 
     name: str
     digest: str | None = None
     path: str | None = None
+    sig: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name}
@@ -118,11 +123,48 @@ class ObjectiveRef:
             data["digest"] = self.digest
         if self.path is not None:
             data["path"] = self.path
+        if self.sig is not None:
+            data["sig"] = self.sig
         return data
+
+    @property
+    def key(self) -> str:
+        """"digest:<sha256>" or "path:<module:function>": what a study's meta lists."""
+        return f"digest:{self.digest}" if self.digest is not None else f"path:{self.path}"
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "ObjectiveRef":
-        return cls(name=str(data.get("name", "?")), digest=data.get("digest"), path=data.get("path"))
+        return cls(name=str(data.get("name", "?")), digest=data.get("digest"), path=data.get("path"),
+                   sig=data.get("sig"))
+
+
+def path_ref(path: str, secret: bytes | None) -> ObjectiveRef:
+    """The reference to an import-path objective, signed when there is a secret."""
+    check_import_path(path)
+    sig = None if secret is None else _sign(secret, _PATH_DOMAIN + path.encode()).hex()
+    return ObjectiveRef(name=path, path=path, sig=sig)
+
+
+def verify_path(ref: ObjectiveRef, *, secret: bytes | None, insecure: bool) -> str:
+    """The import path of ``ref`` once its signature verifies (as ``unpack`` does for blobs)."""
+    path = check_import_path(str(ref.path))
+    if ref.sig is not None and secret is not None:
+        expected = _sign(secret, _PATH_DOMAIN + path.encode()).hex()
+        if not hmac.compare_digest(ref.sig, expected):
+            raise ObjectiveError(
+                f"objective {path!r}: the HMAC signature of the import path does not verify, so the job "
+                f"was made with a different secret or tampered with; refusing to import it. Give the "
+                f"coordinator and this worker the same {ENV_SECRET} (or --secret-file)"
+            )
+    elif ref.sig is not None and not insecure:
+        raise ObjectiveError(f"objective {path!r} is signed but this worker has no secret: {NO_SECRET_HELP}")
+    elif ref.sig is None and not insecure:
+        raise ObjectiveError(
+            f"objective {path!r} is an unsigned import path (its coordinator ran with insecure=True and "
+            f"no secret) and this worker only accepts signed objectives; set the same {ENV_SECRET} on "
+            "the coordinator, or start this worker with --insecure"
+        )
+    return path
 
 
 def objective_name(fn: Any) -> str:

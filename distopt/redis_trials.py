@@ -4,7 +4,8 @@
          trials=RedisTrials("redis://host:6379/0", exp_key="exp1"))
 
 The study lives in Redis under ``exp_key``: a later ``fmin`` with the same key continues
-it, monitors read it, and a second coordinator on it is refused while this one runs.
+it (also after a crash or Ctrl-C: queued and running trials are adopted), monitors read
+it, and a second coordinator on it is refused while this one runs.
 Workers: ``distopt worker --redis redis://host:6379/0`` on each machine, with the same
 ``DISTOPT_SECRET`` as the coordinator.
 """
@@ -18,8 +19,10 @@ from typing import Any, Callable, Sequence
 from .coordinator import StopRules, Tick
 from .distributed import run_distributed
 from .errors import DistoptError
+from .lease import LEASE_TTL
 from .names import validate_study_name
 from .objective import resolve_secret
+from .retry import RECONNECT_WINDOW
 from .space.serialize import space_from_json, space_to_json
 from .storage import DEFAULT_PREFIX
 from .storage.pipelined import pipelined_storage
@@ -35,6 +38,11 @@ class RedisTrials(Trials):
     ``secret`` signs the shipped objective (default: $DISTOPT_SECRET); without one,
     ``insecure=True`` must be given explicitly. ``ticks`` are called every coordinator
     loop turn with ``(study, now)`` (e.g. to supervise local worker processes).
+
+    ``heartbeat_ttl``: seconds a running trial may go without a heartbeat before it is
+    presumed lost and runs again (default: the study's, else 30; workers beat six times
+    per ttl). ``lease_ttl``: seconds a crashed coordinator keeps the study (default 30).
+    ``reconnect_window``: seconds the coordinator keeps retrying while Redis is away.
     """
 
     asynchronous = True
@@ -49,6 +57,9 @@ class RedisTrials(Trials):
         prefix: str = DEFAULT_PREFIX,
         *,
         ticks: Sequence[Tick] = (),
+        heartbeat_ttl: float | None = None,
+        lease_ttl: float = LEASE_TTL,
+        reconnect_window: float = RECONNECT_WINDOW,
     ) -> None:
         if exp_key is not None:
             validate_study_name(exp_key)
@@ -58,6 +69,9 @@ class RedisTrials(Trials):
         self.prefix = prefix
         self.insecure = insecure
         self.ticks = tuple(ticks)
+        self.heartbeat_ttl = heartbeat_ttl
+        self.lease_ttl = lease_ttl
+        self.reconnect_window = reconnect_window
         self.stop_reason: str | None = None
         self._secret = secret
         self._key: bytes | None = None
@@ -71,7 +85,7 @@ class RedisTrials(Trials):
 
     def _new_study(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
         self._secret_key()  # first, so a missing secret leaves nothing behind in Redis
-        storage = pipelined_storage(self.url, self.prefix)
+        storage = pipelined_storage(self.url, self.prefix, retry_window=self.reconnect_window)
         name = self._name or f"fmin-{uuid.uuid4().hex[:12]}"
         if name in storage.list_studies():
             stored = storage.get_study(name).get("space")
@@ -98,7 +112,8 @@ class RedisTrials(Trials):
         self.stop_reason = run_distributed(
             self._study, fn, rules, queue=self.queue, parallelism=parallelism, secret=self._secret_key(),
             insecure=self.insecure, secret_resolved=True, trial_timeout=trial_timeout, max_retries=max_retries,
-            show_progressbar=show_progressbar, ticks=self.ticks,
+            show_progressbar=show_progressbar, ticks=self.ticks, heartbeat_ttl=self.heartbeat_ttl,
+            lease_ttl=self.lease_ttl,
         )
 
     def _secret_key(self) -> bytes | None:
@@ -111,10 +126,13 @@ class RedisTrials(Trials):
     # -- pickling: the URL and the study's name, never a connection or the secret ----
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self.url, "exp_key": self._exp_key, "name": self.study_name, "queue": self.queue,
-                "prefix": self.prefix, "insecure": self.insecure}
+                "prefix": self.prefix, "insecure": self.insecure, "heartbeat_ttl": self.heartbeat_ttl,
+                "lease_ttl": self.lease_ttl, "reconnect_window": self.reconnect_window}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"], state["exp_key"], state["queue"], None, state["insecure"], state["prefix"])
+        self.__init__(state["url"], state["exp_key"], state["queue"], None, state["insecure"], state["prefix"],
+                      heartbeat_ttl=state.get("heartbeat_ttl"), lease_ttl=state.get("lease_ttl", LEASE_TTL),
+                      reconnect_window=state.get("reconnect_window", RECONNECT_WINDOW))
         self._name = state.get("name") or state["exp_key"]
         if self._name is not None:
             self._reattach()
@@ -122,7 +140,7 @@ class RedisTrials(Trials):
     def _reattach(self) -> None:
         """Load the stored study back, when its space has a JSON form and Redis answers."""
         try:
-            storage = pipelined_storage(self.url, self.prefix)
+            storage = pipelined_storage(self.url, self.prefix, retry_window=self.reconnect_window)
             if self._name not in storage.list_studies():
                 return
             meta = storage.get_study(self._name)

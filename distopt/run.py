@@ -136,15 +136,19 @@ def run_study_file(
     queue: str = "distopt",
     trial_timeout: float | None = None,
     show_progressbar: bool = False,
+    max_retries: int = 2,
+    heartbeat_ttl: float | None = None,
+    lease_ttl: float | None = None,
 ) -> RunResult:
-    """Run the study a file defines; see the module docstring for the three modes."""
+    """Run the study a file defines; see the module docstring for the three modes.
+    ``max_retries``, ``heartbeat_ttl`` and ``lease_ttl`` are those of ``RedisTrials``."""
     spec = load_study_file(path)
     if workers < 0:
         raise DistoptError(f"--workers must be 0 or more, got {workers!r}")
     chosen_algo = algo_by_name(algo) if algo is not None else spec.algo
     evals = max_evals if max_evals is not None else (spec.max_evals or DEFAULT_MAX_EVALS)
     common = dict(algo=chosen_algo, max_evals=int(evals), timeout=timeout, rstate=seed, return_argmin=False,
-                  show_progressbar=show_progressbar, trial_timeout=trial_timeout)
+                  show_progressbar=show_progressbar, trial_timeout=trial_timeout, max_retries=max_retries)
     started = time.monotonic()
     if redis_url is None and workers == 0:
         objective = import_objective(spec.objective) if isinstance(spec.objective, str) else spec.objective
@@ -153,11 +157,14 @@ def run_study_file(
         return _result(trials, None, "inline", spec, started)
     name = study or default_study_name(spec.path)
     parallelism = parallelism or (workers if workers > 0 else None)
+    from .lease import LEASE_TTL
     from .redis_trials import RedisTrials
+
+    liveness = dict(heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl or LEASE_TTL)
 
     if redis_url is None:
         with _embedded(workers, queue) as (url, key, ticks):
-            trials = RedisTrials(url, exp_key=name, queue=queue, secret=key, ticks=ticks)
+            trials = RedisTrials(url, exp_key=name, queue=queue, secret=key, ticks=ticks, **liveness)
             fmin(spec.objective, spec.space, trials=trials, parallelism=parallelism, **common)
             return _result(trials, name, "embedded", spec, started)
     key = None
@@ -166,7 +173,8 @@ def run_study_file(
     elif not insecure:
         resolve_secret()  # raises before anything starts, saying what to set
     with _local_workers(redis_url, workers, queue, key, insecure) as ticks:
-        trials = RedisTrials(redis_url, exp_key=name, queue=queue, secret=key, insecure=insecure, ticks=ticks)
+        trials = RedisTrials(redis_url, exp_key=name, queue=queue, secret=key, insecure=insecure, ticks=ticks,
+                             **liveness)
         fmin(spec.objective, spec.space, trials=trials, parallelism=parallelism, **common)
         return _result(trials, name, "cluster", spec, started)
 

@@ -2,7 +2,8 @@
 
 ``submit`` enqueues a batch of trials in one pipeline (one round trip however many
 there are); ``wait`` is one blocking pop of up to ``batch`` messages; ``cancel``
-withdraws jobs that no worker has taken yet. A moderate ``batch`` matters when many
+withdraws jobs that no worker has taken yet; ``waiting`` and ``stop`` serve the reaper.
+Calls that go to Redis directly ride out a restart for the storage's ``retry_window``. A moderate ``batch`` matters when many
 trials end at once: the coordinator records a few, refills their slots, then takes the
 next few, so the first idle workers get new trials without waiting for the whole wave. Trials are QUEUED in the study before
 their jobs exist, so a worker can never report on a trial the study does not know.
@@ -15,10 +16,13 @@ import math
 from typing import Any, Sequence
 
 from rq import Queue
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from ..objective import ObjectiveRef
+from ..retry import Backoff, call_with_retry
 from ..storage import RedisStorage
 from . import heartbeat
 from .jobs import JOB_FUNC, job_id, make_payload
@@ -28,6 +32,28 @@ log = logging.getLogger(__name__)
 DEFAULT_QUEUE = "distopt"
 #: Messages taken from the inbox per round trip.
 POP_LIMIT = 1000
+#: Seconds rq's own job timeout allows beyond ``trial_timeout``: the worker stops a trial
+#: itself at ``trial_timeout`` and reports it; rq's timeout is only the backstop.
+RQ_TIMEOUT_MARGIN = 30
+
+
+def rq_job_timeout(trial_timeout: float | None) -> int:
+    """rq's job timeout for a trial timeout: whole seconds, -1 (rq's "never") for none."""
+    return -1 if trial_timeout is None else max(1, math.ceil(trial_timeout)) + RQ_TIMEOUT_MARGIN
+
+
+def withdraw_jobs(connection: Any, queue: Queue, ids: Sequence[str]) -> list[str]:
+    """Remove the jobs ``ids`` that still wait in ``queue`` (and their job hashes); the
+    ids removed. A job a worker has taken is left alone."""
+    if not ids:
+        return []
+    pipe = connection.pipeline()
+    for jid in ids:
+        queue.remove(jid, pipeline=pipe)
+    removed = [jid for jid, n in zip(ids, pipe.execute()) if n]
+    if removed:
+        connection.delete(*(Job.key_for(jid) for jid in removed))
+    return removed
 
 
 def rq_queue(connection: Any, name: str = DEFAULT_QUEUE) -> Queue:
@@ -61,11 +87,17 @@ class RQExecutor:
         self.study = study
         self.objective = objective
         self.queue = rq_queue(storage.client, queue)
-        # rq counts whole seconds; -1 is rq's "never time out" (its default is 180 s).
-        self.job_timeout = -1 if trial_timeout is None else max(1, math.ceil(trial_timeout))
+        self.trial_timeout = trial_timeout
+        self.job_timeout = rq_job_timeout(trial_timeout)
         self.heartbeat = (heartbeat_interval, heartbeat_ttl)
         self.batch = max(1, int(batch))
         self._warned: set[tuple[str, str]] = set()
+
+    def _retrying(self, fn: Any, *args: Any, what: str) -> Any:
+        if self.storage.retry_window <= 0:
+            return fn(*args)
+        return call_with_retry(fn, *args, backoff=Backoff(self.storage.retry_window),
+                               what=f"{what} on Redis at {self.storage.where}")
 
     def job_ids(self, trials: Sequence[Any]) -> list[str]:
         return [job_id(self.study, t.tid, t.attempt) for t in trials]
@@ -77,20 +109,26 @@ class RQExecutor:
             Queue.prepare_data(
                 JOB_FUNC,
                 args=(make_payload(self.study, t.tid, t.attempt, t.vals, self.objective, self.storage.prefix,
-                                   *self.heartbeat),),
+                                   *self.heartbeat, trial_timeout=self.trial_timeout),),
                 job_id=job_id(self.study, t.tid, t.attempt),
                 timeout=self.job_timeout,
                 description=f"distopt study {self.study} trial {t.tid} attempt {t.attempt}",
             )
             for t in trials
         ]
+        self._retrying(self._enqueue, datas, what="enqueueing trials")
+
+    def _enqueue(self, datas: list[Any]) -> None:
         # Not a MULTI: each job's data precedes its id on the queue, so a worker never
         # takes a job whose data is missing, and the replies are half as many to parse.
+        # Sent again after a lost reply, a job may be queued twice: its second result is
+        # a duplicate, which the study ignores.
         pipe = self.storage.client.pipeline(transaction=False)
         self.queue.enqueue_many(datas, pipeline=pipe)
         pipe.execute()
 
     def wait(self, timeout: float) -> list[dict[str, Any]]:
+        # Retried by the storage itself (its retry_window).
         messages = coalesce(self.storage.pop_results(self.study, timeout=timeout, limit=self.batch))
         for msg in messages:
             if msg.get("error_kind") == "objective":
@@ -103,19 +141,38 @@ class RQExecutor:
             self._warned.add(key)
             log.warning("trial %s failed: %s", msg.get("tid"), msg.get("error"))
 
-    def cancel(self, study: Any, tids: Sequence[int]) -> None:
-        """Remove the jobs of ``tids`` that are still waiting in the queue; a job a worker
-        already runs finishes, and its late result is ignored by the study."""
+    def cancel(self, study: Any, tids: Sequence[int]) -> list[int]:
+        """Remove the jobs of ``tids`` that are still waiting in the queue; the tids
+        withdrawn. A job a worker already runs finishes, and the study ignores its result."""
         records = [study.record(t) for t in tids]
         ids = self.job_ids(records)
-        if not ids:
-            return
-        pipe = self.storage.client.pipeline()
-        for jid in ids:
-            self.queue.remove(jid, pipeline=pipe)
-        removed = [jid for jid, n in zip(ids, pipe.execute()) if n]
-        if removed:
-            self.storage.client.delete(*(Job.key_for(jid) for jid in removed))
+        removed = set(self._retrying(withdraw_jobs, self.storage.client, self.queue, ids, what="withdrawing jobs"))
+        return [rec.tid for rec, jid in zip(records, ids) if jid in removed]
+
+    def waiting(self, study: Any, records: Sequence[Any]) -> set[int]:
+        """The tids among ``records`` whose current attempt's job still waits in the
+        queue (one LPOS each, in one round trip)."""
+        if not records:
+            return set()
+        ids = self.job_ids(records)
+
+        def positions() -> list[Any]:
+            pipe = self.storage.client.pipeline(transaction=False)
+            for jid in ids:
+                pipe.lpos(self.queue.key, jid)
+            return pipe.execute()
+
+        found = self._retrying(positions, what="looking for queued jobs")
+        return {rec.tid for rec, pos in zip(records, found) if pos is not None}
+
+    def stop(self, study: Any, tids: Sequence[int]) -> None:
+        """Ask rq to stop the jobs of ``tids`` where they run: a forking worker kills the
+        work-horse; a non-forking worker cannot stop its own main thread."""
+        for jid in self.job_ids([study.record(t) for t in tids]):
+            try:
+                send_stop_job_command(self.storage.client, jid, serializer=JSONSerializer)
+            except (InvalidJobOperation, NoSuchJobError):
+                continue
 
     def close(self) -> None:
         """Nothing to release: the connection belongs to the storage."""

@@ -19,11 +19,14 @@ from rq import get_current_job
 from ..errors import DistoptError, ObjectiveError
 from ..evaluation import evaluate
 from ..names import validate_study_name
-from ..objective import ENV_INSECURE, ENV_SECRET, ObjectiveCache, ObjectiveRef, import_objective, unpack
+from ..objective import (ENV_INSECURE, ENV_SECRET, ObjectiveCache, ObjectiveRef, import_objective, unpack,
+                         verify_path)
+from ..retry import RECONNECT_WINDOW, Backoff, call_with_retry
 from ..space import space_eval
 from ..space.serialize import space_from_json
 from ..storage import RedisStorage, Storage
 from . import heartbeat
+from .time_limit import TrialTimeout, time_limit
 
 #: What rq imports on the worker to run a trial.
 JOB_FUNC = "distopt.dispatch.jobs.run_trial"
@@ -39,6 +42,7 @@ def job_id(study: str, tid: int, attempt: int) -> str:
 def make_payload(
     study: str, tid: int, attempt: int, vals: Mapping[str, Any], objective: ObjectiveRef, prefix: str,
     heartbeat_interval: float = heartbeat.HEARTBEAT_INTERVAL, heartbeat_ttl: float = heartbeat.HEARTBEAT_TTL,
+    *, trial_timeout: float | None = None,
 ) -> dict[str, Any]:
     return {
         "v": PAYLOAD_VERSION,
@@ -49,6 +53,7 @@ def make_payload(
         "objective": objective.to_json(),
         "prefix": prefix,
         "heartbeat": [float(heartbeat_interval), float(heartbeat_ttl)],
+        "trial_timeout": None if trial_timeout is None else float(trial_timeout),
     }
 
 
@@ -62,6 +67,7 @@ class WorkerSettings:
 _settings: WorkerSettings | None = None
 _objectives = ObjectiveCache()
 _spaces = ObjectiveCache(size=64)
+_checked = ObjectiveCache(size=256)  # (prefix, study, objective) triples already checked
 _storages: dict[tuple[int, str], tuple[Any, RedisStorage]] = {}
 
 
@@ -118,24 +124,71 @@ def _load_space(storage: Storage, study: str) -> Any:
     return space_from_json(data)
 
 
+def _check_study_objective(storage: Storage, study: str, ref: ObjectiveRef) -> bool:
+    """Refuse a job that names an objective its study's coordinator never shipped: a
+    signed blob of one study must not run with another study's values."""
+    meta = storage.get_study(study)
+    shipped = list(meta.get("objectives") or [])
+    if not shipped and meta.get("objective"):
+        shipped = [ObjectiveRef.from_json(meta["objective"]).key]
+    if ref.key not in shipped:
+        raise ObjectiveError(
+            f"the job names objective {ref.key.partition(':')[2]!r}, which study {study!r} never shipped "
+            f"(it runs {', '.join(k.partition(':')[2] for k in shipped) or 'no objective yet'}); refusing to "
+            "run it: the job was not enqueued by this study's coordinator"
+        )
+    return True
+
+
 def load_objective(storage: RedisStorage, study: str, ref: ObjectiveRef) -> tuple[Any, Any]:
-    """(objective, space), cached per digest (per path and study for import paths)."""
+    """(objective, space), cached per digest (per path and study for import paths), once
+    the job's objective is the study's and its signature verifies."""
+    _checked.get(f"{storage.prefix}|{study}|{ref.digest}|{ref.path}",
+                 lambda: _check_study_objective(storage, study, ref))
     if ref.digest is not None:
         obj = _objectives.get(f"digest:{ref.digest}", lambda: _load_blob(storage, ref))
         return obj["fn"], obj["space"]
     if ref.path is not None:
-        fn = _objectives.get(f"path:{ref.path}", lambda: import_objective(ref.path))
+        current = settings()
+        path = verify_path(ref, secret=current.secret, insecure=current.insecure)
+        fn = _objectives.get(f"path:{path}", lambda: import_objective(path))
         space = _spaces.get(f"{storage.prefix}|{study}", lambda: _load_space(storage, study))
         return fn, space
     raise ObjectiveError(f"the job names no objective (neither a digest nor an import path): {ref!r}")
 
 
-def _failure(tid: int, attempt: int, worker: str, start: float, error: str) -> dict[str, Any]:
+def _failure(tid: int, attempt: int, worker: str, start: float, error: str, kind: str,
+             reason: str | None = None) -> dict[str, Any]:
     return {
         "tid": tid, "attempt": attempt, "status": "fail", "loss": None, "result": {"status": "fail"},
         "error": error, "traceback": None, "worker": worker, "start_time": start, "end_time": time.time(),
-        "error_kind": "objective",
+        "error_kind": kind, "reason": reason,
     }
+
+
+def _evaluate(fn: Any, params: Any, tid: int, attempt: int, worker: str, start: float,
+              timeout: float | None) -> dict[str, Any]:
+    """``evaluate`` under the trial's time limit; running past it is a FAIL naming it."""
+    try:
+        with time_limit(timeout):
+            return evaluate(fn, params, tid=tid, attempt=attempt, worker=worker)
+    except TrialTimeout as exc:
+        return _failure(tid, attempt, worker, start, f"trial_timeout: {exc}", "timeout")
+
+
+def _push(storage: RedisStorage, study: str, msg: Mapping[str, Any]) -> None:
+    """Push a result, riding out a Redis restart: the trial's work is not thrown away
+    (a duplicate push after a lost reply is ignored by the coordinator)."""
+    call_with_retry(storage.push_result, study, msg, backoff=Backoff(RECONNECT_WINDOW),
+                    what=f"pushing the result of trial {msg.get('tid')} of study {study}")
+
+
+def _hand_back(storage: RedisStorage, study: str, tid: int, attempt: int, worker: str) -> None:
+    """The worker is being stopped mid-trial: tell the coordinator to run it elsewhere now."""
+    try:
+        storage.push_result(study, {"type": "handback", "tid": tid, "attempt": attempt, "worker": worker})
+    except Exception:  # shutting down: the reaper finds the trial when its heartbeat expires
+        pass
 
 
 def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,7 +197,8 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
     A trial still running after ``heartbeat.STARTED_DELAY`` seconds is reported as
     ``{"type": "started"}`` (the coordinator marks it RUNNING) and then beats; a worker
     that cannot load the objective reports that as a failed trial with the reason
-    instead of failing the rq job.
+    instead of failing the rq job; a trial past its ``trial_timeout`` is stopped and
+    reported as failed; a worker stopped mid-trial hands the trial back.
     """
     job = get_current_job()
     if job is None:
@@ -155,14 +209,20 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
     start = time.time()
     started = {"type": "started", "tid": tid, "attempt": attempt, "worker": worker, "start_time": start}
     interval, ttl = payload.get("heartbeat") or (heartbeat.HEARTBEAT_INTERVAL, heartbeat.HEARTBEAT_TTL)
+    timeout = payload.get("trial_timeout")
     with heartbeat.beating(storage, study, tid, attempt, worker, float(interval), float(ttl), started=started):
         try:
             fn, space = load_objective(storage, study, ObjectiveRef.from_json(payload["objective"]))
             params = space_eval(space, payload["vals"])
         except Exception as exc:  # anything a user's module does on import; reported on the trial
             message = str(exc) if isinstance(exc, DistoptError) else f"{type(exc).__name__}: {exc}"
-            msg = _failure(tid, attempt, worker, start, f"worker {worker} cannot load the objective: {message}")
+            msg = _failure(tid, attempt, worker, start, f"worker {worker} cannot load the objective: {message}",
+                           "objective", reason=message)
         else:
-            msg = evaluate(fn, params, tid=tid, attempt=attempt, worker=worker)
-        storage.push_result(study, msg)
+            try:
+                msg = _evaluate(fn, params, tid, attempt, worker, start, None if timeout is None else float(timeout))
+            except (KeyboardInterrupt, SystemExit):  # rq's cold shutdown, Ctrl-C
+                _hand_back(storage, study, tid, attempt, worker)
+                raise
+        _push(storage, study, msg)
     return {"tid": tid, "attempt": attempt, "status": msg["status"], "loss": msg["loss"]}

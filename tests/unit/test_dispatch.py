@@ -12,7 +12,7 @@ from distopt import hp
 from distopt.coordinator import Coordinator, StopRules
 from distopt.dispatch import RQExecutor, job_id, rq_queue
 from distopt.dispatch import jobs as jobs_mod
-from distopt.dispatch.executor import coalesce
+from distopt.dispatch.executor import RQ_TIMEOUT_MARGIN, coalesce
 from distopt.dispatch.heartbeat import Heartbeater
 from distopt.distributed import Lease, run_distributed, ship_objective
 from distopt.errors import LeaseError, ObjectiveError
@@ -198,11 +198,18 @@ def test_coalesce_keeps_started_only_without_its_result():
     assert coalesce(msgs) == msgs[1:]
 
 
-def test_job_timeout_maps_to_rq(storage):
+def test_trial_timeout_travels_in_the_payload_and_rq_keeps_a_backstop(storage):
+    """The worker stops a trial at trial_timeout itself (fractions of a second); rq's
+    whole-second job timeout only backs it up, later."""
     study = Study(SPACE, storage=storage, name="s9")
     ref = ship_objective(objective, study, storage, SECRET)
     assert RQExecutor(storage, "s9", ref).job_timeout == -1
-    assert RQExecutor(storage, "s9", ref, trial_timeout=2.5).job_timeout == 3
+    ex = RQExecutor(storage, "s9", ref, trial_timeout=2.5)
+    assert ex.job_timeout == 3 + RQ_TIMEOUT_MARGIN
+    (trial,) = study.ask(1)
+    ex.submit(study, [trial])
+    job = rq_queue(storage.client).fetch_job(job_id("s9", trial.tid, 0))
+    assert job.args[0]["trial_timeout"] == 2.5 and job.timeout == 3 + RQ_TIMEOUT_MARGIN
 
 
 def test_heartbeats_only_for_trials_that_outlast_the_interval():

@@ -1,0 +1,116 @@
+"""Ending a study from outside: ``distopt cancel --redis URL --study NAME``.
+
+The coordinator is the only writer of a study's trials, so a cancel never races it:
+while a coordinator holds the study's lease, ``cancel_study`` sets ``cancel_requested``
+in the study's meta and waits for that coordinator to stop (its ``CancelWatch`` tick
+sees the flag, it cancels its queued and running trials and withdraws their jobs, as at
+any stop). With no coordinator, ``cancel_study`` takes the lease itself and does the
+same. Finished trials are kept; a later run with the same name continues the study.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from .errors import DistoptError
+from .records import TrialState
+from .storage import DEFAULT_PREFIX, RedisStorage, Storage, open_storage
+
+#: Seconds between checks of the cancel flag in a running coordinator.
+CHECK_EVERY = 1.0
+_PENDING = (TrialState.QUEUED, TrialState.RUNNING, TrialState.LOST)
+
+
+class CancelWatch:
+    """A coordinator tick: stop with reason "cancelled" once someone asked for it."""
+
+    def __init__(self, every: float = CHECK_EVERY) -> None:
+        self.every = every
+        self._last: float | None = None
+
+    def __call__(self, study: Any, now: float) -> str | None:
+        if self._last is not None and now - self._last < self.every:
+            return None
+        self._last = now
+        return "cancelled" if study.storage.get_study(study.name).get("cancel_requested") else None
+
+
+@dataclasses.dataclass
+class CancelResult:
+    """What ``cancel_study`` did."""
+
+    study: str
+    by: str  # "coordinator <id>" or "this process"
+    cancelled: int  # trials cancelled
+    finished: int  # trials that had ended OK or FAIL, kept
+    status: str | None
+
+
+def cancel_study(target: Any, study: str, *, wait: float = 30.0, prefix: str = DEFAULT_PREFIX,
+                 poll: float = 0.1) -> CancelResult:
+    """Cancel the queued, running and lost trials of ``study`` and withdraw their queued
+    jobs; ``target`` is a Redis URL, client or storage. Raises ``DistoptError`` when a
+    running coordinator does not stop within ``wait`` seconds."""
+    storage = open_storage(target, prefix=prefix)
+    try:
+        if not isinstance(storage, RedisStorage):
+            raise DistoptError(f"cancelling a study needs its Redis; got {storage!r}")
+        before = storage.count_states(study)  # raises StudyNotFound naming the studies there
+        owner = storage.lease_owner(study)
+        if owner is None:
+            me = f"cancel:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            if storage.acquire_lease(study, me, ttl=max(10.0, wait)):
+                try:
+                    cancelled = _cancel_here(storage, study)
+                finally:
+                    storage.release_lease(study, me)
+                return _result(storage, study, "this process", cancelled)
+            owner = storage.lease_owner(study)  # a coordinator started meanwhile
+        storage.update_study(study, {"cancel_requested": True})
+        deadline = time.monotonic() + wait
+        while storage.lease_owner(study) is not None:
+            if time.monotonic() > deadline:
+                raise DistoptError(
+                    f"asked coordinator {owner} to cancel study {study!r}, but it still runs after {wait:g} s; "
+                    "it stops at its next loop turn once it is not stuck, or its lease expires if it is dead: "
+                    "run the command again then"
+                )
+            time.sleep(poll)
+        pending = sum(before[s] for s in _PENDING)
+        after = storage.count_states(study)
+        return _result(storage, study, f"coordinator {owner}", min(pending, after[TrialState.CANCELLED]))
+    finally:
+        if storage is not target:
+            storage.close()
+
+
+def _cancel_here(storage: RedisStorage, study: str) -> int:
+    """Cancel the pending trials and withdraw their jobs, holding the study's lease."""
+    from .dispatch.executor import rq_queue, withdraw_jobs
+    from .dispatch.jobs import job_id
+
+    meta = storage.get_study(study)
+    now = time.time()
+    cancelled = []
+    for rec in storage.get_trials(study, _PENDING):
+        new = rec.replace(state=TrialState.CANCELLED, refresh_time=now)
+        if storage.transition(study, rec.tid, rec.state, new, attempt=rec.attempt):
+            cancelled.append(rec)
+    if cancelled and meta.get("queue"):
+        queue = rq_queue(storage.client, str(meta["queue"]))
+        withdraw_jobs(storage.client, queue, [job_id(study, r.tid, r.attempt) for r in cancelled])
+    storage.update_study(study, {"status": "cancelled", "stop_reason": "cancelled"})
+    return len(cancelled)
+
+
+def _result(storage: Storage, study: str, by: str, cancelled: int) -> CancelResult:
+    counts = storage.count_states(study)
+    status = storage.get_study(study).get("status")
+    return CancelResult(study=study, by=by, cancelled=cancelled,
+                        finished=counts[TrialState.OK] + counts[TrialState.FAIL], status=status)
+
