@@ -5,6 +5,11 @@ A pool starts ``python -m distopt worker ... --processes 1`` children, passes th
 through the environment (never the command line, where ``ps`` shows it), restarts a
 child that dies while the pool runs, and stops them all on SIGTERM/SIGINT or when the
 pool is closed. Children stop by themselves if the supervising process vanishes.
+
+Stopping is graceful: SIGTERM lets each child finish its current trial (rq's warm
+shutdown); a second signal, or the end of ``grace`` when the pool is closed, asks for a
+cold shutdown (the child hands its trial back to the coordinator, which runs it
+elsewhere at once); only then are children killed.
 """
 
 from __future__ import annotations
@@ -126,16 +131,34 @@ class WorkerPool:
             proc.wait(left)
         return [int(p.returncode) for p in self.procs]
 
-    def stop(self) -> None:
-        """SIGTERM (rq finishes the current job), then SIGKILL after ``grace`` seconds."""
+    def signal_all(self, sig: int = signal.SIGTERM) -> None:
+        """Send ``sig`` to every child still running."""
         for proc in self.procs:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.grace
+                proc.send_signal(sig)
+
+    def _wait_all(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for every child to exit; True when all did."""
+        deadline = time.monotonic() + seconds
         for proc in self.procs:
             try:
                 proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                return False
+        return True
+
+    def stop(self) -> None:
+        """SIGTERM (rq finishes the current trial) and ``grace`` seconds to exit; then a
+        second SIGTERM (rq's cold shutdown: the trial is handed back) and a moment more;
+        then SIGKILL."""
+        self.signal_all(signal.SIGTERM)
+        if self._wait_all(self.grace):
+            return
+        self.signal_all(signal.SIGTERM)
+        if self._wait_all(min(2.0, max(0.5, self.grace))):
+            return
+        for proc in self.procs:
+            if proc.poll() is None:
                 proc.kill()
                 proc.wait()
 
@@ -179,10 +202,14 @@ def run_workers(
 
 
 def _supervise(pool: WorkerPool) -> int:
+    """Run the pool until SIGTERM/SIGINT; then forward it and wait while the children
+    finish their trials. A second signal is forwarded too (a cold shutdown)."""
     stopping: list[int] = []
 
     def on_signal(signum: int, frame: Any) -> None:
         stopping.append(signum)
+        if len(stopping) > 1:
+            pool.signal_all(signal.SIGTERM)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -192,6 +219,10 @@ def _supervise(pool: WorkerPool) -> int:
                 break
             pool.check(restart=True)
             time.sleep(0.2)
+        if stopping:
+            pool.signal_all(signal.SIGTERM)
+            while pool.alive() and len(stopping) < 2:
+                time.sleep(0.1)
     finally:
         pool.stop()
         for sig, handler in previous.items():

@@ -1,9 +1,15 @@
-"""Starting rq workers on distopt's queues.
+"""Starting rq workers on distopt's queues, and keeping them working through Redis outages.
 
 Non-forking by default: rq's ``SimpleWorker`` runs each job in the worker process, so a
 trial costs no fork (about 15 ms) and the unpickled objective stays cached between
 trials. ``fork=True`` uses rq's forking ``Worker``: each trial in a child process, for
 objectives that leak memory or crash the interpreter.
+
+rq 3.0 retries a lost connection only while it waits for a job; one that drops while it
+records a finished job, or while it starts up, ends ``Worker.work`` ("unhandled
+exception, quitting"). ``work`` then waits for Redis with backoff and starts a new rq
+worker, so a Redis restart does not take the worker processes down with it. SIGTERM or
+SIGINT (rq's warm shutdown: the current trial finishes first) ends it for good.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ import threading
 import time
 from typing import Any, Sequence
 
+import redis.exceptions
 from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
+from ..retry import Backoff, is_transient
 from ..storage import RedisStorage
 from .executor import DEFAULT_QUEUE, rq_queue
 from .jobs import configure
@@ -53,11 +61,46 @@ def work(
     storage.ping()  # a wrong URL fails here, naming host:port
     configure(secret, insecure)
     _watch_parent()
-    worker = make_worker(storage.client, queues, fork=fork, name=name)
+    worked = False
     try:
-        return bool(worker.work(burst=burst, logging_level=logging_level, max_jobs=max_jobs))
+        for generation in range(1_000_000_000):
+            label = name if name is None or generation == 0 else f"{name}-{generation}"
+            try:
+                worker = make_worker(storage.client, queues, fork=fork, name=label)
+                worked |= bool(worker.work(burst=burst, logging_level=logging_level, max_jobs=max_jobs))
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                log.warning("worker lost Redis at %s (%s)", storage.where, exc)
+            else:
+                if burst or max_jobs is not None or getattr(worker, "_shutdown_requested_date", None) is not None:
+                    return worked
+            if not _wait_for_redis(storage):
+                return worked
+        return worked
     finally:
         storage.close()
+
+
+def _wait_for_redis(storage: RedisStorage, backoff: Backoff = Backoff(first=0.2, cap=5.0)) -> bool:
+    """Wait until Redis answers again (True), or until SIGTERM/SIGINT (False)."""
+    stopping: list[int] = []
+    handlers = {s: signal.signal(s, lambda signum, frame: stopping.append(signum))
+                for s in (signal.SIGTERM, signal.SIGINT)} if threading.current_thread() is threading.main_thread() else {}
+    try:
+        failures = 0
+        while not stopping:
+            try:
+                storage.ping()
+                log.warning("Redis at %s answers again; the worker goes on", storage.where)
+                return True
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                failures += 1
+                time.sleep(backoff.delay(failures))
+        return False
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 def count_workers(connection: Any, queue: str = DEFAULT_QUEUE) -> int:
