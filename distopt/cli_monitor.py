@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
+from .cli_common import ENV_REDIS_URL, reported
 from .errors import ConnectionFailed, DistoptError
 from .export import row_columns, trials_rows, write_csv, write_json
 from .monitor import status as get_status
@@ -25,18 +26,8 @@ from .snapshot import StudySnapshot, load_snapshot
 from .status_table import render
 from .storage import Storage, open_storage
 
-ENV_REDIS_URL = "DISTOPT_REDIS_URL"
 #: Cursor home and clear screen: ``--watch`` redraws in place.
 CLEAR = "\x1b[H\x1b[2J"
-
-
-@contextlib.contextmanager
-def reported() -> Iterator[None]:
-    """A DistoptError becomes ``Error: <message>`` and exit code 1, without a traceback."""
-    try:
-        yield
-    except DistoptError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def redis_option(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -173,7 +173,7 @@ def test_worker_without_a_secret_refuses_to_start(redis_url):
                          capture_output=True, text=True, timeout=30,
                          env={k: v for k, v in os.environ.items() if k != "DISTOPT_SECRET"})
     assert out.returncode == 1
-    assert out.stderr.startswith("error: no shared secret") and "Traceback" not in out.stderr
+    assert out.stderr.startswith("Error: no shared secret") and "Traceback" not in out.stderr
     assert "DISTOPT_SECRET" in out.stderr and "--insecure" in out.stderr
 
 
