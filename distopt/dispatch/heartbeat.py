@@ -118,16 +118,17 @@ class Heartbeater:
             try:
                 beat.storage.push_result(beat.study, beat.started)
                 beat.started = None
-            except Exception:
+            except Exception as exc:
                 beat.started_due = now + min(1.0, beat.interval)
-                log.warning("could not report trial %s of study %s as started", beat.tid, beat.study, exc_info=True)
+                log.warning("could not report trial %s of study %s as started: %s", beat.tid, beat.study, exc)
         if beat.due <= now:
             beat.due = now + beat.interval
             try:
                 beat.storage.heartbeat(beat.study, beat.tid, beat.attempt, now + beat.ttl, beat.worker)
                 beat.beaten = True
-            except Exception:
-                log.warning("heartbeat of trial %s of study %s failed", beat.tid, beat.study, exc_info=True)
+            except Exception as exc:
+                log.warning("heartbeat of trial %s of study %s failed (retried in %g s): %s",
+                            beat.tid, beat.study, beat.interval, exc)
 
 
 _HEARTBEATER = Heartbeater()
