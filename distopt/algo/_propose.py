@@ -30,6 +30,10 @@ class ModelConfig:
     liar_weight: float
     liar_bw: str
     weights: str
+    penalty: float
+    penalty_radius: float
+    liar_floor: float
+    cat_candidates: int
 
 
 def n_good(n_ok: int, cfg: ModelConfig) -> int:
@@ -54,6 +58,8 @@ class Parts:
     bad_w: np.ndarray
     pending: np.ndarray
     to_good: bool
+    around: np.ndarray  # pending rows that penalize candidates near them
+    n_ok: int
 
 
 def _bad_weights(age: np.ndarray, rule: str) -> np.ndarray:
@@ -75,12 +81,14 @@ def split(obs: Observed, pending: np.ndarray, cfg: ModelConfig) -> Parts:
         # thin evenly over the loss ranking: the group keeps its shape at a bounded cost
         keep = np.linspace(0, len(bad) - 1, cfg.max_components).round().astype(int)
         bad, w = bad[keep], w[keep]
+    around = pending if cfg.penalty > 0.0 else pending[:0]
+    n_ok = len(obs.losses)
     if cfg.liar == "none":
-        return Parts(obs.Z[:k], bad, w, pending[:0], False)
+        return Parts(obs.Z[:k], bad, w, pending[:0], False, around, n_ok)
     to_good = cfg.liar == "best" or (
         cfg.liar == "mean" and k > 0 and float(obs.losses.mean()) <= obs.losses[k - 1]
     )
-    return Parts(obs.Z[:k], bad, w, pending, to_good)
+    return Parts(obs.Z[:k], bad, w, pending, to_good, around, n_ok)
 
 
 def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generator) -> dict[str, Any]:
@@ -98,9 +106,12 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
             pend = pend[:0]
         l = Mixture(g.model, good, np.ones(len(good)), cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
         b = _bad_mixture(g.model, good, bad, bad_w, pend, cfg)
-        cand = l.sample(rng, cfg.n_EI_candidates)
+        cand = l.sample(rng, cfg.n_EI_candidates if len(g.model.num) else cfg.cat_candidates)
         pts = g.model.points(cand)
-        best = cand[int(np.argmax(l.log_pdf(pts) - b.log_pdf(pts)))]
+        score = l.log_pdf(pts) - b.log_pdf(pts)
+        if len(parts.around):
+            score += _penalty(g.model, pts, _rows(parts.around, g.cols), parts.n_ok, cfg)
+        best = cand[int(np.argmax(score))]
         for spec, v in zip(g.model.specs, best):
             vals[spec.label] = plain_value(spec, float(v))
     return vals
@@ -121,7 +132,7 @@ def _bad_mixture(
     w = np.append(bad_w, np.ones(len(pend)))
     if not len(pend):
         return Mixture(model, rows, w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
-    w[len(bad):] = max(1.0, cfg.liar_weight * len(bad) / max(len(good), len(pend), 1))
+    w[len(bad):] = max(cfg.liar_floor, cfg.liar_weight * len(bad) / max(len(good), len(pend), 1))
     sigma = None
     if cfg.liar_bw == "good" and len(model.num):
         num = model.num
@@ -130,6 +141,27 @@ def _bad_mixture(
         sp = bandwidths(both, model.scales, cfg.bandwidth, cfg.bw_factor, len(model.specs))[len(good):]
         sigma = np.vstack([sb, sp])
     return Mixture(model, rows, w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor, sigma=sigma)
+
+
+def _penalty(model: GroupModel, pts, around: np.ndarray, n_ok: int, cfg: ModelConfig) -> np.ndarray:
+    """Local penalization of the acquisition (log scale): each pending point multiplies
+    a candidate's l/g ratio by ``1 - penalty * exp(-d^2 / 2)``, ``d`` being the distance
+    in radii of ``penalty_radius * width * n_ok^(-1/(p + 4))`` per numeric dimension (a
+    Scott-like width that shrinks as trials finish); a different category adds 1 to
+    ``d^2``. Pending points only push candidates apart; the densities stay as fitted."""
+    if not len(around):
+        return np.zeros(len(pts.user))
+    d2 = np.zeros((len(pts.user), len(around)))
+    num = model.num
+    if len(num):
+        sc = model.scales
+        r = cfg.penalty_radius * sc.width * max(n_ok, 1) ** (-1.0 / (len(model.specs) + 4))
+        zc = pts.z / r
+        pc = around[:, num] / r
+        d2 += (zc * zc).sum(axis=1)[:, None] - 2.0 * zc @ pc.T + (pc * pc).sum(axis=1)[None, :]
+    for col, j in enumerate(model.cat):
+        d2 += pts.codes[:, col][:, None] != around[:, j].astype(int)[None, :]
+    return np.log1p(-cfg.penalty * np.exp(-0.5 * np.maximum(d2, 0.0))).sum(axis=1)
 
 
 def _rows(Z: np.ndarray, cols: np.ndarray, w: np.ndarray | None = None):

@@ -212,14 +212,17 @@ class Mixture:
         zc = pts.zc
         total = (zc * zc) @ self._inv_s2 + zc @ self._mu_s2 + self._const
         if g.quant.any():
-            q = g.quant
-            mu, s = self.mu[None, :, q], self.sigma[None, :, q]
-            ta = (pts.a[:, None, :] - mu) / s
-            tb = (pts.b[:, None, :] - mu) / s
-            # mirror bins right of the centre so the difference is taken in the lower tail
-            flip = np.where(ta > 0, -1.0, 1.0)
-            mass = np.abs(ndtr(flip * tb) - ndtr(flip * ta))
-            total += np.log(np.maximum(mass, _TINY)).sum(axis=2)
+            # one bin per distinct value: candidates drawn from a few kernels share values
+            qmu, qsig = self.mu[:, g.quant], self.sigma[:, g.quant]
+            for j in range(qmu.shape[1]):
+                a, first, inv = np.unique(pts.a[:, j], return_index=True, return_inverse=True)
+                b = pts.b[first, j]
+                ta = (a[:, None] - qmu[None, :, j]) / qsig[None, :, j]
+                tb = (b[:, None] - qmu[None, :, j]) / qsig[None, :, j]
+                # mirror bins right of the centre so the difference is taken in the lower tail
+                flip = np.where(ta > 0, -1.0, 1.0)
+                mass = np.abs(ndtr(flip * tb) - ndtr(flip * ta))
+                total += np.log(np.maximum(mass, _TINY))[inv.reshape(-1)]
         for col, lt in enumerate(self.log_tables):
             total += lt[:, pts.codes[:, col]].T
         m = total.max(axis=1, keepdims=True)

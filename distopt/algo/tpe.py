@@ -24,10 +24,25 @@ arguments so ``functools.partial(tpe.suggest, gamma=..., liar=...)`` configures 
 - ``liar_bw``: width of a pending kernel: as among the bad trials (``"bad"``) or as it
   would be among the good ones (``"good"``, a much stronger repulsion).
 - ``weights``: bad-trial weights, ``"uniform"`` or ``"ramp"`` (older ones fade).
+- ``gamma_parallel`` / ``n_EI_parallel``: with ``m`` trials pending, ``gamma`` and
+  ``n_EI_candidates`` move towards these by ``m / (m + 1)`` (None: no change). A wide
+  queue leaves few rounds of feedback, so it pays to exploit harder there than in a
+  sequential search.
+- ``n_startup_parallel``: with many trials pending the model may start after fewer
+  finished trials, down to this many (None: always ``n_startup_jobs``).
+- ``cat_candidates``: candidates for a group of categorical parameters only (such as
+  the choice at the top of a conditional space). Its few values make the l/g argmax a
+  hard switch that can abandon a branch after a handful of trials; 1 draws the value
+  from the good density instead.
+- ``liar_floor``: the least weight of a pending trial in the bad group.
+- ``penalty`` / ``penalty_radius``: local penalization, an alternative to the liar:
+  each pending point scales the l/g ratio of candidates near it by
+  ``1 - penalty * exp(-d^2 / 2)`` (0 = off); see ``_propose._penalty``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from typing import Any
@@ -43,7 +58,7 @@ from .history import History
 
 DEFAULTS: dict[str, Any] = {
     "n_startup_jobs": 10,
-    "gamma": 0.1,
+    "gamma": 0.15,
     "n_EI_candidates": 24,
     "prior_weight": 1.5,
     "liar": "worst",
@@ -57,6 +72,13 @@ DEFAULTS: dict[str, Any] = {
     "liar_weight": 0.3,
     "liar_bw": "bad",
     "weights": "uniform",
+    "liar_floor": 1.0,
+    "cat_candidates": 1,
+    "penalty": 0.0,
+    "penalty_radius": 1.0,
+    "n_startup_parallel": None,
+    "gamma_parallel": 0.07,
+    "n_EI_parallel": 48,
 }
 LIARS = ("worst", "best", "mean", "none")
 SPLITS = ("linear", "sqrt")
@@ -80,7 +102,7 @@ def suggest(
     model = ModelConfig(**{f: cfg[f] for f in ModelConfig.__dataclass_fields__})
     pend = np.empty((0, len(space))) if pending is None else np.asarray(pending, dtype=float).reshape(-1, len(space))
     out: list[dict[str, Any]] = []
-    startup = history.n_ok < cfg["n_startup_jobs"]
+    startup = history.n_ok < _startup_threshold(cfg, len(pend))
     if not startup:
         obs = observed(lay, history)
         pend_z = internal(lay, pend)
@@ -89,13 +111,40 @@ def suggest(
             seen = np.vstack([history.X, pend])
             vals = startup_point(space, seen, rng, cfg["startup_candidates"])
         else:
-            vals = propose(lay, split(obs, pend_z, model), model, rng)
+            m = _for_pending(model, cfg, len(pend_z))
+            vals = propose(lay, split(obs, pend_z, m), m, rng)
         out.append(vals)
         row = history.encode(vals)[None, :]
         pend = np.vstack([pend, row])
         if not startup:
             pend_z = np.vstack([pend_z, internal(lay, row)])
     return out
+
+
+def _for_pending(model: ModelConfig, cfg: dict[str, Any], n_pending: int) -> ModelConfig:
+    """The model's ``gamma`` and ``n_EI_candidates`` move towards ``gamma_parallel`` and
+    ``n_EI_parallel`` by ``m / (m + 1)`` with ``m`` trials pending: a sequential ask uses
+    the first, a wide queue practically the second."""
+    gp, ep = cfg["gamma_parallel"], cfg["n_EI_parallel"]
+    if (gp is None and ep is None) or n_pending == 0:
+        return model
+    b = n_pending / (n_pending + 1.0)
+    change = {}
+    if gp is not None:
+        change["gamma"] = model.gamma + (gp - model.gamma) * b
+    if ep is not None:
+        change["n_EI_candidates"] = max(1, int(round(model.n_EI_candidates + (ep - model.n_EI_candidates) * b)))
+    return dataclasses.replace(model, **change)
+
+
+def _startup_threshold(cfg: dict[str, Any], n_pending: int) -> int:
+    """Finished trials needed before the model is used: ``n_startup_jobs`` while few
+    trials run, falling linearly to ``n_startup_parallel`` as the pending count reaches
+    ``n_startup_jobs`` (a wide queue would otherwise spend many asks on the design)."""
+    full, par = cfg["n_startup_jobs"], cfg["n_startup_parallel"]
+    if par is None or par >= full:
+        return full
+    return int(round(full - (full - par) * min(1.0, n_pending / max(full, 1))))
 
 
 def _settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -108,6 +157,13 @@ def _settings(settings: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "n_good_max", 1)
     _int(cfg, "max_components", 1)
     _int(cfg, "startup_candidates", 1)
+    _int(cfg, "cat_candidates", 1)
+    if cfg["n_EI_parallel"] is not None:
+        _int(cfg, "n_EI_parallel", 1)
+    if cfg["gamma_parallel"] is not None and not 0.0 < _real(cfg, "gamma_parallel") <= 1.0:
+        raise AlgoError(f"tpe.suggest: gamma_parallel must be in (0, 1], got {cfg['gamma_parallel']!r}")
+    if cfg["n_startup_parallel"] is not None:
+        _int(cfg, "n_startup_parallel", 0)
     g = _real(cfg, "gamma")
     if not 0.0 < g <= 1.0:
         raise AlgoError(f"tpe.suggest: gamma must be in (0, 1], got {cfg['gamma']!r}")
@@ -115,6 +171,12 @@ def _settings(settings: dict[str, Any]) -> dict[str, Any]:
         raise AlgoError(f"tpe.suggest: prior_weight must be > 0, got {cfg['prior_weight']!r}")
     if _real(cfg, "liar_weight") < 0.0:
         raise AlgoError(f"tpe.suggest: liar_weight must be >= 0, got {cfg['liar_weight']!r}")
+    if _real(cfg, "liar_floor") < 0.0:
+        raise AlgoError(f"tpe.suggest: liar_floor must be >= 0, got {cfg['liar_floor']!r}")
+    if not 0.0 <= _real(cfg, "penalty") < 1.0:
+        raise AlgoError(f"tpe.suggest: penalty must be in [0, 1), got {cfg['penalty']!r}")
+    if _real(cfg, "penalty_radius") <= 0.0:
+        raise AlgoError(f"tpe.suggest: penalty_radius must be > 0, got {cfg['penalty_radius']!r}")
     if _real(cfg, "bw_factor") <= 0.0:
         raise AlgoError(f"tpe.suggest: bw_factor must be > 0, got {cfg['bw_factor']!r}")
     for name, allowed in (("liar", LIARS), ("split", SPLITS), ("bandwidth", BANDWIDTHS), ("liar_bw", LIAR_BWS), ("weights", WEIGHTS)):

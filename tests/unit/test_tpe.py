@@ -121,13 +121,82 @@ def test_liar_worst_spreads_a_batch_more_than_none():
     space = {"x": hp.uniform("x", -5, 5), "y": hp.uniform("y", -5, 5)}
     history = run(space, lambda v: v["x"] ** 2 + v["y"] ** 2, 40, seed=7)
     cs = compile_space(space)
+    fixed = {"gamma_parallel": None, "n_EI_parallel": None}  # the liar alone
     worst, none = [], []
     for seed in range(8):
-        batch = tpe.suggest(cs, history, history.X[-4:], 8, np.random.default_rng(seed), liar="worst")
+        batch = tpe.suggest(cs, history, history.X[-4:], 8, np.random.default_rng(seed), liar="worst", **fixed)
         worst.append(nearest_neighbour_distance(batch))
-        batch = tpe.suggest(cs, history, history.X[-4:], 8, np.random.default_rng(seed), liar="none")
+        batch = tpe.suggest(cs, history, history.X[-4:], 8, np.random.default_rng(seed), liar="none", **fixed)
         none.append(nearest_neighbour_distance(batch))
     assert np.mean(worst) > 1.5 * np.mean(none)
+
+
+def test_penalty_spreads_a_batch_without_changing_the_densities():
+    space = {"x": hp.uniform("x", -5, 5), "y": hp.uniform("y", -5, 5)}
+    history = run(space, lambda v: v["x"] ** 2 + v["y"] ** 2, 40, seed=7)
+    cs = compile_space(space)
+    fixed = {"gamma_parallel": None, "n_EI_parallel": None, "liar": "none"}  # the penalty alone
+    plain, pen = [], []
+    for seed in range(8):
+        batch = tpe.suggest(cs, history, history.X[-4:], 8, np.random.default_rng(seed), **fixed)
+        plain.append(nearest_neighbour_distance(batch))
+        batch = tpe.suggest(cs, history, history.X[-4:], 8, np.random.default_rng(seed), penalty=0.9, **fixed)
+        pen.append(nearest_neighbour_distance(batch))
+    assert np.mean(pen) > 1.5 * np.mean(plain)
+    # nothing pending: the penalty has nothing to act on
+    a = tpe.suggest(cs, history, empty(cs), 1, np.random.default_rng(0), liar="none")
+    b = tpe.suggest(cs, history, empty(cs), 1, np.random.default_rng(0), liar="none", penalty=0.9)
+    assert a == b
+
+
+def test_penalty_on_categorical_and_conditional_spaces_stays_valid():
+    space = compile_space(CONDITIONAL)
+    history = run(CONDITIONAL, conditional_loss, 30, seed=3, n_startup_jobs=8)
+    out = tpe.suggest(space, history, history.X[-6:], 20, np.random.default_rng(4), penalty=0.9)
+    assert len(out) == 20 and all(v["model"] in (0, 1) for v in out)
+    history = run(MIXED, mixed_loss, 30, seed=1, n_startup_jobs=5)
+    for vals in tpe.suggest(compile_space(MIXED), history, history.X[-6:], 10, np.random.default_rng(2), penalty=0.9):
+        check_mixed(vals)
+
+
+def test_many_pending_start_the_model_earlier(monkeypatch):
+    space = compile_space({"x": hp.uniform("x", 0, 1)})
+    history = History(space)
+    for x in np.linspace(0.05, 0.95, 6):
+        history.add({"x": float(x)}, float(x))
+    calls = []
+    real = tpe.startup_point
+    monkeypatch.setattr(tpe, "startup_point", lambda *a: calls.append(1) or real(*a))
+    few, many = np.full((1, 1), 0.5), np.full((10, 1), 0.5)
+    tpe.suggest(space, history, many, 1, np.random.default_rng(0), n_startup_jobs=10)
+    assert calls  # the rule counts finished trials only
+    calls.clear()
+    tpe.suggest(space, history, few, 1, np.random.default_rng(0), n_startup_jobs=10, n_startup_parallel=5)
+    assert calls  # one pending: nearly the full start-up
+    calls.clear()
+    tpe.suggest(space, history, many, 1, np.random.default_rng(0), n_startup_jobs=10, n_startup_parallel=5)
+    assert not calls
+
+
+def test_parallel_settings_follow_the_pending_count():
+    cfg = tpe._settings({"gamma": 0.2, "gamma_parallel": 0.05, "n_EI_candidates": 10, "n_EI_parallel": 40})
+    model = tpe.ModelConfig(**{f: cfg[f] for f in tpe.ModelConfig.__dataclass_fields__})
+    assert tpe._for_pending(model, cfg, 0) == model
+    one, many = tpe._for_pending(model, cfg, 1), tpe._for_pending(model, cfg, 99)
+    assert model.gamma > one.gamma > many.gamma > 0.05
+    assert many.gamma == pytest.approx(0.05, abs=0.002)
+    assert model.n_EI_candidates < one.n_EI_candidates < many.n_EI_candidates == 40
+
+
+def test_categorical_only_group_draws_from_the_good_density():
+    space = {"c": hp.choice("c", ["a", "b", "c", "d"])}
+    history = run(space, lambda v: float(v["c"] != 0), 30, seed=0, algo=rand.suggest)
+    cs = compile_space(space)
+    greedy = [v["c"] for v in tpe.suggest(cs, history, empty(cs), 200, np.random.default_rng(1), liar="none", cat_candidates=24)]
+    drawn = [v["c"] for v in tpe.suggest(cs, history, empty(cs), 200, np.random.default_rng(1), liar="none", cat_candidates=1)]
+    assert greedy.count(0) == 200
+    # the good value well above its prior share, the others not abandoned
+    assert 70 < drawn.count(0) < 200 and set(drawn) == {0, 1, 2, 3}
 
 
 def test_pending_points_repel_startup_design():
@@ -187,6 +256,14 @@ def test_partial_settings_reach_the_sampler():
         ({"prior_weight": -2}, "-2"),
         ({"multivariate": "yes"}, "'yes'"),
         ({"n_ei_candidates": 5}, "n_ei_candidates"),
+        ({"penalty": 1.0}, "1.0"),
+        ({"penalty": -0.1}, "-0.1"),
+        ({"penalty_radius": 0.0}, "0.0"),
+        ({"n_startup_parallel": -1}, "-1"),
+        ({"gamma_parallel": 0.0}, "0.0"),
+        ({"n_EI_parallel": 0}, "0"),
+        ({"cat_candidates": 0}, "0"),
+        ({"liar_floor": -1.0}, "-1.0"),
     ],
 )
 def test_invalid_settings_raise_algo_error_naming_the_value(settings, needle):
