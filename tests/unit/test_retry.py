@@ -76,7 +76,7 @@ def test_what_counts_as_transient():
 
 
 def test_a_storage_with_a_retry_window_rides_out_a_redis_restart(tmp_path):
-    with RedisServer(appendonly=True, dir=tmp_path) as server:
+    with RedisServer(appendonly=True, appendfsync="always", dir=tmp_path) as server:
         storage = RedisStorage(server.url, retry_window=20.0)
         storage.create_study("s", {"status": "running"})
         server.restart(hard=True)
