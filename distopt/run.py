@@ -216,7 +216,8 @@ def _embedded(workers: int, queue: str) -> Iterator[tuple[str, bytes, tuple]]:
 def _local_workers(redis_url: str, workers: int, queue: str, key: bytes | None,
                    insecure: bool) -> Iterator[tuple]:
     if workers == 0:
-        yield ()
+        with _sigterm_as_exit():  # a stopped coordinator leaves its study resumable, lease released
+            yield ()
         return
     from .worker import WorkerPool
 

@@ -58,3 +58,34 @@ def test_killed_workers_lose_no_trial(redis_url):
     # A kill can land after the trial pushed its result but before rq marked the worker idle:
     # that trial needs no second run. Every other killed attempt was lost and run again.
     assert len(retried) >= len(kills) - 1, (kills, {t: by_tid[t].attempt for t, _ in kills})
+
+
+def three_seconds(x):
+    time.sleep(3.0)
+    return x
+
+
+def test_a_work_horse_outliving_its_killed_parent_keeps_its_trial(redis_url):
+    """Killing a forking worker's parent leaves the work-horse running: its heartbeats keep
+    the trial alive and its late result is the trial's; nothing runs twice."""
+    errors: list[BaseException] = []
+    trials = RedisTrials(redis_url, exp_key="orphan", secret=SECRET, heartbeat_ttl=HEARTBEAT_TTL)
+
+    def coordinate() -> None:
+        try:
+            fmin(three_seconds, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=1, trials=trials,
+                 timeout=60, show_progressbar=False)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    with worker_pool(redis_url, 1, fork=True) as parent:
+        runner = threading.Thread(target=coordinate)
+        runner.start()
+        wait_until(lambda: any(w["trial"] for w in rq_workers(redis_url).values()), 30, "the trial to start")
+        time.sleep(0.5)
+        parent.kill()
+        runner.join(30)
+    assert not runner.is_alive() and not errors, errors
+    (rec,) = records(redis_url, "orphan")
+    assert rec.state == TrialState.OK and rec.attempt == 0
+    assert int(rec.worker.rsplit(":", 1)[1]) != parent.pid  # reported by the work-horse
