@@ -128,11 +128,11 @@ def _bad_mixture(
     wide queue drown the bad group (which would stop the search from exploiting).
     With ``liar_bw="good"`` it also gets the width it would have among the good trials.
     """
+    pw = max(cfg.liar_floor, cfg.liar_weight * len(bad) / max(len(good), len(pend), 1))
+    if not len(pend) or pw <= 0.0:
+        return Mixture(model, bad, bad_w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
     rows = np.vstack([bad, pend])
-    w = np.append(bad_w, np.ones(len(pend)))
-    if not len(pend):
-        return Mixture(model, rows, w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
-    w[len(bad):] = max(cfg.liar_floor, cfg.liar_weight * len(bad) / max(len(good), len(pend), 1))
+    w = np.append(bad_w, np.full(len(pend), pw))
     sigma = None
     if cfg.liar_bw == "good" and len(model.num):
         num = model.num

@@ -178,6 +178,17 @@ def test_many_pending_start_the_model_earlier(monkeypatch):
     assert not calls
 
 
+def test_zero_liar_weight_is_no_lie():
+    space = {"x": hp.uniform("x", -5, 5), "y": hp.uniform("y", -5, 5)}
+    history = run(space, lambda v: v["x"] ** 2 + v["y"] ** 2, 30, seed=7)
+    cs = compile_space(space)
+    settings = {"gamma_parallel": None, "n_EI_parallel": None}
+    with np.errstate(all="raise"):
+        a = tpe.suggest(cs, history, history.X[-4:], 3, np.random.default_rng(0), liar_floor=0.0, liar_weight=0.0, **settings)
+    b = tpe.suggest(cs, history, history.X[-4:], 3, np.random.default_rng(0), liar="none", **settings)
+    assert a == b
+
+
 def test_parallel_settings_follow_the_pending_count():
     cfg = tpe._settings({"gamma": 0.2, "gamma_parallel": 0.05, "n_EI_candidates": 10, "n_EI_parallel": 40})
     model = tpe.ModelConfig(**{f: cfg[f] for f in tpe.ModelConfig.__dataclass_fields__})
