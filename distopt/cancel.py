@@ -81,9 +81,8 @@ def cancel_study(target: Any, study: str, *, wait: float = 30.0, prefix: str = D
                     "run the command again then"
                 )
             time.sleep(poll)
-        pending = sum(before[s] for s in _PENDING)
-        after = storage.count_states(study)
-        return _result(storage, study, f"coordinator {owner}", min(pending, after[TrialState.CANCELLED]))
+        cancelled = storage.count_states(study)[TrialState.CANCELLED] - before[TrialState.CANCELLED]
+        return _result(storage, study, f"coordinator {owner}", cancelled)
     finally:
         if storage is not target:
             storage.close()

@@ -198,7 +198,7 @@ class Coordinator:
     def fill(self) -> None:
         """Ask for as many trials as there are free slots and budget left."""
         study = self.study
-        budget = self.rules.max_evals - study.n_finished - study.n_pending
+        budget = self.rules.max_evals - study.n_finished - study.n_pending - study.n_lost
         k = min(self.parallelism - study.n_pending, budget)
         if k > 0:
             self.executor.submit(study, study.ask(k))
@@ -230,7 +230,7 @@ class Coordinator:
                 progress.update(study.n_finished, None if best is None else best.loss, study.n_pending)
         finally:
             progress.close()
-        leftover = study.pending_tids()
+        leftover = study.pending_tids() + study.lost_tids()
         if leftover:
             self.executor.cancel(study, leftover)
             study.cancel(leftover)

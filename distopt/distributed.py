@@ -107,6 +107,7 @@ def run_distributed(
         key = resolve_secret(secret, insecure=insecure, role="coordinator")
     lease = Lease(storage, study.name, lease_ttl)
     lease.acquire()
+    window = storage.retry_window
     try:
         before = storage.get_study(study.name)
         ttl = float(heartbeat_ttl or before.get("heartbeat_ttl") or HEARTBEAT_TTL)
@@ -132,7 +133,9 @@ def run_distributed(
             reason = coordinator.run()
         except LeaseError:
             raise
-        except (KeyboardInterrupt, SystemExit, ConnectionFailed):
+        except (KeyboardInterrupt, SystemExit, ConnectionFailed) as exc:
+            if isinstance(exc, ConnectionFailed):
+                storage.retry_window = 0.0  # Redis stayed away a whole window: do not wait another to say so
             _keep_for_resume(study)
             raise
         except BaseException as exc:
@@ -145,6 +148,7 @@ def run_distributed(
         return reason
     finally:
         lease.release()
+        storage.retry_window = window
 
 
 def _check_settings(trial_timeout: float | None, max_retries: int, heartbeat_ttl: float | None,
@@ -176,7 +180,7 @@ def _keep_for_resume(study: Study) -> None:
 def _withdraw(study: Study, executor: Any, exc: BaseException) -> None:
     """Cancel what is still pending after a failure, without hiding that failure."""
     try:
-        leftover = study.pending_tids()
+        leftover = study.pending_tids() + study.lost_tids()
         if leftover:
             executor.cancel(study, leftover)
             study.cancel(leftover)

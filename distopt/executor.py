@@ -23,8 +23,8 @@ class Executor(Protocol):
         """Messages that arrived (results, ``{"type": "started", ...}``), waiting at most
         ``timeout`` seconds for the first one."""
 
-    def cancel(self, study: Any, tids: Sequence[int]) -> None:
-        """Withdraw trials that have not started, best effort."""
+    def cancel(self, study: Any, tids: Sequence[int]) -> Sequence[int] | None:
+        """Withdraw trials that have not started, best effort (the tids withdrawn, when known)."""
 
     def close(self) -> None:
         ...

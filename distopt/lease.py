@@ -41,7 +41,8 @@ class Lease:
             raise LeaseError(
                 f"study {self.study!r} is already being run by coordinator {holder} (its lease is held in "
                 f"Redis at {self.storage.where}); wait for that run to finish or stop it, or choose another "
-                f"study name (exp_key= / --study). A crashed coordinator's lease expires within {self.ttl:g} s"
+                f"study name (exp_key= / --study). A crashed coordinator's lease expires by itself after its "
+                f"lease ttl ({LEASE_TTL:g} s unless it was started with another)"
             )
         self._renewed = time.monotonic()
 

@@ -81,6 +81,7 @@ class Study:
         self.history = History(self.compiled)
         self._records: dict[int, TrialRecord] = {}
         self._pending: dict[int, np.ndarray] = {}
+        self._lost: set[int] = set()  # LOST: not pending for the sampler, but not ended either
         self._fixed: list[dict[str, Any]] = []
         self._best: TrialRecord | None = None
         base_meta = {
@@ -107,6 +108,10 @@ class Study:
             self._pending[rec.tid] = self.history.encode(rec.vals)
         else:
             self._pending.pop(rec.tid, None)
+        if rec.state == TrialState.LOST:
+            self._lost.add(rec.tid)
+        else:
+            self._lost.discard(rec.tid)
         if rec.state.finished and (old is None or not old.state.finished):
             self.history.add(rec.vals, rec.loss if rec.state == TrialState.OK else None)
             if rec.state == TrialState.OK and rec.loss is not None and (
@@ -343,8 +348,16 @@ class Study:
     def n_pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def n_lost(self) -> int:
+        """LOST trials: each will run again or FAIL, so each still counts against the budget."""
+        return len(self._lost)
+
     def pending_tids(self) -> list[int]:
         return sorted(self._pending)
+
+    def lost_tids(self) -> list[int]:
+        return sorted(self._lost)
 
     def states(self, states: Sequence[TrialState]) -> list[TrialRecord]:
         return [r for r in self.trials if r.state in states]

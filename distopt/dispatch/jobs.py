@@ -211,8 +211,9 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
     interval, ttl = payload.get("heartbeat") or (heartbeat.HEARTBEAT_INTERVAL, heartbeat.HEARTBEAT_TTL)
     timeout = payload.get("trial_timeout")
     with heartbeat.beating(storage, study, tid, attempt, worker, float(interval), float(ttl), started=started):
-        try:
-            fn, space = load_objective(storage, study, ObjectiveRef.from_json(payload["objective"]))
+        try:  # a Redis blip here is waited out, not reported as a broken objective
+            fn, space = call_with_retry(load_objective, storage, study, ObjectiveRef.from_json(payload["objective"]),
+                                        backoff=Backoff(RECONNECT_WINDOW), what=f"loading the objective of {study}")
             params = space_eval(space, payload["vals"])
         except Exception as exc:  # anything a user's module does on import; reported on the trial
             message = str(exc) if isinstance(exc, DistoptError) else f"{type(exc).__name__}: {exc}"

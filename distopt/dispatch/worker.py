@@ -14,6 +14,7 @@ SIGINT (rq's warm shutdown: the current trial finishes first) ends it for good.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
@@ -63,7 +64,7 @@ def work(
     _watch_parent()
     worked = False
     try:
-        for generation in range(1_000_000_000):
+        for generation in itertools.count():
             label = name if name is None or generation == 0 else f"{name}-{generation}"
             try:
                 worker = make_worker(storage.client, queues, fork=fork, name=label)
@@ -75,7 +76,7 @@ def work(
                     return worked
             if not _wait_for_redis(storage):
                 return worked
-        return worked
+        raise AssertionError("unreachable")  # pragma: no cover
     finally:
         storage.close()
 

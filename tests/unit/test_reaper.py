@@ -231,3 +231,18 @@ def test_sweeps_are_spaced_by_the_period(setup, storage):
     assert study.record(t.tid).state == TrialState.RUNNING
     r(study, T0 + 20)
     assert study.record(t.tid).attempt == 1
+
+
+def test_a_lost_trial_still_counts_against_the_budget(setup, storage):
+    """On resume, LOST trials (not pending for the sampler) will still end: the first fill
+    must not ask for trials in their place."""
+    study, ex = setup
+    trials = ask(study, ex, n=3)
+    for t in trials[:2]:
+        study.tell(t, 1.0)
+    study.mark_lost(trials[2].tid, 0, "gone")
+    coord = Coordinator(study, ex, StopRules(max_evals=3), parallelism=4)
+    coord.fill()
+    assert len(study.trials) == 3 and study.n_lost == 1
+    study.requeue(trials[2].tid)
+    assert study.n_lost == 0 and study.n_pending == 1
