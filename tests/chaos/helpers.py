@@ -54,6 +54,12 @@ def rq_workers(url: str, queue: str = "distopt") -> dict[str, dict[str, Any]]:
     return {n: w for n, w in workers.items() if queue in w["queues"] and _alive(w["pid"])}
 
 
+def worker_pids(url: str, queue: str = "distopt") -> set[int]:
+    """Processes working on ``queue``. A worker that restarted its rq loop after a Redis
+    outage may still be listed under its old rq name too, until that entry expires."""
+    return {w["pid"] for w in rq_workers(url, queue).values()}
+
+
 def _alive(pid: int | None) -> bool:
     if not pid:
         return False

@@ -17,7 +17,7 @@ from distopt.errors import ObjectiveError
 from distopt.records import TrialState
 from distopt.redis_trials import RedisTrials
 
-from .helpers import HEARTBEAT_TTL, ROOT, SECRET, env, records, rq_workers, worker_pool
+from .helpers import HEARTBEAT_TTL, ROOT, SECRET, env, records, worker_pids, worker_pool
 
 KINDS = ["ok", "raise", "nan", "inf", "string", "sleep", "hang"]
 TRIAL_TIMEOUT = 1.0
@@ -53,11 +53,11 @@ def run_study(url, name, kinds, parallelism):
 
 def test_each_bad_objective_fails_with_its_reason_and_workers_survive(redis_url):
     with worker_pool(redis_url, 3):
-        pids = sorted(w["pid"] for w in rq_workers(redis_url).values())
+        pids = worker_pids(redis_url)
         started = time.monotonic()
         by_kind = run_study(redis_url, "bad", KINDS, parallelism=len(KINDS))
         elapsed = time.monotonic() - started
-        assert sorted(w["pid"] for w in rq_workers(redis_url).values()) == pids  # no worker died
+        assert worker_pids(redis_url) == pids  # no worker died
     assert elapsed < 20  # neither the 30 s sleep nor the hang held the study up
     assert by_kind["ok"].state == TrialState.OK and by_kind["ok"].loss == 1.0
     assert all(by_kind[k].state == TrialState.FAIL for k in KINDS[1:]) and len(by_kind) == len(KINDS)
@@ -83,9 +83,9 @@ def test_each_bad_objective_fails_with_its_reason_and_workers_survive(redis_url)
 
 def test_a_forking_worker_stops_a_trial_at_its_timeout_and_goes_on(redis_url):
     with worker_pool(redis_url, 1, fork=True):
-        (pid,) = [w["pid"] for w in rq_workers(redis_url).values()]
+        (pid,) = worker_pids(redis_url)
         by_kind = run_study(redis_url, "forked", ["sleep", "ok", "raise"], parallelism=1)
-        assert [w["pid"] for w in rq_workers(redis_url).values()] == [pid]
+        assert worker_pids(redis_url) == {pid}
     assert by_kind["sleep"].state == TrialState.FAIL and by_kind["sleep"].error.startswith("trial_timeout:")
     assert by_kind["ok"].state == TrialState.OK and by_kind["raise"].state == TrialState.FAIL
     assert by_kind["sleep"].worker != f"{os.uname().nodename}:{pid}"  # it ran in a work-horse

@@ -12,7 +12,7 @@ from distopt.records import TrialState
 from distopt.redis_server import RedisServer
 from distopt.redis_trials import RedisTrials
 
-from .helpers import HEARTBEAT_TTL, SECRET, finished, records, rq_workers, wait_until, worker_pool
+from .helpers import HEARTBEAT_TTL, SECRET, finished, records, rq_workers, wait_until, worker_pids, worker_pool
 
 STUDY = "restarts"
 N_TRIALS = 40
@@ -50,7 +50,7 @@ def test_a_study_survives_redis_restarts(tmp_path):
             runner.join(120)
             assert not runner.is_alive() and not errors, errors
             assert supervisor.poll() is None
-            wait_until(lambda: len(rq_workers(url)) == 3, 20, "the 3 workers to be back")
+            wait_until(lambda: len(worker_pids(url)) == 3, 20, "the 3 workers to be back")
         done = records(url, STUDY)
     assert len(done) == N_TRIALS and all(r.state == TrialState.OK for r in done)
     assert trials.stop_reason == "max_evals" and trials.study.n_finished == N_TRIALS
@@ -77,7 +77,7 @@ def test_a_lone_worker_outlives_redis_going_away_mid_trial(tmp_path):
                 errors.append(exc)
 
         with worker_pool(url, 1) as worker:
-            (pid,) = [w["pid"] for w in rq_workers(url).values()]
+            (pid,) = worker_pids(url)
             runner = threading.Thread(target=coordinate)
             runner.start()
             wait_until(lambda: any(w["trial"] for w in rq_workers(url).values()), 30, "a trial to start")
@@ -87,6 +87,6 @@ def test_a_lone_worker_outlives_redis_going_away_mid_trial(tmp_path):
             runner.join(120)
             assert not runner.is_alive() and not errors, errors
             assert worker.poll() is None
-            assert [w["pid"] for w in rq_workers(url).values()] == [pid]  # the same process, still working
+            assert worker_pids(url) == {pid}  # the same process, still working
         done = records(url, "lone")
     assert len(done) == 4 and all(r.state == TrialState.OK and r.attempt == 0 for r in done)

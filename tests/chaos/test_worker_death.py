@@ -12,7 +12,7 @@ from distopt import fmin, hp, rand
 from distopt.records import TrialState
 from distopt.redis_trials import RedisTrials
 
-from .helpers import HEARTBEAT_TTL, SECRET, records, rq_workers, wait_until, worker_pool
+from .helpers import HEARTBEAT_TTL, SECRET, records, rq_workers, wait_until, worker_pids, worker_pool
 
 STUDY = "kills"
 N_TRIALS = 60
@@ -48,7 +48,7 @@ def test_killed_workers_lose_no_trial(redis_url):
         runner.join(120)
         assert not runner.is_alive() and not errors, errors
         assert supervisor.poll() is None  # the supervisor restarted the killed workers
-        wait_until(lambda: len(rq_workers(redis_url)) == 3, 20, "the pool to be back to 3 workers")
+        wait_until(lambda: len(worker_pids(redis_url)) == 3, 20, "the pool to be back to 3 workers")
 
     done = records(redis_url, STUDY)
     assert len(done) == N_TRIALS and all(r.state == TrialState.OK for r in done)
