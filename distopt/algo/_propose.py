@@ -76,7 +76,7 @@ def split(obs: Observed, pending: np.ndarray, cfg: ModelConfig) -> Parts:
     the pending ones as the liar says."""
     k = n_good(len(obs.losses), cfg)
     bad, age = obs.Z[k:], obs.age[k:]
-    w = _bad_weights(np.argsort(np.argsort(age)), cfg.weights)
+    w = np.ones(len(bad)) if cfg.weights == "uniform" else _bad_weights(np.argsort(np.argsort(age)), cfg.weights)
     if len(bad) > cfg.max_components:
         # thin evenly over the loss ranking: the group keeps its shape at a bounded cost
         keep = np.linspace(0, len(bad) - 1, cfg.max_components).round().astype(int)

@@ -107,6 +107,7 @@ class Points:
     b: np.ndarray
     codes: np.ndarray
     zc: np.ndarray
+    bins: tuple  # per quantized column: distinct bins (lower, upper edges) and each candidate's index
 
 
 class GroupModel:
@@ -128,7 +129,11 @@ class GroupModel:
         z = self.scales.to_internal(un)
         c = self.cont
         zc = (z[:, c] - self.scales.center[c]) / self.scales.width[c]
-        return Points(user, z, a, b, user[:, self.cat].astype(int), zc)
+        bins = []
+        for j in range(a.shape[1]):
+            lo, first, inv = np.unique(a[:, j], return_index=True, return_inverse=True)
+            bins.append((lo, b[first, j], inv.reshape(-1)))
+        return Points(user, z, a, b, user[:, self.cat].astype(int), zc, tuple(bins))
 
 
 class Mixture:
@@ -214,15 +219,13 @@ class Mixture:
         if g.quant.any():
             # one bin per distinct value: candidates drawn from a few kernels share values
             qmu, qsig = self.mu[:, g.quant], self.sigma[:, g.quant]
-            for j in range(qmu.shape[1]):
-                a, first, inv = np.unique(pts.a[:, j], return_index=True, return_inverse=True)
-                b = pts.b[first, j]
+            for j, (a, b, inv) in enumerate(pts.bins):
                 ta = (a[:, None] - qmu[None, :, j]) / qsig[None, :, j]
                 tb = (b[:, None] - qmu[None, :, j]) / qsig[None, :, j]
                 # mirror bins right of the centre so the difference is taken in the lower tail
                 flip = np.where(ta > 0, -1.0, 1.0)
                 mass = np.abs(ndtr(flip * tb) - ndtr(flip * ta))
-                total += np.log(np.maximum(mass, _TINY))[inv.reshape(-1)]
+                total += np.log(np.maximum(mass, _TINY))[inv]
         for col, lt in enumerate(self.log_tables):
             total += lt[:, pts.codes[:, col]].T
         m = total.max(axis=1, keepdims=True)
