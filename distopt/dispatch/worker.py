@@ -66,6 +66,7 @@ def work(
     try:
         for generation in itertools.count():
             label = name if name is None or generation == 0 else f"{name}-{generation}"
+            worker: SimpleWorker | Worker | None = None
             try:
                 worker = make_worker(storage.client, queues, fork=fork, name=label)
                 worked |= bool(worker.work(burst=burst, logging_level=logging_level, max_jobs=max_jobs))
@@ -76,9 +77,21 @@ def work(
                     return worked
             if not _wait_for_redis(storage):
                 return worked
+            _forget(worker)
         raise AssertionError("unreachable")  # pragma: no cover
     finally:
         storage.close()
+
+
+def _forget(worker: SimpleWorker | Worker | None) -> None:
+    """Unregister an rq worker whose loop ended without it (Redis was away at its end), so
+    ``distopt status`` and ``rq info`` do not list it next to its successor."""
+    if worker is None:
+        return
+    try:
+        worker.register_death()
+    except Exception:  # its registration expires by itself
+        log.debug("could not unregister rq worker %s", worker.name, exc_info=True)
 
 
 def _wait_for_redis(storage: RedisStorage, backoff: Backoff = Backoff(first=0.2, cap=5.0)) -> bool:

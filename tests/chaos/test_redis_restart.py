@@ -51,6 +51,7 @@ def test_a_study_survives_redis_restarts(tmp_path):
             assert not runner.is_alive() and not errors, errors
             assert supervisor.poll() is None
             wait_until(lambda: len(worker_pids(url)) == 3, 20, "the 3 workers to be back")
+            assert len(rq_workers(url)) == 3  # a worker that restarted its rq loop left no ghost behind
         done = records(url, STUDY)
     assert len(done) == N_TRIALS and all(r.state == TrialState.OK for r in done)
     assert trials.stop_reason == "max_evals" and trials.study.n_finished == N_TRIALS
