@@ -49,7 +49,6 @@ def normalize_result(raw: Any) -> tuple[str, float | None, dict[str, Any], str |
             )
         result["status"] = status
         if status != STATUS_OK:
-            loss = result.get("loss")
             return STATUS_FAIL, None, result, result.get("error") or f"the objective reported status {status!r}"
         if "loss" not in result:
             return STATUS_FAIL, None, result, "the objective returned status 'ok' without a 'loss' key"
