@@ -69,6 +69,9 @@ class Observed:
     Z: np.ndarray
     losses: np.ndarray
     age: np.ndarray
+    #: fitted densities that depend only on these trials (and the settings in the key),
+    #: reused by every ask until the history changes
+    memo: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
 
 _CACHE: "weakref.WeakKeyDictionary[History, tuple[Layout, Observed]]" = weakref.WeakKeyDictionary()

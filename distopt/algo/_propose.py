@@ -60,6 +60,8 @@ class Parts:
     to_good: bool
     around: np.ndarray  # pending rows that penalize candidates near them
     n_ok: int
+    memo: dict  # the history version's cache of fitted densities
+    key: tuple  # what, besides the group, decides the finished trials' part of the model
 
 
 def _bad_weights(age: np.ndarray, rule: str) -> np.ndarray:
@@ -83,29 +85,43 @@ def split(obs: Observed, pending: np.ndarray, cfg: ModelConfig) -> Parts:
         bad, w = bad[keep], w[keep]
     around = pending if cfg.penalty > 0.0 else pending[:0]
     n_ok = len(obs.losses)
+    key = (k, cfg.max_components, cfg.weights, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
     if cfg.liar == "none":
-        return Parts(obs.Z[:k], bad, w, pending[:0], False, around, n_ok)
+        return Parts(obs.Z[:k], bad, w, pending[:0], False, around, n_ok, obs.memo, key)
     to_good = cfg.liar == "best" or (
         cfg.liar == "mean" and k > 0 and float(obs.losses.mean()) <= obs.losses[k - 1]
     )
-    return Parts(obs.Z[:k], bad, w, pending, to_good, around, n_ok)
+    return Parts(obs.Z[:k], bad, w, pending, to_good, around, n_ok, obs.memo, key)
 
 
 def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generator) -> dict[str, Any]:
     """One assignment, drawn group by group in sampling order (parents first)."""
     vals: dict[str, Any] = {}
     params = lay.space.params
-    for g in lay.groups:
+    for gi, g in enumerate(lay.groups):
         if not params[g.spec_idx].is_active(vals):
             continue
-        good = _rows(parts.good, g.cols)
-        bad, bad_w = _rows(parts.bad, g.cols, parts.bad_w)
+        fixed = parts.memo.get((gi, parts.key))
+        if fixed is None:
+            good = _rows(parts.good, g.cols)
+            bad, bad_w = _rows(parts.bad, g.cols, parts.bad_w)
+            fixed = parts.memo[(gi, parts.key)] = [good, bad, bad_w, None, None]
+        good, bad, bad_w = fixed[:3]
         pend = _rows(parts.pending, g.cols)
-        if parts.to_good:
+        if parts.to_good and len(pend):
             good = np.vstack([good, pend])
             pend = pend[:0]
-        l = Mixture(g.model, good, np.ones(len(good)), cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
-        b = _bad_mixture(g.model, good, bad, bad_w, pend, cfg)
+            l = Mixture(g.model, good, np.ones(len(good)), cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
+        else:
+            if fixed[3] is None:
+                fixed[3] = Mixture(g.model, good, np.ones(len(good)), cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
+            l = fixed[3]
+        if _liar_weight(good, bad, pend, cfg) <= 0.0 or not len(pend):
+            if fixed[4] is None:
+                fixed[4] = Mixture(g.model, bad, bad_w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
+            b = fixed[4]
+        else:
+            b = _bad_mixture(g.model, good, bad, bad_w, pend, cfg)
         cand = l.sample(rng, cfg.n_EI_candidates if len(g.model.num) else cfg.cat_candidates)
         pts = g.model.points(cand)
         score = l.log_pdf(pts) - b.log_pdf(pts)
@@ -128,7 +144,7 @@ def _bad_mixture(
     wide queue drown the bad group (which would stop the search from exploiting).
     With ``liar_bw="good"`` it also gets the width it would have among the good trials.
     """
-    pw = max(cfg.liar_floor, cfg.liar_weight * len(bad) / max(len(good), len(pend), 1))
+    pw = _liar_weight(good, bad, pend, cfg)
     if not len(pend) or pw <= 0.0:
         return Mixture(model, bad, bad_w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
     rows = np.vstack([bad, pend])
@@ -141,6 +157,10 @@ def _bad_mixture(
         sp = bandwidths(both, model.scales, cfg.bandwidth, cfg.bw_factor, len(model.specs))[len(good):]
         sigma = np.vstack([sb, sp])
     return Mixture(model, rows, w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor, sigma=sigma)
+
+
+def _liar_weight(good: np.ndarray, bad: np.ndarray, pend: np.ndarray, cfg: ModelConfig) -> float:
+    return max(cfg.liar_floor, cfg.liar_weight * len(bad) / max(len(good), len(pend), 1))
 
 
 def _penalty(model: GroupModel, pts, around: np.ndarray, n_ok: int, cfg: ModelConfig) -> np.ndarray:

@@ -322,3 +322,23 @@ def test_large_history_stays_fast_and_valid():
     assert time.perf_counter() - t0 < 0.5
     for vals in out:
         check_mixed(vals)
+
+
+@pytest.mark.parametrize("settings", [{}, {"liar": "best"}, {"liar_bw": "good"}, {"multivariate": False}])
+def test_asks_at_one_history_version_match_a_fresh_history(settings):
+    """Densities reused between asks at one history version give the suggestions a
+    freshly built history gives, with and without pending trials."""
+    space = compile_space(MIXED)
+    rng = np.random.default_rng(3)
+    history = History(space)
+    for _ in range(60):
+        vals = rand.suggest(space, history, empty(space), 1, rng)[0]
+        history.add(vals, mixed_loss(vals))
+    pending = history.encode_many(rand.suggest(space, history, empty(space), 2, rng))
+    for pend in (empty(space), pending, empty(space), pending[:1]):
+        fresh = History(space)
+        for i in range(history.n):
+            fresh.add(history.decode(history.X[i]), float(history.losses[i]))
+        a = tpe.suggest(space, history, pend, 2, np.random.default_rng(5), **settings)
+        b = tpe.suggest(space, fresh, pend, 2, np.random.default_rng(5), **settings)
+        assert a == b
