@@ -24,6 +24,8 @@ from .prior import quantize
 _TINY = 1e-300
 #: Neighbour bandwidths never shrink below width / _MAX_SHRINK (hyperopt's "magic clip").
 _MAX_SHRINK = 100.0
+#: Bins whose masses a mixture keeps per quantized column.
+_MAX_BINS = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +168,7 @@ class Mixture:
         self.pa, self.pb = pa, pb
         self.log_norm = np.log(np.maximum(pb - pa, _TINY))
         self._prepare_continuous()
+        self._bins: list[dict] | None = None
         self.tables = []
         for j, prior in zip(group.cat, group.cat_priors):
             tab = np.empty((k + 1, len(prior)))
@@ -210,22 +213,40 @@ class Mixture:
             out[:, j] = np.minimum((cum < r).sum(axis=1), tab.shape[1] - 1)
         return out
 
+    def _bin_mass(self, j: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Each component's mass over the bins ``[a, b)`` of quantized column ``j``
+        (bins x components). A bin's masses are kept: candidates of later asks scored by
+        the same mixture mostly fall in bins already seen."""
+        if self._bins is None:
+            self._bins = [{} for _ in range(int(self.group.quant.sum()))]
+        seen = self._bins[j]
+        keys = list(zip(a.tolist(), b.tolist()))
+        new = [i for i, key in enumerate(keys) if key not in seen]
+        if new and len(seen) + len(new) > _MAX_BINS:
+            seen.clear()
+            new = list(range(len(keys)))
+        if new:
+            qmu = self.mu[:, self.group.quant][:, j]
+            qsig = self.sigma[:, self.group.quant][:, j]
+            idx = np.array(new)
+            ta = (a[idx, None] - qmu[None, :]) / qsig[None, :]
+            tb = (b[idx, None] - qmu[None, :]) / qsig[None, :]
+            # mirror bins right of the centre so the difference is taken in the lower tail
+            flip = np.where(ta > 0, -1.0, 1.0)
+            mass = np.abs(ndtr(flip * tb) - ndtr(flip * ta))
+            for i, row in zip(new, mass):
+                seen[keys[i]] = row
+        return np.array([seen[key] for key in keys]).reshape(len(keys), len(self.w))
+
     def log_pdf(self, pts: Points) -> np.ndarray:
         """Log density (mass for discrete columns) of each candidate, up to a constant
         shared by every mixture over the same group (the log-scale Jacobian)."""
         g = self.group
         zc = pts.zc
         total = (zc * zc) @ self._inv_s2 + zc @ self._mu_s2 + self._const
-        if g.quant.any():
+        for j, (a, b, inv) in enumerate(pts.bins):
             # one bin per distinct value: candidates drawn from a few kernels share values
-            qmu, qsig = self.mu[:, g.quant], self.sigma[:, g.quant]
-            for j, (a, b, inv) in enumerate(pts.bins):
-                ta = (a[:, None] - qmu[None, :, j]) / qsig[None, :, j]
-                tb = (b[:, None] - qmu[None, :, j]) / qsig[None, :, j]
-                # mirror bins right of the centre so the difference is taken in the lower tail
-                flip = np.where(ta > 0, -1.0, 1.0)
-                mass = np.abs(ndtr(flip * tb) - ndtr(flip * ta))
-                total += np.log(np.maximum(mass, _TINY))[inv]
+            total += np.log(np.maximum(self._bin_mass(j, a, b), _TINY))[inv]
         for col, lt in enumerate(self.log_tables):
             total += lt[:, pts.codes[:, col]].T
         m = total.max(axis=1, keepdims=True)
