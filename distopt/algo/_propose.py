@@ -77,12 +77,16 @@ def split(obs: Observed, pending: np.ndarray, cfg: ModelConfig) -> Parts:
     """Split the finished trials by loss (split size from finished trials only) and place
     the pending ones as the liar says."""
     k = n_good(len(obs.losses), cfg)
-    bad, age = obs.Z[k:], obs.age[k:]
-    w = np.ones(len(bad)) if cfg.weights == "uniform" else _bad_weights(np.argsort(np.argsort(age)), cfg.weights)
-    if len(bad) > cfg.max_components:
-        # thin evenly over the loss ranking: the group keeps its shape at a bounded cost
-        keep = np.linspace(0, len(bad) - 1, cfg.max_components).round().astype(int)
-        bad, w = bad[keep], w[keep]
+    hit = obs.memo.get(("bad", k, cfg.weights, cfg.max_components))
+    if hit is None:
+        bad, age = obs.Z[k:], obs.age[k:]
+        w = np.ones(len(bad)) if cfg.weights == "uniform" else _bad_weights(np.argsort(np.argsort(age)), cfg.weights)
+        if len(bad) > cfg.max_components:
+            # thin evenly over the loss ranking: the group keeps its shape at a bounded cost
+            keep = np.linspace(0, len(bad) - 1, cfg.max_components).round().astype(int)
+            bad, w = bad[keep], w[keep]
+        hit = obs.memo[("bad", k, cfg.weights, cfg.max_components)] = (bad, w)
+    bad, w = hit
     around = pending if cfg.penalty > 0.0 else pending[:0]
     n_ok = len(obs.losses)
     key = (k, cfg.max_components, cfg.weights, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)

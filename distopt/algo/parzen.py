@@ -169,6 +169,7 @@ class Mixture:
         self.log_norm = np.log(np.maximum(pb - pa, _TINY))
         self._prepare_continuous()
         self._bins: list[dict] | None = None
+        self._cdf: np.ndarray | None = None
         self.tables = []
         for j, prior in zip(group.cat, group.cat_priors):
             tab = np.empty((k + 1, len(prior)))
@@ -200,15 +201,21 @@ class Mixture:
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """``size`` draws in the user's scale (columns as in the group)."""
         g = self.group
-        comp = rng.choice(len(self.w), size=size, p=self.w)
+        if self._cdf is None:
+            # the draws of ``rng.choice(len(w), size, p=w)``, its checks done once
+            cdf = self.w.cumsum()
+            cdf /= cdf[-1]
+            self._cdf = cdf
+            self._span = self.pb - self.pa
+            self._cum = [np.cumsum(tab, axis=1) for tab in self.tables]
+        comp = self._cdf.searchsorted(rng.random(size), side="right")
         out = np.empty((size, len(g.specs)))
         if len(g.num):
-            pa, pb = self.pa[comp], self.pb[comp]
-            u = pa + rng.random((size, len(g.num))) * (pb - pa)
+            u = self.pa[comp] + rng.random((size, len(g.num))) * self._span[comp]
             z = self.mu[comp] + self.sigma[comp] * ndtri(np.clip(u, 1e-16, 1 - 1e-16))
             out[:, g.num] = g.scales.to_user(np.clip(z, g.scales.lo, g.scales.hi))
-        for j, tab in zip(g.cat, self.tables):
-            cum = np.cumsum(tab[comp], axis=1)
+        for j, tab in zip(g.cat, self._cum):
+            cum = tab[comp]
             r = rng.random(size)[:, None] * cum[:, -1:]
             out[:, j] = np.minimum((cum < r).sum(axis=1), tab.shape[1] - 1)
         return out
