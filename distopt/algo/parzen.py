@@ -26,6 +26,8 @@ _TINY = 1e-300
 _MAX_SHRINK = 100.0
 #: Bins whose masses a mixture keeps per quantized column.
 _MAX_BINS = 4096
+#: exp(x) is exactly 0.0 in double precision for every x <= _EXP_ZERO.
+_EXP_ZERO = -746.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,8 +222,8 @@ class Mixture:
             out[:, j] = np.minimum((cum < r).sum(axis=1), tab.shape[1] - 1)
         return out
 
-    def _bin_mass(self, j: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Each component's mass over the bins ``[a, b)`` of quantized column ``j``
+    def _bin_log_mass(self, j: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Each component's log mass over the bins ``[a, b)`` of quantized column ``j``
         (bins x components). A bin's masses are kept: candidates of later asks scored by
         the same mixture mostly fall in bins already seen."""
         if self._bins is None:
@@ -241,7 +243,7 @@ class Mixture:
             # mirror bins right of the centre so the difference is taken in the lower tail
             flip = np.where(ta > 0, -1.0, 1.0)
             mass = np.abs(ndtr(flip * tb) - ndtr(flip * ta))
-            for i, row in zip(new, mass):
+            for i, row in zip(new, np.log(np.maximum(mass, _TINY))):
                 seen[keys[i]] = row
         return np.array([seen[key] for key in keys]).reshape(len(keys), len(self.w))
 
@@ -253,11 +255,14 @@ class Mixture:
         total = (zc * zc) @ self._inv_s2 + zc @ self._mu_s2 + self._const
         for j, (a, b, inv) in enumerate(pts.bins):
             # one bin per distinct value: candidates drawn from a few kernels share values
-            total += np.log(np.maximum(self._bin_mass(j, a, b), _TINY))[inv]
+            total += self._bin_log_mass(j, a, b)[inv]
         for col, lt in enumerate(self.log_tables):
             total += lt[:, pts.codes[:, col]].T
         m = total.max(axis=1, keepdims=True)
-        return (m + np.log(np.exp(total - m).sum(axis=1, keepdims=True)))[:, 0]
+        d = np.subtract(total, m, out=total)
+        # exp underflows to exactly 0 below -746: only the rest is computed
+        e = np.exp(d, where=~(d <= _EXP_ZERO), out=np.zeros_like(d))
+        return (m + np.log(e.sum(axis=1, keepdims=True)))[:, 0]
 
 
 def bandwidths(mus: np.ndarray, sc: Scales, rule: str, factor: float, dim: int) -> np.ndarray:
