@@ -201,7 +201,9 @@ class Coordinator:
         budget = self.rules.max_evals - study.n_finished - study.n_pending - study.n_lost
         k = min(self.parallelism - study.n_pending, budget)
         if k > 0:
-            self.executor.submit(study, study.ask(k))
+            # an executor that can sends the jobs together with its next wait's pop
+            submit = getattr(self.executor, "submit_later", None) or self.executor.submit
+            submit(study, study.ask(k))
 
     def run(self) -> str:
         """Run until a stop rule fires; returns its name. Unfinished trials are cancelled."""

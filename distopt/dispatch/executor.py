@@ -92,6 +92,7 @@ class RQExecutor:
         self.heartbeat = (heartbeat_interval, heartbeat_ttl)
         self.batch = max(1, int(batch))
         self._warned: set[tuple[str, str]] = set()
+        self._unsent: list[Any] = []  # jobs from submit_later, sent with the next wait
 
     def _retrying(self, fn: Any, *args: Any, what: str) -> Any:
         if self.storage.retry_window <= 0:
@@ -102,10 +103,8 @@ class RQExecutor:
     def job_ids(self, trials: Sequence[Any]) -> list[str]:
         return [job_id(self.study, t.tid, t.attempt) for t in trials]
 
-    def submit(self, study: Any, trials: Sequence[Any]) -> None:
-        if not trials:
-            return
-        datas = [
+    def _job_datas(self, trials: Sequence[Any]) -> list[Any]:
+        return [
             Queue.prepare_data(
                 JOB_FUNC,
                 args=(make_payload(self.study, t.tid, t.attempt, t.vals, self.objective, self.storage.prefix,
@@ -116,7 +115,25 @@ class RQExecutor:
             )
             for t in trials
         ]
-        self._retrying(self._enqueue, datas, what="enqueueing trials")
+
+    def submit(self, study: Any, trials: Sequence[Any]) -> None:
+        datas = self._take_unsent() + (self._job_datas(trials) if trials else [])
+        if datas:
+            self._retrying(self._enqueue, datas, what="enqueueing trials")
+
+    def submit_later(self, study: Any, trials: Sequence[Any]) -> None:
+        """``submit``, with the jobs sent in the same round trip as the next ``wait``'s pop
+        (any other call sends them first). The trials are already QUEUED in the study."""
+        if trials:
+            self._unsent.extend(self._job_datas(trials))
+
+    def _take_unsent(self) -> list[Any]:
+        datas, self._unsent = self._unsent, []
+        return datas
+
+    def flush(self) -> None:
+        """Send the jobs ``submit_later`` kept."""
+        self.submit(None, ())
 
     def _enqueue(self, datas: list[Any]) -> None:
         # Not a MULTI: each job's data precedes its id on the queue, so a worker never
@@ -128,8 +145,15 @@ class RQExecutor:
         pipe.execute()
 
     def wait(self, timeout: float) -> list[dict[str, Any]]:
-        # Retried by the storage itself (its retry_window).
-        messages = coalesce(self.storage.pop_results(self.study, timeout=timeout, limit=self.batch))
+        # Retried by the storage itself (its retry_window); a retry after a lost reply may
+        # queue a job twice, as in _enqueue.
+        datas = self._take_unsent()
+        prelude = None
+        if datas:
+            def prelude(pipe: Any) -> None:
+                self.queue.enqueue_many(datas, pipeline=pipe)
+        messages = coalesce(self.storage.pop_results(self.study, timeout=timeout, limit=self.batch,
+                                                     prelude=prelude))
         for msg in messages:
             if msg.get("error_kind") == "objective":
                 self._warn_once(msg)
@@ -144,6 +168,7 @@ class RQExecutor:
     def cancel(self, study: Any, tids: Sequence[int]) -> list[int]:
         """Remove the jobs of ``tids`` that are still waiting in the queue; the tids
         withdrawn. A job a worker already runs finishes, and the study ignores its result."""
+        self.flush()
         records = [study.record(t) for t in tids]
         ids = self.job_ids(records)
         removed = set(self._retrying(withdraw_jobs, self.storage.client, self.queue, ids, what="withdrawing jobs"))
@@ -152,6 +177,7 @@ class RQExecutor:
     def waiting(self, study: Any, records: Sequence[Any]) -> set[int]:
         """The tids among ``records`` whose current attempt's job still waits in the
         queue (one LPOS each, in one round trip)."""
+        self.flush()
         if not records:
             return set()
         ids = self.job_ids(records)
@@ -168,6 +194,7 @@ class RQExecutor:
     def stop(self, study: Any, tids: Sequence[int]) -> None:
         """Ask rq to stop the jobs of ``tids`` where they run: a forking worker kills the
         work-horse; a non-forking worker cannot stop its own main thread."""
+        self.flush()
         for jid in self.job_ids([study.record(t) for t in tids]):
             try:
                 send_stop_job_command(self.storage.client, jid, serializer=JSONSerializer)
@@ -175,4 +202,9 @@ class RQExecutor:
                 continue
 
     def close(self) -> None:
-        """Nothing to release: the connection belongs to the storage."""
+        """Send any kept jobs (best effort); the connection belongs to the storage."""
+        try:
+            self.flush()
+        except Exception:
+            log.warning("could not enqueue %d trials of study %s; a later run re-runs them",
+                        len(self._unsent), self.study, exc_info=True)

@@ -394,20 +394,41 @@ class RedisStorage(Storage):
         self._run(self._push_result, name, [self.keys.inbox(name)], [codec.dumps(dict(message))])
 
     @_translating
-    def pop_results(self, name: str, timeout: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
+    def pop_results(self, name: str, timeout: float = 0.0, limit: int = 1000,
+                    prelude: Callable[[Any], None] | None = None) -> list[dict[str, Any]]:
+        """Up to ``limit`` messages, waiting up to ``timeout`` seconds for the first. Each
+        call to the server is one pipeline: the existence check, then a pop (a BLPOP that
+        returns at once when the inbox holds messages, followed by an LPOP of the rest).
+        ``prelude(pipeline)`` adds commands (writes whose replies are not needed) that
+        run before the pop in the first of those round trips."""
         inbox = self.keys.inbox(name)
         limit = max(1, int(limit))
-        (items,) = self._read(name, lambda p: p.lpop(inbox, limit))
-        if items:
-            return [codec.loads(m) for m in items]
         deadline = time.monotonic() + max(0.0, timeout)
-        while (remaining := deadline - time.monotonic()) > 0:
-            got = self.client.blpop([inbox], timeout=max(0.01, min(remaining, _MAX_BLOCK)))
-            if got is None:
-                continue
-            rest = self.client.lpop(inbox, limit - 1) if limit > 1 else None
-            return [codec.loads(m) for m in [got[1], *(rest or [])]]
-        return []
+        remaining = max(0.0, timeout)
+        while True:
+            pipe = self.client.pipeline(transaction=False)
+            skip = 0
+            if prelude is not None:
+                prelude(pipe)
+                skip, prelude = len(pipe), None
+            pipe.sismember(self.keys.studies, name)
+            if remaining > 0:
+                pipe.blpop([inbox], timeout=max(0.01, min(remaining, _MAX_BLOCK)))
+                if limit > 1:
+                    pipe.lpop(inbox, limit - 1)
+                exists, got, *rest = pipe.execute()[skip:]
+                items = ([got[1]] if got is not None else []) + list((rest[0] if rest else None) or [])
+            else:
+                pipe.lpop(inbox, limit)
+                exists, items = pipe.execute()[skip:]
+                items = items or []
+            if not exists:
+                raise self._missing(name)
+            if items:
+                return [codec.loads(m) for m in items]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
 
     # -- liveness --------------------------------------------------------------------
     @_translating
