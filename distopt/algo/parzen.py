@@ -243,8 +243,11 @@ class Mixture:
             # mirror bins right of the centre so the difference is taken in the lower tail
             flip = np.where(ta > 0, -1.0, 1.0)
             mass = np.abs(ndtr(flip * tb) - ndtr(flip * ta))
-            for i, row in zip(new, np.log(np.maximum(mass, _TINY))):
+            logm = np.log(np.maximum(mass, _TINY))
+            for i, row in zip(new, logm):
                 seen[keys[i]] = row
+            if len(new) == len(keys):
+                return logm
         return np.array([seen[key] for key in keys]).reshape(len(keys), len(self.w))
 
     def log_pdf(self, pts: Points) -> np.ndarray:
@@ -279,7 +282,8 @@ def bandwidths(mus: np.ndarray, sc: Scales, rule: str, factor: float, dim: int) 
     if rule == "scott":
         return np.broadcast_to(factor * sc.width * k ** (-1.0 / (dim + 4)), (k, p)).copy()
     order = np.argsort(mus, axis=0)
-    srt = np.take_along_axis(mus, order, axis=0)
+    col = np.arange(p)
+    srt = mus[order, col]
     lo = np.where(np.isfinite(sc.lo), sc.lo, sc.center - sc.width)
     hi = np.where(np.isfinite(sc.hi), sc.hi, sc.center + sc.width)
     ext = np.vstack([np.minimum(lo, srt[0]), srt, np.maximum(hi, srt[-1])])
@@ -289,5 +293,5 @@ def bandwidths(mus: np.ndarray, sc: Scales, rule: str, factor: float, dim: int) 
         sig[0], sig[-1] = gaps[1], gaps[-2]
     sig = sig * factor
     out = np.empty_like(sig)
-    np.put_along_axis(out, order, sig, axis=0)
+    out[order, col] = sig
     return np.clip(out, sc.width / min(_MAX_SHRINK, k + 2.0), sc.width)
