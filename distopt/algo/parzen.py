@@ -135,8 +135,18 @@ class GroupModel:
         zc = (z[:, c] - self.scales.center[c]) / self.scales.width[c]
         bins = []
         for j in range(a.shape[1]):
-            lo, first, inv = np.unique(a[:, j], return_index=True, return_inverse=True)
-            bins.append((lo, b[first, j], inv.reshape(-1)))
+            # distinct bins in order of first appearance (a handful of candidates: a dict
+            # is cheaper than sorting)
+            index: dict = {}
+            first: list = []
+            inv = []
+            for i, v in enumerate(a[:, j].tolist()):
+                k = index.get(v)
+                if k is None:
+                    k = index[v] = len(first)
+                    first.append(i)
+                inv.append(k)
+            bins.append((a[first, j], b[first, j], np.array(inv, dtype=np.intp)))
         return Points(user, z, a, b, user[:, self.cat].astype(int), zc, tuple(bins))
 
 
