@@ -97,16 +97,15 @@ def suggest(
 ) -> list[dict[str, Any]]:
     """``n`` suggestions, each drawn with the pending trials and the earlier suggestions
     of this call treated as running."""
-    cfg = _settings(settings)
+    cfg, model = _validated(settings)
     lay = layout(space, cfg["multivariate"])
-    model = ModelConfig(**{f: cfg[f] for f in ModelConfig.__dataclass_fields__})
     pend = np.empty((0, len(space))) if pending is None else np.asarray(pending, dtype=float).reshape(-1, len(space))
     out: list[dict[str, Any]] = []
     startup = history.n_ok < _startup_threshold(cfg, len(pend))
     if not startup:
         obs = observed(lay, history)
         pend_z = internal(lay, pend)
-    for _ in range(int(n)):
+    for i in range(int(n)):
         if startup:
             seen = np.vstack([history.X, pend])
             vals = startup_point(space, seen, rng, cfg["startup_candidates"])
@@ -114,6 +113,8 @@ def suggest(
             m = _for_pending(model, cfg, len(pend_z))
             vals = propose(lay, split(obs, pend_z, m), m, rng)
         out.append(vals)
+        if i == int(n) - 1:
+            break
         row = history.encode(vals)[None, :]
         pend = np.vstack([pend, row])
         if not startup:
@@ -145,6 +146,25 @@ def _startup_threshold(cfg: dict[str, Any], n_pending: int) -> int:
     if par is None or par >= full:
         return full
     return int(round(full - (full - par) * min(1.0, n_pending / max(full, 1))))
+
+
+_VALIDATED: dict[tuple, tuple[dict[str, Any], ModelConfig]] = {}
+
+
+def _validated(settings: dict[str, Any]) -> tuple[dict[str, Any], ModelConfig]:
+    """The checked settings and the model's part of them, kept per distinct settings
+    (a study passes the same ones on every ask)."""
+    try:
+        key = tuple((k, type(v), v) for k, v in sorted(settings.items()))
+        hit = _VALIDATED.get(key)
+    except TypeError:  # an unhashable value: checked (and rejected) below
+        key, hit = None, None
+    if hit is None:
+        cfg = _settings(settings)
+        hit = (cfg, ModelConfig(**{f: cfg[f] for f in ModelConfig.__dataclass_fields__}))
+        if key is not None and len(_VALIDATED) < 256:
+            _VALIDATED[key] = hit
+    return hit
 
 
 def _settings(settings: dict[str, Any]) -> dict[str, Any]:

@@ -342,3 +342,13 @@ def test_asks_at_one_history_version_match_a_fresh_history(settings):
         a = tpe.suggest(space, history, pend, 2, np.random.default_rng(5), **settings)
         b = tpe.suggest(space, fresh, pend, 2, np.random.default_rng(5), **settings)
         assert a == b
+
+
+def test_settings_equal_to_valid_ones_but_of_another_type_are_still_checked():
+    space = compile_space(MIXED)
+    history = run(MIXED, mixed_loss, 12, 0)
+    tpe.suggest(space, history, empty(space), 1, np.random.default_rng(0), multivariate=True, n_EI_candidates=8)
+    with pytest.raises(AlgoError, match="multivariate"):
+        tpe.suggest(space, history, empty(space), 1, np.random.default_rng(0), multivariate=1, n_EI_candidates=8)
+    with pytest.raises(AlgoError, match="n_EI_candidates"):
+        tpe.suggest(space, history, empty(space), 1, np.random.default_rng(0), multivariate=True, n_EI_candidates=8.0)
