@@ -170,10 +170,18 @@ class Study:
     def _create(self, suggestions: Sequence[Mapping[str, Any]]) -> list[TrialRecord]:
         """Store new QUEUED records for ``suggestions`` under fresh trial ids."""
         now = time.time()
-        first = self.storage.next_tid(self.name, len(suggestions))
-        records = [TrialRecord(tid=first + i, vals=to_plain(dict(vals)), book_time=now, refresh_time=now)
-                   for i, vals in enumerate(suggestions)]
-        self.storage.put_trials(self.name, records)  # one round trip for the batch where it can
+        plain = [to_plain(dict(vals)) for vals in suggestions]
+
+        def build(first: int) -> list[TrialRecord]:
+            return [TrialRecord(tid=first + i, vals=vals, book_time=now, refresh_time=now)
+                    for i, vals in enumerate(plain)]
+
+        add = getattr(self.storage, "add_trials", None)
+        if add is not None:  # ids reserved and records stored in one round trip
+            records = add(self.name, len(plain), build)
+        else:
+            records = build(self.storage.next_tid(self.name, len(plain)))
+            self.storage.put_trials(self.name, records)  # one round trip for the batch where it can
         for rec in records:
             self._cache(rec)
         return records

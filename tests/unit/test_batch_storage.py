@@ -107,3 +107,42 @@ def test_coordinator_runs_early_stop_after_each_result_of_a_batch():
     msgs = [{"tid": t.tid, "attempt": 0, "status": "ok", "loss": 1.0} for t in trials]
     assert coord.handle_many([{"type": "started", "tid": trials[0].tid, "attempt": 0}] + msgs) == 3
     assert len(calls) == 3
+
+
+def test_add_trials_reserves_ids_and_stores_in_one_call(storage):
+    if not isinstance(storage, PipelinedRedisStorage):
+        return
+    storage.create_study("s", {})
+    build = lambda first, n=3: [TrialRecord(tid=first + i, vals={"x": i}) for i in range(n)]
+    assert [r.tid for r in storage.add_trials("s", 3, build)] == [0, 1, 2]
+    assert [r.tid for r in storage.add_trials("s", 3, build)] == [3, 4, 5]
+    assert storage.next_tid("s", 2) == 6  # someone else reserves ids: the next batch follows them
+    assert [r.tid for r in storage.add_trials("s", 3, build)] == [8, 9, 10]
+    assert storage.next_tid("s") == 11
+    assert [r.tid for r in storage.get_trials("s")] == [0, 1, 2, 3, 4, 5, 8, 9, 10]
+    assert storage.count_states("s")[Q] == 9
+    with pytest.raises(StudyNotFound):
+        storage.add_trials("nope", 1, build)
+
+
+def test_add_trials_sent_again_after_a_lost_reply_stores_once(storage):
+    if not isinstance(storage, PipelinedRedisStorage):
+        return
+    from distopt.storage.pipelined import _PUT_TRIALS  # noqa: F401  (the script under test)
+
+    storage.create_study("s", {})
+    recs = [TrialRecord(tid=i, vals={"x": i}) for i in range(2)]
+    assert storage._put_batch("s", recs, 0) == 1
+    assert storage._put_batch("s", recs, 0) == 1  # the same batch again: found, not stored twice
+    assert storage._put_batch("s", [TrialRecord(tid=0, vals={"x": 9})], 0) == -2
+    assert storage.next_tid("s") == 2
+
+
+def test_transition_many_after_a_script_flush_on_a_study_made_elsewhere(storage):
+    if isinstance(storage, MemoryStorage):
+        return
+    storage.create_study("s", {})
+    storage.put_trials("s", [TrialRecord(tid=0, vals={})])
+    storage.client.script_flush()
+    assert storage.transition_many("s", [(0, [Q, R], TrialRecord(tid=0, vals={}, state=OK), 0),
+                                         (0, Q, TrialRecord(tid=0, vals={}, state=FAIL), None)]) == [True, False]
