@@ -77,6 +77,16 @@ def configure(secret: bytes | None, insecure: bool) -> None:
     _settings = WorkerSettings(secret, bool(insecure))
 
 
+def reset() -> None:
+    """Forget the configured secret and every cached objective, space, check and client,
+    so the next trial in this process starts from nothing (tests rely on this)."""
+    global _settings
+    _settings = None
+    for cache in (_objectives, _spaces, _checked):
+        cache.clear()
+    _storages.clear()
+
+
 def settings() -> WorkerSettings:
     """The configured settings, else $DISTOPT_SECRET / $DISTOPT_INSECURE (for workers
     started with plain ``rq worker``)."""

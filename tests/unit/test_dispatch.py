@@ -4,9 +4,7 @@ import threading
 import time
 
 import pytest
-from rq import SimpleWorker
 from rq.job import JOB_ID_PATTERN
-from rq.serializers import JSONSerializer
 
 from distopt import hp
 from distopt.coordinator import Coordinator, StopRules
@@ -21,6 +19,8 @@ from distopt.records import TrialState
 from distopt.storage import MemoryStorage
 from distopt.storage.pipelined import PipelinedRedisStorage
 from distopt.study import Study
+
+from .inprocess_rq import burst, clean_worker
 
 SECRET = b"unit-secret"
 SPACE = {"x": hp.uniform("x", -3, 3), "k": hp.choice("k", [(1, 2), "b"])}
@@ -41,20 +41,12 @@ def failing(p):
 
 @pytest.fixture(autouse=True)
 def worker_secret():
-    jobs_mod.configure(SECRET, insecure=False)
-    jobs_mod._objectives.clear()
-    yield
-    jobs_mod._settings = None
+    yield from clean_worker(SECRET)
 
 
 @pytest.fixture
 def storage(fake_redis):
     return PipelinedRedisStorage(fake_redis)
-
-
-def burst(storage):
-    worker = SimpleWorker([rq_queue(storage.client)], connection=storage.client, serializer=JSONSerializer)
-    worker.work(burst=True, logging_level="WARNING")
 
 
 class InProcessRQ(RQExecutor):

@@ -62,7 +62,7 @@ def test_run_distributed_stops_early_and_cancels_the_rest(fake_redis, monkeypatc
             run_distributed(study, "distopt_nowhere.objectives:loss", StopRules(max_evals=100), parallelism=2,
                             secret=SECRET)
     finally:
-        jobs_mod._settings = None
+        jobs_mod.reset()
     counts = storage.count_states("nomodule")
     assert 5 <= counts[TrialState.FAIL] <= 5 + 2 and counts[TrialState.OK] == 0  # not 100: the budget is kept
     assert counts[TrialState.QUEUED] == counts[TrialState.RUNNING] == 0

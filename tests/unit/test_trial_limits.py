@@ -8,8 +8,6 @@ import threading
 import time
 
 import pytest
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 
 from distopt import hp
 from distopt.dispatch import RQExecutor, rq_queue
@@ -20,6 +18,8 @@ from distopt.distributed import ship_objective
 from distopt.objective import ObjectiveRef
 from distopt.storage.pipelined import PipelinedRedisStorage
 from distopt.study import Study
+
+from .inprocess_rq import burst, clean_worker
 
 SECRET = b"limits-secret"
 
@@ -39,21 +39,12 @@ def other(x):
 
 @pytest.fixture(autouse=True)
 def worker_secret():
-    jobs_mod.configure(SECRET, insecure=False)
-    jobs_mod._objectives.clear()
-    jobs_mod._checked.clear()
-    yield
-    jobs_mod._settings = None
+    yield from clean_worker(SECRET)
 
 
 @pytest.fixture
 def storage(fake_redis):
     return PipelinedRedisStorage(fake_redis)
-
-
-def burst(storage):
-    worker = SimpleWorker([rq_queue(storage.client)], connection=storage.client, serializer=JSONSerializer)
-    worker.work(burst=True, logging_level="WARNING")
 
 
 def results(storage, study):
