@@ -92,23 +92,31 @@ def run_distopt(url: str, secret: bytes, queue: str, name: str, fn: Callable[[fl
 
 
 # -- raw rq ------------------------------------------------------------------------------
-def run_raw_rq(url: str, queue: str, n_jobs: int) -> dict[str, float]:
+def _raw_rq_batch(url: str, queue: str, func: str, args: list[tuple], tag: str, poll: float) -> tuple[Any, Any, list[str], float]:
+    """Enqueue one plain rq job per ``args`` in one pipeline and wait until all finished;
+    returns (connection, queue, job ids, start time). The caller closes the connection."""
     from rq import Queue
-    from rq.job import Job
 
     conn = redis.Redis.from_url(url)
     q = rq_queue(conn, queue)
     run = secrets.token_hex(4)
-    datas = [Queue.prepare_data("math.fabs", args=(float(i),), job_id=f"raw-{run}-{i}") for i in range(n_jobs)]
+    datas = [Queue.prepare_data(func, args=a, job_id=f"{tag}-{run}-{i}") for i, a in enumerate(args)]
     finished = q.finished_job_registry
     done_before = finished.count
     start = time.time()
     pipe = conn.pipeline()
     q.enqueue_many(datas, pipeline=pipe)
     pipe.execute()
-    while finished.count < done_before + n_jobs:
-        time.sleep(0.02)
-    jobs = Job.fetch_many([d.job_id for d in datas], connection=conn, serializer=q.serializer)
+    while finished.count < done_before + len(datas):
+        time.sleep(poll)
+    return conn, q, [d.job_id for d in datas], start
+
+
+def run_raw_rq(url: str, queue: str, n_jobs: int) -> dict[str, float]:
+    from rq.job import Job
+
+    conn, q, ids, start = _raw_rq_batch(url, queue, "math.fabs", [(float(i),) for i in range(n_jobs)], "raw", 0.02)
+    jobs = Job.fetch_many(ids, connection=conn, serializer=q.serializer)
     ends = [j.ended_at.timestamp() for j in jobs if j is not None and j.ended_at is not None]
     conn.close()
     return rates(start, ends)
@@ -178,22 +186,10 @@ def throughput(url: str, secret: bytes, workers: int, n_trials: int, skip_optuna
 
 def run_raw_rq_sleep(url: str, queue: str, n_jobs: int) -> float:
     """Seconds raw RQ needs for ``n_jobs`` jobs of time.sleep(0.5), all enqueued at once."""
-    from rq import Queue
-
-    conn = redis.Redis.from_url(url)
-    q = rq_queue(conn, queue)
-    run = secrets.token_hex(4)
-    datas = [Queue.prepare_data("time.sleep", args=(0.5,), job_id=f"sleep-{run}-{i}") for i in range(n_jobs)]
-    finished = q.finished_job_registry
-    done_before = finished.count
-    start = time.time()
-    pipe = conn.pipeline()
-    q.enqueue_many(datas, pipeline=pipe)
-    pipe.execute()
-    while finished.count < done_before + n_jobs:
-        time.sleep(0.01)
+    conn, _, _, start = _raw_rq_batch(url, queue, "time.sleep", [(0.5,)] * n_jobs, "sleep", 0.01)
+    elapsed = time.time() - start
     conn.close()
-    return time.time() - start
+    return elapsed
 
 
 def sleep_check(url: str, secret: bytes, workers: int, n_trials: int) -> dict[str, Any]:
