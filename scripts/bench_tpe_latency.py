@@ -2,11 +2,14 @@
 """Ask latency of distopt's TPE against optuna and hyperopt on long histories.
 
 Each library's study is filled with the same n finished trials (random points, random
-losses), then asked for one suggestion ``--repeats`` times; every asked trial is
-discarded (cancelled / failed / never inserted) so each ask sees exactly n finished
-trials and nothing pending. Peak memory is tracemalloc's peak during one extra ask.
+losses) and ``--pending`` running ones (default 0), then asked for one suggestion
+``--repeats`` times; every asked trial is discarded (cancelled / failed / never inserted)
+so each ask sees exactly n finished and ``--pending`` running trials. Running trials are
+what a parallel study asks with: distopt and optuna (constant liar) model them, hyperopt
+counts them with loss +inf. Peak memory is tracemalloc's peak during one extra ask.
 
     python scripts/bench_tpe_latency.py                       # n = 100, 1000, 10000
+    python scripts/bench_tpe_latency.py --n 1000 --pending 31 # as asked with 32 workers
     python scripts/bench_tpe_latency.py --n 1000 --repeats 3 --json-out /tmp/latency.jsonl
 """
 
@@ -66,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--spaces", default=",".join(SPACES), help="comma-separated: " + ", ".join(SPACES))
     ap.add_argument("--optimizers", default=",".join(LIBRARIES), help="comma-separated: " + ", ".join(LIBRARIES))
     ap.add_argument("--repeats", type=int, default=15, help="timed asks per (space, n, library) (default 15)")
+    ap.add_argument("--pending", type=int, default=0, help="running trials while asking (default 0)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json-out", metavar="FILE", help="write one JSON line per (space, n, library)")
     args = ap.parse_args(argv)
@@ -80,6 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             ap.error(f"unknown optimizer {o!r}; choose from {', '.join(LIBRARIES)}")
     if args.repeats < 1 or not args.n or min(args.n) < 1:
         ap.error("--repeats and every --n must be positive")
+    if args.pending < 0:
+        ap.error("--pending must be >= 0")
     return args
 
 
@@ -92,7 +98,8 @@ def history_points(space: Any, n: int, seed: int) -> tuple[list[dict], list[floa
 
 
 # -- one "asker" per library: fill with the history, return a zero-argument ask ---------
-def distopt_asker(space: Any, points: list[dict], losses: list[float], seed: int) -> Callable[[], Any]:
+def distopt_asker(space: Any, points: list[dict], losses: list[float], seed: int,
+                  running: list[dict]) -> Callable[[], Any]:
     from distopt.algo import tpe  # noqa: PLC0415
 
     if distopt_level() == "study":
@@ -101,6 +108,9 @@ def distopt_asker(space: Any, points: list[dict], losses: list[float], seed: int
         study = Study(space, algo=tpe.suggest, seed=seed)
         for vals, loss in zip(points, losses):
             study.add_trial(vals, loss)
+        for vals in running:
+            study.enqueue(vals)
+            study.ask()  # asked, never told: pending while the timed asks run
 
         def ask() -> Any:
             trial = study.ask()
@@ -113,11 +123,12 @@ def distopt_asker(space: Any, points: list[dict], losses: list[float], seed: int
     for vals, loss in zip(points, losses):
         history.add(vals, loss)
     rng = np.random.default_rng(seed)
-    empty = np.empty((0, len(compiled)))
-    return lambda: space_eval(space, tpe.suggest(compiled, history, empty, 1, rng)[0])
+    pending = history.encode_many(running)
+    return lambda: space_eval(space, tpe.suggest(compiled, history, pending, 1, rng)[0])
 
 
-def optuna_asker(space: Any, points: list[dict], losses: list[float], seed: int) -> Callable[[], Any]:
+def optuna_asker(space: Any, points: list[dict], losses: list[float], seed: int,
+                 running: list[dict]) -> Callable[[], Any]:
     import optuna  # noqa: PLC0415
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -131,6 +142,9 @@ def optuna_asker(space: Any, points: list[dict], losses: list[float], seed: int)
             params=params, distributions={k: dists[k][0] for k in vals}, value=loss,
         ))
     study.add_trials(trials)
+    for vals in running:
+        study.enqueue_trial({k: dists[k][1](v) for k, v in vals.items()})
+        optuna_vals(study.ask(), compiled)  # running, never told
 
     def ask() -> Any:
         trial = study.ask()
@@ -141,7 +155,8 @@ def optuna_asker(space: Any, points: list[dict], losses: list[float], seed: int)
     return ask
 
 
-def hyperopt_asker(space: Any, points: list[dict], losses: list[float], seed: int) -> Callable[[], Any]:
+def hyperopt_asker(space: Any, points: list[dict], losses: list[float], seed: int,
+                   running: list[dict]) -> Callable[[], Any]:
     import hyperopt  # noqa: PLC0415
     from hyperopt import base  # noqa: PLC0415
 
@@ -149,18 +164,20 @@ def hyperopt_asker(space: Any, points: list[dict], losses: list[float], seed: in
     domain = base.Domain(lambda _: 0.0, hspace)
     trials = base.Trials()
     labels = list(domain.params)
-    tids = trials.new_trial_ids(len(points))
+    everything = points + running
+    tids = trials.new_trial_ids(len(everything))
     miscs, results = [], []
-    for tid, vals, loss in zip(tids, points, losses):
+    for i, (tid, vals) in enumerate(zip(tids, everything)):
         miscs.append({
             "tid": tid, "cmd": domain.cmd, "workdir": domain.workdir,
             "idxs": {k: [tid] if k in vals else [] for k in labels},
             "vals": {k: [vals[k]] if k in vals else [] for k in labels},
         })
-        results.append({"loss": loss, "status": hyperopt.STATUS_OK})
+        done = i < len(points)
+        results.append({"loss": losses[i], "status": hyperopt.STATUS_OK} if done else {"status": "new"})
     docs = trials.new_trial_docs(tids, [None] * len(tids), results, miscs)
-    for d in docs:
-        d["state"] = base.JOB_STATE_DONE
+    for i, d in enumerate(docs):
+        d["state"] = base.JOB_STATE_DONE if i < len(points) else base.JOB_STATE_RUNNING
     trials.insert_trial_docs(docs)
     trials.refresh()
     rstate = np.random.default_rng(seed)
@@ -198,6 +215,8 @@ def ms(x: float | None) -> str:
 
 
 def summarize(rows: list[dict], optimizers: list[str]) -> str:
+    pend = sorted({int(r.get("pending", 0)) for r in rows})
+    pending_note = f" with {','.join(map(str, pend))} running" if pend != [0] else ""
     by = {(r["space"], r["n"], r["optimizer"]): r for r in rows}
     keys = sorted({(r["space"], r["n"]) for r in rows}, key=lambda k: (list(SPACES).index(k[0]), k[1]))
     header = ["space", "n"]
@@ -224,7 +243,7 @@ def summarize(rows: list[dict], optimizers: list[str]) -> str:
             row.append(f"{r['peak_bytes'] / 2**20:.1f}" if r else "-")
         table_rows.append(row)
     lines = [
-        f"ask latency after n finished trials (ms; min and median over repeats); ratios of medians and of minima; "
+        f"ask latency after n finished trials{pending_note} (ms; min and median over repeats); ratios of medians and of minima; "
         f"distopt driven at the {distopt_level()} level; peak = tracemalloc peak during one ask",
         report.table(header, table_rows),
     ]
@@ -253,13 +272,14 @@ def main(argv: list[str] | None = None) -> None:
         for space_name in args.spaces:
             space = SPACES[space_name]
             for n in args.n:
-                points, losses = history_points(space, n, args.seed)
+                points, losses = history_points(space, n + args.pending, args.seed)
+                points, running, losses = points[:n], points[n:], losses[:n]
                 for lib in args.optimizers:
                     t0 = time.perf_counter()
-                    ask = ASKERS[lib](space, points, losses, args.seed)
+                    ask = ASKERS[lib](space, points, losses, args.seed, running)
                     fill = time.perf_counter() - t0
                     res = measure(ask, args.repeats)
-                    row = {"space": space_name, "n": n, "optimizer": lib, "repeats": args.repeats,
+                    row = {"space": space_name, "n": n, "pending": args.pending, "optimizer": lib, "repeats": args.repeats,
                            **res, "fill_s": round(fill, 3)}
                     if lib == "distopt":
                         row["level"] = distopt_level()

@@ -53,7 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--q", default="1,8,32", help="comma-separated worker counts (default 1,8,32)")
     ap.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS),
                     help="comma-separated optimizer names (default: %(default)s)")
-    ap.add_argument("--seeds", type=int, default=20, help="number of seeds, 0..N-1 (default 20)")
+    ap.add_argument("--seeds", type=int, default=20, help="number of seeds (default 20)")
+    ap.add_argument("--seed-start", type=int, default=0,
+                    help="first seed (default 0): seeds are START..START+N-1, e.g. 100 for a fresh set")
     ap.add_argument("--budget", type=int, default=100, help="trials per run (default 100)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes over (problem, seed) (default 1)")
     ap.add_argument("--json-out", metavar="FILE", help="write one JSON line per run to FILE")
@@ -68,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for o in args.optimizers:
         if o not in OPTIMIZERS:
             ap.error(f"unknown optimizer {o!r}; choose from {', '.join(OPTIMIZERS)}")
+    if args.seed_start < 0:
+        ap.error("--seed-start must be >= 0")
     if args.seeds < 1 or args.budget < 1 or args.jobs < 1 or not args.q or min(args.q) < 1:
         ap.error("--seeds, --budget, --jobs and every --q must be positive")
     return args
@@ -92,7 +96,8 @@ def run_task(task: tuple[str, int, list[int], list[str], int]) -> list[dict]:
 
 
 def run_all(args: argparse.Namespace) -> list[dict]:
-    tasks = [(p, s, args.q, args.optimizers, args.budget) for p in args.problems for s in range(args.seeds)]
+    tasks = [(p, s, args.q, args.optimizers, args.budget) for p in args.problems
+             for s in range(args.seed_start, args.seed_start + args.seeds)]
     out = open(args.json_out, "w") if args.json_out else None
     records: list[dict] = []
     t0 = time.perf_counter()
@@ -136,7 +141,7 @@ def summarize(records: list[dict]) -> str:
     lines: list[str] = []
     add = lines.append
 
-    add(f"budget {','.join(map(str, budget))} trials, {len(seeds)} seeds, q in {qs}, "
+    add(f"budget {','.join(map(str, budget))} trials, {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}), q in {qs}, "
         f"{len(problems)} problems; distopt driven at the {distopt_level()} level")
     add("regret = best f(x) found - known optimum; medians over seeds")
     for o in optimizers:
@@ -182,6 +187,14 @@ def summarize(records: list[dict]) -> str:
                          [[o] + [f"{degr[(o, q)]:.2f}" for q in degr_qs] for o in optimizers]))
     else:
         add("(needs q=1 and another q)")
+
+    if "optuna" in optimizers:
+        add("")
+        add("== median regret / optuna's median regret at the same q, geometric mean over problems "
+            "(same eps; < 1 = better than optuna) ==")
+        rel = {(o, q): report.relative(med, q, o, "optuna", problems, scales) for o in optimizers for q in qs}
+        add(report.table(["optimizer"] + [f"q={q}" for q in qs],
+                         [[o] + [f"{rel[(o, q)]:.2f}" for q in qs] for o in optimizers if o != "optuna"]))
 
     add("")
     add("== median wall seconds per run (ask + tell + objective) ==")

@@ -11,7 +11,7 @@ import numpy as np
 
 from .prior import plain_value
 from ._layout import Layout, Observed
-from .parzen import GroupModel, Mixture, bandwidths
+from .parzen import GroupModel, Mixture, MixtureSum, bandwidths
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,12 +120,11 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
             if fixed[3] is None:
                 fixed[3] = Mixture(g.model, good, np.ones(len(good)), cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
             l = fixed[3]
-        if _liar_weight(good, bad, pend, cfg) <= 0.0 or not len(pend):
-            if fixed[4] is None:
-                fixed[4] = Mixture(g.model, bad, bad_w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
-            b = fixed[4]
-        else:
-            b = _bad_mixture(g.model, good, bad, bad_w, pend, cfg)
+        if fixed[4] is None:
+            fixed[4] = Mixture(g.model, bad, bad_w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
+        b = fixed[4]
+        if len(pend) and _liar_weight(good, bad, pend, cfg) > 0.0:
+            b = MixtureSum(b, _lies(g.model, good, bad, pend, cfg))
         cand = l.sample(rng, cfg.n_EI_candidates if len(g.model.num) else cfg.cat_candidates)
         pts = g.model.points(cand)
         score = l.log_pdf(pts) - b.log_pdf(pts)
@@ -137,30 +136,26 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
     return vals
 
 
-def _bad_mixture(
-    model: GroupModel, good: np.ndarray, bad: np.ndarray, bad_w: np.ndarray, pend: np.ndarray, cfg: ModelConfig
-) -> Mixture:
-    """The bad density, pending trials included as lies.
+def _lies(model: GroupModel, good: np.ndarray, bad: np.ndarray, pend: np.ndarray, cfg: ModelConfig) -> Mixture:
+    """The pending trials' kernels, which join the bad density (its own kernels as fitted
+    without them).
 
     One more plain bad kernel is diluted by the whole bad group and barely moves l/g, so
     a pending kernel weighs ``liar_weight * n_bad / max(n_good, n_pending)`` (at least
-    1): about what a good trial weighs in l while few trials run, but never letting a
-    wide queue drown the bad group (which would stop the search from exploiting).
-    With ``liar_bw="good"`` it also gets the width it would have among the good trials.
+    ``liar_floor``): about what a good trial weighs in l while few trials run, but never
+    letting a wide queue drown the bad group (which would stop the search from
+    exploiting). A pending kernel is as wide as it would be among the bad trials
+    (``liar_bw="bad"``) or among the good ones (``"good"``, a much stronger repulsion).
     """
     pw = _liar_weight(good, bad, pend, cfg)
-    if not len(pend) or pw <= 0.0:
-        return Mixture(model, bad, bad_w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
-    rows = np.vstack([bad, pend])
-    w = np.append(bad_w, np.full(len(pend), pw))
+    num = model.num
     sigma = None
-    if cfg.liar_bw == "good" and len(model.num):
-        num = model.num
-        sb = bandwidths(bad[:, num], model.scales, cfg.bandwidth, cfg.bw_factor, len(model.specs))
-        both = np.vstack([good[:, num], pend[:, num]])
-        sp = bandwidths(both, model.scales, cfg.bandwidth, cfg.bw_factor, len(model.specs))[len(good):]
-        sigma = np.vstack([sb, sp])
-    return Mixture(model, rows, w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor, sigma=sigma)
+    if len(num):
+        among = good if cfg.liar_bw == "good" else bad
+        both = np.vstack([among[:, num], pend[:, num]])
+        sigma = bandwidths(both, model.scales, cfg.bandwidth, cfg.bw_factor, len(model.specs))[len(among):]
+    return Mixture(model, pend, np.full(len(pend), pw), cfg.prior_weight, cfg.bandwidth, cfg.bw_factor,
+                   sigma=sigma, prior=False, n_kernels=len(bad))
 
 
 def _liar_weight(good: np.ndarray, bad: np.ndarray, pend: np.ndarray, cfg: ModelConfig) -> float:

@@ -151,7 +151,8 @@ class GroupModel:
 
 
 class Mixture:
-    """A weighted mixture of product kernels, the last component being the prior."""
+    """A weighted mixture of product kernels, the last component being the prior (unless
+    ``prior`` is False: then only the observations' kernels, for ``MixtureSum``)."""
 
     def __init__(
         self,
@@ -162,19 +163,26 @@ class Mixture:
         bandwidth: str,
         bw_factor: float,
         sigma: np.ndarray | None = None,
+        prior: bool = True,
+        n_kernels: int | None = None,
     ) -> None:
         """``obs`` holds internal values (numeric columns) and codes (categorical columns);
-        ``sigma`` fixes the numeric widths instead of the bandwidth rule."""
+        ``sigma`` fixes the numeric widths instead of the bandwidth rule; ``n_kernels``
+        (default: the observations) sets how strongly categorical tables are smoothed
+        towards the prior, so a part of a ``MixtureSum`` is smoothed as the whole is."""
         self.group = group
         k = len(obs)
         sc = group.scales
-        w = np.append(np.asarray(weights, dtype=float), prior_weight)
-        self.logw = np.log(w / w.sum())
+        w = np.asarray(weights, dtype=float)
+        if prior:
+            w = np.append(w, prior_weight)
+        self.total = float(w.sum())
+        self.logw = np.log(w / self.total)
         self.w = np.exp(self.logw)
         mus = obs[:, group.num] if len(group.num) else np.empty((k, 0))
         sig = sigma if sigma is not None else bandwidths(mus, sc, bandwidth, bw_factor, len(group.specs))
-        self.mu = np.vstack([mus, sc.center[None, :]])
-        self.sigma = np.vstack([sig, sc.width[None, :]])
+        self.mu = np.vstack([mus, sc.center[None, :]]) if prior else mus
+        self.sigma = np.vstack([sig, sc.width[None, :]]) if prior else np.asarray(sig, dtype=float)
         pa = ndtr((sc.lo - self.mu) / self.sigma)
         pb = ndtr((sc.hi - self.mu) / self.sigma)
         self.pa, self.pb = pa, pb
@@ -183,12 +191,14 @@ class Mixture:
         self._bins: list[dict] | None = None
         self._cdf: np.ndarray | None = None
         self.tables = []
-        for j, prior in zip(group.cat, group.cat_priors):
-            tab = np.empty((k + 1, len(prior)))
-            tab[:k] = (prior_weight * len(prior) / (k + 1)) * prior
+        smooth = prior_weight / ((k if n_kernels is None else n_kernels) + 1)
+        for j, probs in zip(group.cat, group.cat_priors):
+            tab = np.empty((k + int(prior), len(probs)))
+            tab[:k] = (smooth * len(probs)) * probs
             if k:
                 tab[np.arange(k), obs[:, j].astype(int)] += 1.0
-            tab[k] = prior
+            if prior:
+                tab[k] = probs
             tab /= tab.sum(axis=1, keepdims=True)
             self.tables.append(tab)
         self.log_tables = [np.log(np.maximum(t, _TINY)) for t in self.tables]
@@ -276,6 +286,21 @@ class Mixture:
         # exp underflows to exactly 0 below -746: only the rest is computed
         e = np.exp(d, where=~(d <= _EXP_ZERO), out=np.zeros_like(d))
         return (m + np.log(e.sum(axis=1, keepdims=True)))[:, 0]
+
+
+class MixtureSum:
+    """Two mixtures over one group as a single density, each weighted by its total
+    kernel weight: the bad trials' density (fitted once per history, its caches warm)
+    plus the pending trials' kernels (refitted on every ask) costs an ask only the
+    pending kernels."""
+
+    def __init__(self, first: Mixture, second: Mixture) -> None:
+        total = first.total + second.total
+        self.parts = ((first, math.log(first.total / total)), (second, math.log(second.total / total)))
+
+    def log_pdf(self, pts: Points) -> np.ndarray:
+        (a, la), (b, lb) = self.parts
+        return np.logaddexp(a.log_pdf(pts) + la, b.log_pdf(pts) + lb)
 
 
 def bandwidths(mus: np.ndarray, sc: Scales, rule: str, factor: float, dim: int) -> np.ndarray:

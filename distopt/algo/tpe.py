@@ -18,9 +18,10 @@ arguments so ``functools.partial(tpe.suggest, gamma=..., liar=...)`` configures 
 - ``max_components``: the bad group is thinned to this many kernels, evenly over its
   loss ranking, which bounds the cost of an ask on long histories.
 - ``startup_candidates``: prior draws per start-up suggestion (1 = plain random).
-- ``liar_weight``: a pending trial in the bad group weighs max(1, liar_weight *
-  n_bad / max(n_good, n_pending)) kernels, so a few lies still register against a
-  large bad group while a wide queue cannot drown it.
+- ``liar_weight``: a pending trial in the bad group weighs max(liar_floor, liar_weight
+  * n_bad / max(n_good, n_pending)) kernels, so a few lies still register against a
+  large bad group while a wide queue cannot drown it. Pending kernels are added to the
+  bad density as fitted without them (the bad trials' own widths do not change).
 - ``liar_bw``: width of a pending kernel: as among the bad trials (``"bad"``) or as it
   would be among the good ones (``"good"``, a much stronger repulsion).
 - ``weights``: bad-trial weights, ``"uniform"`` or ``"ramp"`` (older ones fade).

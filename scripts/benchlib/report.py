@@ -82,9 +82,25 @@ def degradation(med: Mapping[tuple[int, str, str], float], q: int, optimizer: st
                 scales: Mapping[str, float]) -> float:
     """Geometric mean over problems of (median regret at q + eps) / (median regret at
     q=1 + eps), eps = EPS_REL * problem scale."""
+    return _ratio(med, (q, optimizer), (1, optimizer), problems, scales)
+
+
+def relative(med: Mapping[tuple[int, str, str], float], q: int, optimizer: str, reference: str,
+             problems: Sequence[str], scales: Mapping[str, float]) -> float:
+    """Geometric mean over problems of (median regret of ``optimizer`` + eps) / (median
+    regret of ``reference`` + eps), both at ``q``: how much better or worse it searches
+    with the same number of workers (unlike ``degradation``, a strong sequential result
+    is not held against it)."""
+    return _ratio(med, (q, optimizer), (q, reference), problems, scales)
+
+
+def _ratio(med: Mapping[tuple[int, str, str], float], num: tuple[int, str], den: tuple[int, str],
+           problems: Sequence[str], scales: Mapping[str, float]) -> float:
+    """Geometric mean over problems of (median regret of ``num`` + eps) / (that of ``den``
+    + eps); ``num`` and ``den`` are (q, optimizer); problems missing either are skipped."""
     logs = []
     for p in problems:
-        a, b = med.get((q, p, optimizer)), med.get((1, p, optimizer))
+        a, b = med.get((num[0], p, num[1])), med.get((den[0], p, den[1]))
         if a is None or b is None:
             continue
         eps = EPS_REL * scales[p]

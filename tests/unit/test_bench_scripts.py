@@ -64,6 +64,16 @@ def test_latency_script_prints_ratios_and_writes_json_lines(tmp_path: Path) -> N
         assert r["n"] == 100 and 0 < r["min_s"] <= r["median_s"] and r["peak_bytes"] > 0
 
 
+def test_latency_script_asks_with_running_trials(tmp_path: Path) -> None:
+    out = tmp_path / "latency.jsonl"
+    stdout = run("bench_tpe_latency.py", "--n", "20", "--pending", "3", "--spaces", "mixed", "--repeats", "2",
+                 "--json-out", str(out))
+    assert "after n finished trials with 3 running" in stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["optimizer"] for r in rows} == {"distopt", "optuna", "hyperopt"}
+    assert all(r["pending"] == 3 and r["n"] == 20 for r in rows)
+
+
 def test_problems_know_their_optimum() -> None:
     sys.path.insert(0, str(SCRIPTS))
     try:

@@ -352,3 +352,26 @@ def test_settings_equal_to_valid_ones_but_of_another_type_are_still_checked():
         tpe.suggest(space, history, empty(space), 1, np.random.default_rng(0), multivariate=1, n_EI_candidates=8)
     with pytest.raises(AlgoError, match="n_EI_candidates"):
         tpe.suggest(space, history, empty(space), 1, np.random.default_rng(0), multivariate=True, n_EI_candidates=8.0)
+
+
+def test_pending_kernels_added_to_the_bad_density_equal_one_mixture_over_all_kernels():
+    # the bad density is fitted once per history and the lies added per ask: the sum must
+    # be the density of a single mixture holding the bad, pending and prior kernels
+    from distopt.algo._layout import internal, layout
+    from distopt.algo.parzen import Mixture, MixtureSum
+
+    lay = layout(compile_space(MIXED), True)
+    (group,) = lay.groups
+    rng = np.random.default_rng(3)
+    history = run(MIXED, mixed_loss, 40, seed=3)
+    Z = internal(lay, history.X)[:, group.cols]
+    bad, pend = Z[:30], Z[30:]
+    bad_w, pend_w = rng.uniform(0.5, 1.0, len(bad)), np.full(len(pend), 2.5)
+    m = group.model
+    first = Mixture(m, bad, bad_w, 1.5, "neighbor", 1.25)
+    second = Mixture(m, pend, pend_w, 1.5, "neighbor", 1.25, prior=False, n_kernels=len(bad))
+    rows = np.vstack([bad, pend])
+    sigma = np.vstack([first.sigma[:-1], second.sigma])
+    whole = Mixture(m, rows, np.append(bad_w, pend_w), 1.5, "neighbor", 1.25, sigma=sigma, n_kernels=len(bad))
+    pts = m.points(first.sample(rng, 64))
+    assert np.allclose(MixtureSum(first, second).log_pdf(pts), whole.log_pdf(pts), rtol=0, atol=1e-9)
