@@ -13,7 +13,8 @@ from __future__ import annotations
 import abc
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..records import TrialRecord, TrialState
+from ..errors import TrialError
+from ..records import TrialRecord, TrialState, can_transition
 
 #: One compare-and-set for ``Storage.transition_many``: (tid, expected, new, attempt).
 Change = tuple[int, "TrialState | Iterable[TrialState]", TrialRecord, "int | None"]
@@ -148,6 +149,14 @@ def as_state_set(expected: TrialState | Iterable[TrialState]) -> frozenset[Trial
     if isinstance(expected, TrialState):
         return frozenset({expected})
     return frozenset(expected)
+
+
+def transition_sources(tid: int, expected: TrialState | Iterable[TrialState], new: TrialRecord) -> list[TrialState]:
+    """The states in ``expected`` from which ``new.state`` may be reached (sorted by value,
+    as the Lua scripts take them), after checking ``new`` is trial ``tid``'s record."""
+    if new.tid != tid:
+        raise TrialError(f"transition of trial {tid} was given the record of trial {new.tid}")
+    return sorted((s for s in as_state_set(expected) if can_transition(s, new.state)), key=lambda s: s.value)
 
 
 def sorted_records(records: Sequence[TrialRecord]) -> list[TrialRecord]:

@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterable, Mapping
 from .. import codec
 from ..errors import LeaseError, StorageError, TrialError
 from ..names import study_not_found, validate_digest, validate_study_name
-from ..records import TrialRecord, TrialState, can_transition
-from .base import Storage, as_state_set
+from ..records import TrialRecord, TrialState
+from .base import Storage, transition_sources
 
 
 @dataclasses.dataclass
@@ -130,9 +130,7 @@ class MemoryStorage(Storage):
         new: TrialRecord,
         attempt: int | None = None,
     ) -> bool:
-        if new.tid != tid:
-            raise TrialError(f"transition of trial {tid} was given the record of trial {new.tid}")
-        allowed = {s for s in as_state_set(expected) if can_transition(s, new.state)}
+        allowed = set(transition_sources(tid, expected, new))
         new = _normalized(new)
         with self._lock:
             study = self._get(name)

@@ -13,8 +13,8 @@ from typing import Any, Callable, Sequence
 
 from .. import codec
 from ..errors import TrialError
-from ..records import TrialRecord, can_transition
-from .base import Change, as_state_set
+from ..records import TrialRecord
+from .base import Change, transition_sources
 from .keys import DEFAULT_PREFIX
 from .redis_store import _STATE_SLOT, _STUDY_EXISTS, RedisStorage, _translating
 
@@ -119,9 +119,7 @@ class PipelinedRedisStorage(RedisStorage):
             return []
         args: list[Any] = [name]
         for tid, expected, new, attempt in changes:
-            if new.tid != tid:
-                raise TrialError(f"transition of trial {tid} was given the record of trial {new.tid}")
-            allowed = ",".join(sorted(s.value for s in as_state_set(expected) if can_transition(s, new.state)))
+            allowed = ",".join(s.value for s in transition_sources(tid, expected, new))
             args += [tid, codec.encode_record(new), new.state.value, "" if attempt is None else int(attempt),
                      allowed]
         keys = [self.keys.studies, *self._trial_keys(name)]

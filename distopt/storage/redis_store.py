@@ -22,9 +22,9 @@ import redis.exceptions
 from .. import codec
 from ..errors import ConnectionFailed, LeaseError, StorageError, TrialError
 from ..names import study_not_found, validate_study_name
-from ..records import TrialRecord, TrialState, can_transition
+from ..records import TrialRecord, TrialState
 from ..retry import Backoff, call_with_retry
-from .base import Storage, as_state_set
+from .base import Storage, transition_sources
 from .keys import DEFAULT_PREFIX, Keys
 
 URL_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -351,9 +351,7 @@ class RedisStorage(Storage):
         new: TrialRecord,
         attempt: int | None = None,
     ) -> bool:
-        if new.tid != tid:
-            raise TrialError(f"transition of trial {tid} was given the record of trial {new.tid}")
-        allowed = sorted(s.value for s in as_state_set(expected) if can_transition(s, new.state))
+        allowed = [s.value for s in transition_sources(tid, expected, new)]
         args = [tid, codec.encode_record(new), new.state.value, "" if attempt is None else int(attempt), *allowed]
         return self._run(self._transition, name, self._trial_keys(name), args) == 1
 
