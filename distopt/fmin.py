@@ -20,7 +20,7 @@ from .errors import DistoptError
 from .executor import InlineExecutor
 from .space.evaluate import space_eval
 from .space.nodes import Node
-from .trials import Trials
+from .trials import Trials, generate_trials_to_calculate  # noqa: F401  (hyperopt.fmin's import path)
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +94,10 @@ def fmin(
     ``max_retries`` runs more of a trial whose worker vanished, before it FAILs."""
     validate_timeout(timeout)
     validate_loss_threshold(loss_threshold)
-    if max_evals is None:
-        max_evals = sys.maxsize
-    if isinstance(max_evals, bool) or not isinstance(max_evals, numbers.Integral) or max_evals < 0:
-        raise DistoptError(f"max_evals must be a non-negative integer, got {max_evals!r}")
+    max_evals = _max_evals(max_evals)
     if isinstance(space, str) and space == "annotated":
         space, fn = _annotated(fn)
-    if trials_save_file and os.path.exists(trials_save_file):
+    if trials is None and trials_save_file and os.path.exists(trials_save_file):
         with open(trials_save_file, "rb") as fh:
             trials = pickle.load(fh)
     if trials is None:
@@ -129,9 +126,27 @@ def fmin(
         if len(trials) == 0:
             raise DistoptError("There are no evaluation tasks, cannot return argmin of task losses.")
         return trials.argmin
-    if study.best_trial is not None:
+    if len(trials) > 0:  # as hyperopt: AllTrialsFailed when trials ran but none is ok
         return space_eval(space, trials.argmin)
     return None
+
+
+def _max_evals(max_evals: Any) -> int:
+    """hyperopt takes any number: an integral float (``1e3``) is that many trials and
+    None or infinity means no limit (stop by timeout, loss_threshold or early_stop_fn)."""
+    if max_evals is None:
+        return sys.maxsize
+    if not isinstance(max_evals, bool) and isinstance(max_evals, numbers.Real):
+        if isinstance(max_evals, numbers.Integral) and max_evals >= 0:
+            return int(max_evals)
+        value = float(max_evals)
+        if value == float("inf"):
+            return sys.maxsize
+        if value >= 0 and value.is_integer():
+            return int(value)
+    raise DistoptError(
+        f"max_evals must be a non-negative whole number (or None / float('inf') for no limit), got {max_evals!r}"
+    )
 
 
 def _save(trials: Trials, path: str) -> None:

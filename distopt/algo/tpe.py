@@ -168,7 +168,13 @@ def _validated(settings: dict[str, Any]) -> tuple[dict[str, Any], ModelConfig]:
     return hit
 
 
+#: hyperopt's tpe.suggest arguments that do not change the search; accepted and ignored
+#: so ``partial(tpe.suggest, verbose=False)`` runs unchanged.
+IGNORED = ("verbose",)
+
+
 def _settings(settings: dict[str, Any]) -> dict[str, Any]:
+    settings = {k: v for k, v in settings.items() if k not in IGNORED}
     unknown = sorted(set(settings) - set(DEFAULTS))
     if unknown:
         raise AlgoError(f"tpe.suggest: unknown setting(s) {unknown}; known settings are {sorted(DEFAULTS)}")

@@ -39,7 +39,8 @@ def space_eval(space: Any, vals: Mapping[str, Any]) -> Any:
             )
         return space_eval(space.options[idx], vals)
     if isinstance(space, Expr):
-        return OPS[space.op](*(space_eval(a, vals) for a in space.args))
+        fn = space.op if callable(space.op) else OPS[space.op]
+        return fn(*(space_eval(a, vals) for a in space.args))
     if isinstance(space, dict):
         return {k: space_eval(v, vals) for k, v in space.items()}
     if isinstance(space, (list, tuple)):  # hyperopt returns every sequence as a tuple

@@ -10,6 +10,8 @@ import math
 import numbers
 from typing import Any, Sequence
 
+import numpy as np
+
 from ..errors import SpaceError
 from .nodes import Choice, Expr, Param
 
@@ -127,8 +129,10 @@ def uniformint(label: str, low: float, high: float, q: float = 1.0) -> Expr:
 
 def choice(label: str, options: Sequence[Any]) -> Choice:
     label = _label(label)
+    if isinstance(options, np.ndarray) and options.ndim == 1:
+        options = options.tolist()  # e.g. hp.choice("depth", np.arange(1, 14)), as hyperopt allows
     if isinstance(options, (str, bytes)) or not isinstance(options, Sequence):
-        raise SpaceError(f"hp.choice {label!r}: options must be a list or tuple, got {options!r}")
+        raise SpaceError(f"hp.choice {label!r}: options must be a list, tuple or 1-D array, got {options!r}")
     if len(options) == 0:
         raise SpaceError(f"hp.choice {label!r}: options is empty; give at least one option")
     return Choice(label, tuple(options), None)

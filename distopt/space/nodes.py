@@ -115,9 +115,11 @@ class Choice(Node):
 
 @dataclasses.dataclass(frozen=True, eq=True)
 class Expr(Node):
-    """``op`` applied to ``args`` (nodes, constants or nested spaces)."""
+    """``op`` applied to ``args`` (nodes, constants or nested spaces): the name of one
+    of ``OPS``, or a function the user registered with ``scope.define`` (such a space has
+    no JSON form, like a space holding any other function)."""
 
-    op: str
+    op: str | Callable[..., Any]
     args: tuple[Any, ...]
 
     __hash__ = None  # type: ignore[assignment]

@@ -17,6 +17,8 @@ def _enc(space: Any) -> Any:
         return {"$choice": space.label, "options": [_enc(o) for o in space.options],
                 "probs": list(space.probs) if space.probs is not None else None}
     if isinstance(space, Expr):
+        if not isinstance(space.op, str):
+            raise SpaceError(f"function {space.op!r} (from scope.define) has no JSON form")
         return {"$expr": space.op, "args": [_enc(a) for a in space.args]}
     if isinstance(space, dict):
         if not all(isinstance(k, str) for k in space):

@@ -140,9 +140,45 @@ def test_partial_algo_and_rstate_determinism():
     assert a == b
 
 
-def test_bad_max_evals():
-    with pytest.raises(DistoptError, match="max_evals must be a non-negative integer, got -3"):
-        run(lambda x: x, hp.uniform("x", 0, 1), -3)
+@pytest.mark.parametrize("bad", [-3, 2.5, "10", True, float("nan")])
+def test_bad_max_evals(bad):
+    with pytest.raises(DistoptError, match=f"max_evals must be a non-negative whole number .*got {bad!r}"):
+        run(lambda x: x, hp.uniform("x", 0, 1), bad)
+
+
+@pytest.mark.parametrize("given, ran", [(5.0, 5), (1e1, 10), (np.int64(4), 4)])
+def test_max_evals_takes_any_whole_number_as_hyperopt_does(given, ran):
+    trials = Trials()
+    fmin(lambda x: x, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=given, trials=trials,
+         rstate=np.random.default_rng(0), show_progressbar=False)
+    assert len(trials) == ran
+
+
+def test_infinite_max_evals_runs_until_another_rule_stops_it():
+    trials = Trials()
+    fmin(lambda x: x, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=float("inf"), trials=trials,
+         loss_threshold=0.05, rstate=np.random.default_rng(0), show_progressbar=False)
+    assert min(trials.losses()) <= 0.05
+
+
+def test_return_argmin_false_when_every_trial_failed_raises_as_hyperopt_does():
+    def fail(x):
+        return {"status": STATUS_FAIL}
+
+    with pytest.raises(AllTrialsFailed):
+        fmin(fail, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=3, return_argmin=False,
+             rstate=np.random.default_rng(0), show_progressbar=False)
+
+
+def test_trials_save_file_does_not_replace_the_trials_given(tmp_path):
+    path = str(tmp_path / "saved.p")
+    space = hp.uniform("x", 0, 1)
+    fmin(lambda x: x, space, algo=rand.suggest, max_evals=4, trials_save_file=path,
+         rstate=np.random.default_rng(0), show_progressbar=False)
+    mine = Trials()
+    fmin(lambda x: x, space, algo=rand.suggest, max_evals=3, trials=mine, trials_save_file=path,
+         rstate=np.random.default_rng(1), show_progressbar=False)
+    assert len(mine) == 3  # hyperopt loads the file only when no trials object is given
 
 
 def test_space_eval_of_argmin_round_trip():

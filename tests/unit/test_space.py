@@ -103,7 +103,7 @@ def test_space_with_non_json_constant_has_no_json_form():
         (lambda: hp.randint("r", 5, 5), "'r': randint needs low < high"),
         (lambda: hp.randint("r", 1.5), "'r': upper must be an integer"),
         (lambda: hp.choice("c", []), "'c': options is empty"),
-        (lambda: hp.choice("c", "abc"), "'c': options must be a list or tuple"),
+        (lambda: hp.choice("c", "abc"), "'c': options must be a list, tuple or 1-D array"),
         (lambda: hp.pchoice("p", [(0.5, "a"), (0.4, "b")]), "'p': probabilities must sum to 1, they sum to 0.9"),
         (lambda: hp.pchoice("p", [(1.5, "a"), (-0.5, "b")]), "'p': probability -0.5 is negative"),
         (lambda: hp.pchoice("p", []), "'p': give a non-empty list"),
