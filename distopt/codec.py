@@ -7,7 +7,9 @@ are written as the strings "nan"/"inf"/"-inf" so that strict JSON readers accept
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import math
 from typing import Any
 
@@ -15,6 +17,11 @@ import numpy as np
 
 from .errors import TrialError
 from .records import TrialRecord, TrialState
+
+log = logging.getLogger(__name__)
+
+#: The tag of bytes inside a JSON attachment (results from workers travel as JSON).
+BYTES_TAG = "__distopt_bytes_b64__"
 
 
 def to_plain(value: Any) -> Any:
@@ -63,8 +70,28 @@ def _float_or_none(v: Any) -> float | None:
     return float(v)  # float("nan"), float("inf") parse the encoded strings too
 
 
+def encode_attachment(name: str, value: Any) -> Any:
+    """An attachment as JSON: bytes base64-encoded under ``BYTES_TAG`` (hyperopt users
+    attach pickles), JSON-able values as they are, anything else as its repr (logged)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {BYTES_TAG: base64.b64encode(bytes(value)).decode("ascii")}
+    try:
+        return to_plain(value)
+    except TrialError:
+        log.warning("attachment %r holds a %s, which cannot travel as JSON; its repr is kept instead "
+                    "(attach bytes, e.g. pickle.dumps(value))", name, type(value).__name__)
+        return repr(value)
+
+
+def decode_attachment(value: Any) -> Any:
+    """The value ``encode_attachment`` encoded (bytes back from base64); others unchanged."""
+    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get(BYTES_TAG), str):
+        return base64.b64decode(value[BYTES_TAG])
+    return value
+
+
 def record_to_dict(rec: TrialRecord) -> dict[str, Any]:
-    return {
+    out = {
         "tid": rec.tid,
         "vals": to_plain(dict(rec.vals)),
         "state": rec.state.value,
@@ -78,6 +105,9 @@ def record_to_dict(rec: TrialRecord) -> dict[str, Any]:
         "end_time": rec.end_time,
         "refresh_time": rec.refresh_time,
     }
+    if rec.reported:  # written only when set, so records without it read back unchanged
+        out["reported"] = True
+    return out
 
 
 def record_from_dict(d: dict[str, Any]) -> TrialRecord:
@@ -94,6 +124,7 @@ def record_from_dict(d: dict[str, Any]) -> TrialRecord:
         start_time=d.get("start_time"),
         end_time=d.get("end_time"),
         refresh_time=d.get("refresh_time"),
+        reported=bool(d.get("reported", False)),
     )
 
 

@@ -139,6 +139,9 @@ class Coordinator:
             "worker": msg.get("worker"),
             "start_time": msg.get("start_time"),
             "end_time": msg.get("end_time"),
+            "reported": bool(msg.get("reported", False)),
+            "raw_result": msg.get("raw_result"),  # in-process only: the returned dict itself
+            "attachments": msg.get("attachments"),
         }
 
     def handle(self, msg: dict[str, Any]) -> bool:

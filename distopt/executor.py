@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 from typing import Any, Callable, Protocol, Sequence
 
-from .evaluation import evaluate
+from .evaluation import INVALID_KINDS, evaluate
 
 
 class Executor(Protocol):
@@ -34,7 +34,10 @@ class InlineExecutor:
     """Evaluate trials sequentially in this process.
 
     With ``reraise`` (hyperopt's default, ``catch_eval_exceptions=False``) an exception in
-    the objective is recorded as a failed trial and then raised from ``fmin``.
+    the objective, or a return value that is no result (None, a string, a bad status), is
+    recorded as a failed trial and then raised from ``fmin``, on the first trial, as
+    hyperopt does. Messages keep the returned dict itself (``raw_result``) for the
+    hyperopt-style documents; the storage keeps its JSON-able form.
     """
 
     def __init__(self, fn: Callable[[Any], Any], reraise: bool = False) -> None:
@@ -59,9 +62,14 @@ class InlineExecutor:
                 exc = e
                 raise
 
-        msg = evaluate(call, trial.params, tid=trial.tid, attempt=trial.attempt, worker="inline")
-        if exc is not None and self.reraise:
-            msg["raise"] = exc  # local only: the coordinator records the FAIL, then raises
+        msg = evaluate(call, trial.params, tid=trial.tid, attempt=trial.attempt, worker="inline", keep_raw=True)
+        if self.reraise:  # local only: the coordinator records the FAIL, then raises
+            if exc is not None:
+                msg["raise"] = exc
+            elif msg.get("invalid"):
+                msg["raise"] = INVALID_KINDS[msg["invalid"]](
+                    f"trial {trial.tid}: {msg['error']} (or pass catch_eval_exceptions=True to record such "
+                    "trials as failed and go on)")
         return [msg]
 
     def cancel(self, study: Any, tids: Sequence[int]) -> None:

@@ -65,6 +65,18 @@ HYPEROPT_STATE = {
 }
 
 
+#: The states hyperopt's ``Trials.trials`` shows (ERROR and CANCEL documents are left out).
+JOB_VALID_STATES = frozenset({JOB_STATE_NEW, JOB_STATE_RUNNING, JOB_STATE_DONE})
+
+
+def hyperopt_state(rec: "TrialRecord") -> int:
+    """hyperopt's job state of a record: a FAIL the objective reported is DONE, as in
+    hyperopt; one it raised (or never finished) is ERROR."""
+    if rec.state == S.FAIL and rec.reported:
+        return JOB_STATE_DONE
+    return HYPEROPT_STATE[rec.state]
+
+
 @dataclasses.dataclass(frozen=True)
 class TrialRecord:
     """Everything known about one trial. Immutable: a change makes a new record.
@@ -86,6 +98,9 @@ class TrialRecord:
     start_time: float | None = None
     end_time: float | None = None
     refresh_time: float | None = None
+    #: The objective returned a well-formed result (even one reporting STATUS_FAIL), as
+    #: opposed to raising, returning garbage or never finishing: hyperopt's DONE vs ERROR.
+    reported: bool = False
 
     def replace(self, **changes: Any) -> "TrialRecord":
         return dataclasses.replace(self, **changes)

@@ -17,9 +17,9 @@ import numpy as np
 
 from . import algo as _algo
 from .algo.history import History
-from .codec import encode_record, to_plain
+from .codec import decode_attachment, encode_record, to_plain
 from .errors import TrialError
-from .evaluation import normalize_result
+from .evaluation import interpret
 from .records import TrialRecord, TrialState
 from .space import CompiledSpace, compile_space, space_eval
 from .space.serialize import space_to_json
@@ -60,6 +60,25 @@ def as_generator(seed: Any) -> np.random.Generator:
     raise TrialError(f"seed/rstate must be an int, numpy Generator or RandomState, got {seed!r}")
 
 
+def _fits(p: Any, value: Any) -> bool:
+    """Whether a flat value lies in parameter ``p``'s support (a quantum of slack for q)."""
+    try:
+        v = float(value[0] if isinstance(value, (list, tuple)) else value)
+    except (TypeError, ValueError):
+        return False
+    if not math.isfinite(v):
+        return False
+    if p.kind == "cat":
+        return v.is_integer() and 0 <= v < p.n_options
+    if p.kind == "int":
+        return v.is_integer() and p.low <= v < p.high
+    if p.kind == "float":  # low/high are in the internal (log) scale; q rounds the value
+        lo, hi = (math.exp(p.low), math.exp(p.high)) if p.log else (p.low, p.high)
+        slack = p.q or 0.0
+        return lo - slack <= v <= hi + slack
+    return not p.log or v > 0
+
+
 class Study:
     """A search over ``space``; results may come from anywhere (ask/tell)."""
 
@@ -84,6 +103,11 @@ class Study:
         self._lost: set[int] = set()  # LOST: not pending for the sampler, but not ended either
         self._fixed: list[dict[str, Any]] = []
         self._best: TrialRecord | None = None
+        #: In-process results as the objective returned them (hyperopt's trial documents
+        #: hold these; the storage holds the JSON-able form), and hyperopt's attachments
+        #: ("ATTACH::<tid>::<name>" -> value). Both live in this process only.
+        self.raw_results: dict[int, dict[str, Any]] = {}
+        self.attachments: dict[str, Any] = {}
         base_meta = {
             "space": space_to_json(space),
             "labels": self.compiled.labels,
@@ -101,7 +125,7 @@ class Study:
         for rec in self.storage.get_trials(self.name):
             self._cache(rec)
 
-    def _cache(self, rec: TrialRecord) -> None:
+    def _cache(self, rec: TrialRecord, history_vals: Mapping[str, Any] | None = None) -> None:
         old = self._records.get(rec.tid)
         self._records[rec.tid] = rec
         if rec.state.pending:
@@ -113,19 +137,28 @@ class Study:
         else:
             self._lost.discard(rec.tid)
         if rec.state.finished and (old is None or not old.state.finished):
-            self.history.add(rec.vals, rec.loss if rec.state == TrialState.OK else None)
+            self.history.add(rec.vals if history_vals is None else history_vals,
+                             rec.loss if rec.state == TrialState.OK else None)
             if rec.state == TrialState.OK and rec.loss is not None and (
                 self._best is None or self._best.loss is None or rec.loss < self._best.loss
             ):
                 self._best = rec
 
-    def restore(self, records: Sequence[TrialRecord]) -> None:
-        """Load records saved elsewhere (an unpickled ``Trials``) into a new study."""
+    def restore(self, records: Sequence[TrialRecord], foreign: bool = False) -> None:
+        """Load records saved elsewhere (an unpickled ``Trials``) into a new study.
+
+        ``foreign``: they were evaluated over another space (``fmin`` called again with a
+        new space on the same ``Trials``); the sampler sees only their values that fit
+        this space, while they still count as evaluations, as in hyperopt."""
         if records:
             self.storage.next_tid(self.name, max(r.tid for r in records) + 1)
         for rec in records:
             self.storage.put_trial(self.name, rec)
-            self._cache(rec)
+            self._cache(rec, self.fitting_vals(rec.vals) if foreign else None)
+
+    def fitting_vals(self, vals: Mapping[str, Any]) -> dict[str, Any]:
+        """The part of an assignment that lies inside this study's space."""
+        return {k: v for k, v in vals.items() if k in self.compiled and _fits(self.compiled[k], v)}
 
     # -- asking --------------------------------------------------------------------
     def enqueue(self, vals: Mapping[str, Any]) -> None:
@@ -193,8 +226,11 @@ class Study:
     def tell(self, trial: Trial | int, value: Any) -> TrialRecord:
         """Record a result (a float, or a dict with 'loss'/'status') for a pending trial."""
         tid = trial.tid if isinstance(trial, Trial) else int(trial)
-        status, loss, result, error = normalize_result(value)
-        rec = self.record_result(tid, None, status == "ok", loss, result, error)
+        out = interpret(value, warn=False)
+        (rec,) = self.record_results([{
+            "tid": tid, "attempt": None, "ok": out.status == "ok", "loss": out.loss, "result": out.result,
+            "error": out.error, "reported": out.reported, "raw_result": out.raw, "attachments": out.attachments,
+        }])
         if rec is None:
             state = self._records[tid].state.value if tid in self._records else "unknown"
             raise TrialError(f"trial {tid} cannot take a result: it is {state}")
@@ -222,9 +258,12 @@ class Study:
 
     def record_results(self, results: Sequence[Mapping[str, Any]]) -> list[TrialRecord | None]:
         """``record_result`` for a batch, each a dict of its arguments (``tid``, ``attempt``,
-        ``ok``, ``loss``, ``result``, ``error``, ``worker``, ``start_time``, ``end_time``),
-        stored in one round trip where the storage can; None for an ignored result, as
-        ``record_result`` returns. A second result for a trial in the same batch is ignored."""
+        ``ok``, ``loss``, ``result``, ``error``, ``worker``, ``start_time``, ``end_time``, and
+        optionally ``reported``, ``raw_result`` and ``attachments``), stored in one round trip
+        where the storage can; None for an ignored result, as ``record_result`` returns. A
+        second result for a trial in the same batch is ignored. ``raw_result`` (the returned
+        dict, in-process) and ``attachments`` stay in this process (``raw_results``,
+        ``attachments``); the storage gets the JSON-able ``result``."""
         now = time.time()
         out: list[TrialRecord | None] = [None] * len(results)
         changes, slots, seen = [], [], set()
@@ -244,6 +283,7 @@ class Study:
                 start_time=r["start_time"] if r.get("start_time") is not None else old.start_time,
                 end_time=r["end_time"] if r.get("end_time") is not None else now,
                 refresh_time=now,
+                reported=bool(r.get("reported", False)),
             )
             changes.append((tid, old.state, new, None))
             slots.append(i)
@@ -251,7 +291,16 @@ class Study:
             if won or self._landed(new):
                 self._cache(new)
                 out[i] = new
+                self._keep_local(results[i], new.tid)
         return out
+
+    def _keep_local(self, r: Mapping[str, Any], tid: int) -> None:
+        """Keep a recorded result's raw dict and attachments (hyperopt's Ctrl.attachments)."""
+        raw = r.get("raw_result")
+        if raw is not None:
+            self.raw_results[tid] = raw
+        for name, value in (r.get("attachments") or {}).items():
+            self.attachments[f"ATTACH::{tid}::{name}"] = decode_attachment(value)
 
     def _cas(self, tid: int, expected: TrialState, new: TrialRecord, attempt: int | None = None) -> bool:
         return self.storage.transition(self.name, tid, expected, new, attempt=attempt) or self._landed(new)

@@ -9,13 +9,14 @@ the study's records on demand and cached per record, so reading them after every
 from __future__ import annotations
 
 import datetime
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import MutableMapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .constants import STATUS_NEW, STATUS_RUNNING
+from .constants import JOB_STATES, STATUS_NEW, STATUS_OK, STATUS_RUNNING
 from .errors import DistoptError
-from .records import HYPEROPT_STATE, TrialRecord, TrialState
+from .records import JOB_VALID_STATES, TrialRecord, TrialState, hyperopt_state
 from .study import Algo, Study
 
 
@@ -31,20 +32,38 @@ def _dt(ts: float | None) -> datetime.datetime | None:
     return dt.replace(microsecond=dt.microsecond // 1000 * 1000)
 
 
-def trial_document(rec: TrialRecord, labels: Sequence[str], exp_key: str | None = None) -> dict[str, Any]:
-    """One record as hyperopt's trial document."""
+def _loss_value(value: Any) -> Any:
+    """A stored loss as hyperopt holds it: the codec's "nan"/"inf" strings as floats."""
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return float(value)
+    return value
+
+
+def trial_document(
+    rec: TrialRecord,
+    labels: Sequence[str],
+    exp_key: str | None = None,
+    raw_result: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One record as hyperopt's trial document; ``raw_result`` (in-process) is the dict
+    the objective returned, shown instead of the stored JSON-able form."""
     if rec.state == TrialState.QUEUED or rec.state == TrialState.LOST:
         result: dict[str, Any] = {"status": STATUS_NEW}
     elif rec.state == TrialState.RUNNING:
         result = {"status": STATUS_RUNNING}
+    elif raw_result is not None:
+        result = raw_result  # hyperopt's documents hold the returned objects themselves
     else:
         result = dict(rec.result)
+        if "loss" in result:
+            result["loss"] = _loss_value(result["loss"])
         if rec.state == TrialState.CANCELLED:
             result.setdefault("status", "fail")
-    idxs = {label: ([rec.tid] if label in rec.vals else []) for label in labels}
-    vals = {label: ([rec.vals[label]] if label in rec.vals else []) for label in labels}
+    names = list(labels) + [k for k in rec.vals if k not in set(labels)]
+    idxs = {label: ([rec.tid] if label in rec.vals else []) for label in names}
+    vals = {label: ([rec.vals[label]] if label in rec.vals else []) for label in names}
     doc = {
-        "state": HYPEROPT_STATE[rec.state],
+        "state": hyperopt_state(rec),
         "tid": rec.tid,
         "spec": None,
         "result": result,
@@ -66,8 +85,48 @@ def trial_document(rec: TrialRecord, labels: Sequence[str], exp_key: str | None 
     return doc
 
 
+class _Attachments(MutableMapping):
+    """hyperopt's ``trials.trial_attachments(doc)``: one trial's attachments by name,
+    stored in ``trials.attachments`` under "ATTACH::<tid>::<name>"."""
+
+    def __init__(self, store: dict[str, Any], tid: int) -> None:
+        self._store = store
+        self._prefix = f"ATTACH::{tid}::"
+
+    def __getitem__(self, name: str) -> Any:
+        return self._store[self._prefix + name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._store[self._prefix + name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._store[self._prefix + name]
+
+    def __iter__(self) -> Iterator[str]:
+        n = len(self._prefix)
+        return iter([k[n:] for k in list(self._store) if k.startswith(self._prefix)])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _best_of(records: Sequence[TrialRecord]) -> TrialRecord | None:
+    best = None
+    for rec in records:
+        if rec.state == TrialState.OK and rec.loss is not None and (best is None or rec.loss < best.loss):
+            best = rec
+    return best
+
+
 class Trials:
-    """hyperopt's ``Trials``: the record of a search, readable as trial documents."""
+    """hyperopt's ``Trials``: the record of a search, readable as trial documents.
+
+    As in hyperopt, ``trials``/``results``/``len()`` leave out trials whose objective
+    raised (JOB_STATE_ERROR) and cancelled ones; the study (``trials.study``,
+    ``to_dataframe``, ``distopt status``) keeps every trial. A pickled ``Trials`` holds its
+    records, results and attachments but not the space or the algorithm (hyperopt's
+    does not either): the next ``fmin`` call attaches them again.
+    """
 
     asynchronous = False
 
@@ -75,7 +134,12 @@ class Trials:
         self._exp_key = exp_key
         self._study: Study | None = None
         self._points: list[dict[str, Any]] = []
-        self._docs: dict[int, tuple[TrialRecord, dict[str, Any]]] = {}
+        self._docs: dict[int, tuple[TrialRecord, Any, dict[str, Any]]] = {}
+        self._attachments: dict[str, Any] = {}
+        self._raw: dict[int, dict[str, Any]] = {}
+        self._saved: list[TrialRecord] = []  # records without a study (an unpickled Trials)
+        self._saved_labels: list[str] = []
+        self._rng_state: Any = None
 
     # -- attaching a study ---------------------------------------------------------
     @property
@@ -84,52 +148,103 @@ class Trials:
 
     def attach(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
         """The study behind these trials; created on first use, reused by later ``fmin``
-        calls (which then continue the same search, as in hyperopt)."""
-        if self._study is None:
-            self._study = self._new_study(space, algo, rstate)
+        calls (which then continue the same search, as in hyperopt). A later call with
+        another space gets a study over that space holding the earlier trials (the
+        sampler uses the values that fit the new space), as hyperopt uses the new space."""
+        study = self._study
+        if study is None:
+            study = self._new_study(space, algo, rstate)
+            if self._saved:
+                study.restore(self._saved, foreign=True)
+            if rstate is None and self._rng_state is not None:
+                study.rng.bit_generator.state = self._rng_state
+            self._saved, self._rng_state = [], None
+        elif not _same_space(study.space, space):
+            old = study
+            study = self._new_study(space, algo if algo is not None else old.algo, rstate)
+            if rstate is None:
+                study.rng = old.rng
+            study.restore([r for r in old.trials if r.state.ended], foreign=True)
         else:
-            self._study.algo = algo if algo is not None else self._study.algo
+            study.algo = algo if algo is not None else study.algo
             if rstate is not None:
                 from .study import as_generator
 
-                self._study.rng = as_generator(rstate)
+                study.rng = as_generator(rstate)
+        study.raw_results = self._raw  # shared: results and attachments outlive a study switch
+        study.attachments = self._attachments
+        self._study = study
         for point in self._points:
-            self._study.enqueue(point)
+            study.enqueue(point)
         self._points = []
-        return self._study
+        return study
 
     def _new_study(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
         return Study(space, algo=algo, seed=rstate)
 
+    # -- attachments ---------------------------------------------------------------
+    @property
+    def attachments(self) -> dict[str, Any]:
+        """hyperopt's ``Trials.attachments``: every attachment, "ATTACH::<tid>::<name>"."""
+        return self._attachments
+
+    @attachments.setter
+    def attachments(self, value: dict[str, Any]) -> None:
+        self._attachments = value
+        if self._study is not None:
+            self._study.attachments = value
+
+    def trial_attachments(self, trial: Mapping[str, Any]) -> _Attachments:
+        """The attachments of one trial document: ``trials.trial_attachments(doc)[name]``."""
+        return _Attachments(self._attachments, trial["tid"])
+
+    def aname(self, trial: Mapping[str, Any], name: str) -> str:
+        return f"ATTACH::{trial['tid']}::{name}"
+
     # -- hyperopt's surface --------------------------------------------------------
     def _records(self) -> list[TrialRecord]:
-        return [] if self._study is None else self._study.trials
+        return self._saved if self._study is None else self._study.trials
+
+    def _labels(self) -> list[str]:
+        return self._saved_labels if self._study is None else self._study.compiled.labels
+
+    def _all_docs(self) -> list[dict[str, Any]]:
+        """Every record's document, ERROR and CANCEL ones too (hyperopt's _dynamic_trials)."""
+        if self._study is None and not self._saved:
+            return [self._point_doc(i, p) for i, p in enumerate(self._points)]
+        labels = self._labels()
+        docs = []
+        for rec in self._records():
+            raw = self._raw.get(rec.tid)
+            cached = self._docs.get(rec.tid)
+            if cached is None or cached[0] is not rec or cached[1] is not raw:
+                cached = (rec, raw, trial_document(rec, labels, self._exp_key, raw))
+                self._docs[rec.tid] = cached
+            docs.append(cached[2])
+        return docs
 
     @property
     def trials(self) -> list[dict[str, Any]]:
-        if self._study is None:
-            return [self._point_doc(i, p) for i, p in enumerate(self._points)]
-        labels = self._study.compiled.labels
-        docs = []
-        for rec in self._study.trials:
-            cached = self._docs.get(rec.tid)
-            if cached is None or cached[0] is not rec:
-                cached = (rec, trial_document(rec, labels, self._exp_key))
-                self._docs[rec.tid] = cached
-            docs.append(cached[1])
-        return docs
+        """hyperopt's ``trials.trials``: documents in JOB_VALID_STATES (no ERROR, no CANCEL)."""
+        return [d for d in self._all_docs() if d["state"] in JOB_VALID_STATES]
 
     def _point_doc(self, i: int, point: Mapping[str, Any]) -> dict[str, Any]:
         rec = TrialRecord(tid=i, vals=point)
         return trial_document(rec, sorted(point), self._exp_key)
 
-    _trials = trials
+    @property
+    def _trials(self) -> list[dict[str, Any]]:
+        return self.trials
+
+    @property
+    def _dynamic_trials(self) -> list[dict[str, Any]]:
+        return self._all_docs()
 
     def refresh(self) -> None:
         """Documents are always current; kept for hyperopt compatibility."""
 
     def __len__(self) -> int:
-        return len(self._records()) if self._study is not None else len(self._points)
+        return len(self.trials)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.trials)
@@ -155,13 +270,13 @@ class Trials:
 
     @property
     def idxs_vals(self) -> tuple[dict[str, list], dict[str, list]]:
-        labels = self._study.compiled.labels if self._study is not None else []
-        idxs: dict[str, list] = {label: [] for label in labels}
-        vals: dict[str, list] = {label: [] for label in labels}
-        for rec in self._records():
-            for label, value in rec.vals.items():
-                idxs[label].append(rec.tid)
-                vals[label].append(value)
+        idxs: dict[str, list] = {label: [] for label in self._labels()}
+        vals: dict[str, list] = {label: [] for label in self._labels()}
+        for doc in self.trials:
+            for label, value in doc["misc"]["vals"].items():
+                if value:
+                    idxs.setdefault(label, []).append(doc["tid"])
+                    vals.setdefault(label, []).append(value[0])
         return idxs, vals
 
     @property
@@ -173,24 +288,28 @@ class Trials:
         return self.idxs_vals[1]
 
     def losses(self, bandit: Any = None) -> list[float | None]:
-        return [r.get("loss") if r.get("status") == "ok" else None for r in self.results]
+        """Each result's 'loss' (also a loss reported with STATUS_FAIL), None without one."""
+        return [r.get("loss") for r in self.results]
 
     def statuses(self, bandit: Any = None) -> list[str]:
         return [r.get("status") for r in self.results]
 
-    def count_by_state_unsynced(self, arg: int | Sequence[int]) -> int:
-        states = {arg} if isinstance(arg, int) else set(arg)
-        return sum(1 for d in self.trials if d["state"] in states)
+    def count_by_state_synced(self, arg: int | Iterable[int], trials: Sequence[Mapping] | None = None) -> int:
+        """Documents of ``trials`` (default: ``self.trials``) in the given state(s)."""
+        states = _job_states(arg)
+        return sum(1 for d in (self.trials if trials is None else trials) if d["state"] in states)
 
-    count_by_state_synced = count_by_state_unsynced
+    def count_by_state_unsynced(self, arg: int | Iterable[int]) -> int:
+        """As hyperopt: counts every document, ERROR ones too (not only ``self.trials``)."""
+        return self.count_by_state_synced(arg, trials=self._all_docs())
 
     @property
     def best_trial(self) -> dict[str, Any]:
         """The document of the trial with the lowest loss among successful ones."""
-        best = self._study.best_trial if self._study is not None else None
+        best = self._study.best_trial if self._study is not None else _best_of(self._saved)
         if best is None:
             raise AllTrialsFailed("no trial finished with status 'ok', so there is no best trial")
-        return trial_document(best, self._study.compiled.labels, self._exp_key)
+        return trial_document(best, self._labels(), self._exp_key, self._raw.get(best.tid))
 
     @property
     def argmin(self) -> dict[str, Any]:
@@ -199,31 +318,37 @@ class Trials:
         return {k: v[0] for k, v in best["misc"]["vals"].items() if len(v)}
 
     def average_best_error(self, bandit: Any = None) -> float:
-        losses = np.array([l for l in self.losses() if l is not None], dtype=float)
+        losses = np.array([r["loss"] for r in self.results if r.get("status") == STATUS_OK], dtype=float)
         if losses.size == 0:
             raise AllTrialsFailed("no trial finished with status 'ok'")
         return float(losses.min())
 
     def to_dataframe(self) -> Any:
-        """One row per trial (needs pandas: ``pip install distopt[pandas]``)."""
+        """One row per trial, failed ones too (needs pandas: ``pip install distopt[pandas]``)."""
         from .export import trials_dataframe
 
+        if self._study is None:  # unpickled (or unused): its saved records
+            from .snapshot import StudySnapshot
+
+            return trials_dataframe(StudySnapshot("", tuple(self._saved), tuple(self._saved_labels)))
         return trials_dataframe(self._study)
 
     # -- pickling ------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
+        """Records, raw results and attachments; never the space or the algorithm (they
+        may hold lambdas, and the next ``fmin`` call gives them again)."""
         from .codec import record_to_dict
 
         study = self._study
         return {
+            "format": 2,
             "exp_key": self._exp_key,
             "points": self._points,
-            "study": None if study is None else {
-                "space": study.space,
-                "algo": study.algo,
-                "rng": study.rng.bit_generator.state,
-                "records": [record_to_dict(r) for r in study.trials],
-            },
+            "records": [record_to_dict(r) for r in self._records()],
+            "labels": list(self._labels()),
+            "rng": study.rng.bit_generator.state if study is not None else self._rng_state,
+            "raw_results": self._raw,
+            "attachments": self._attachments,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -231,12 +356,42 @@ class Trials:
 
         self.__init__(state["exp_key"])
         self._points = state["points"]
-        saved = state["study"]
-        if saved is not None:
-            study = Study(saved["space"], algo=saved["algo"])
-            study.rng.bit_generator.state = saved["rng"]
-            study.restore([record_from_dict(d) for d in saved["records"]])
-            self._study = study
+        if state.get("format") != 2:  # written by an earlier distopt: the study inline
+            saved = state.get("study") or {"records": [], "rng": None}
+            state = {"records": saved["records"], "rng": saved["rng"], "labels": []}
+        self._saved = [record_from_dict(d) for d in state["records"]]
+        labels = list(state.get("labels") or [])
+        for rec in self._saved:
+            labels += [k for k in rec.vals if k not in labels]
+        self._saved_labels = labels
+        self._rng_state = state.get("rng")
+        self._raw = dict(state.get("raw_results") or {})
+        self._attachments = dict(state.get("attachments") or {})
+
+
+def _same_space(a: Any, b: Any) -> bool:
+    """Whether two spaces are the same search (the same object, or the same JSON form)."""
+    if a is b:
+        return True
+    from .space.serialize import space_to_json
+
+    try:
+        ja, jb = space_to_json(a), space_to_json(b)
+    except DistoptError:
+        return False
+    return ja is not None and ja == jb
+
+
+def _job_states(arg: Any) -> set[int]:
+    """hyperopt's argument check: one job state, or an iterable of them."""
+    if isinstance(arg, int) and arg in JOB_STATES:
+        return {arg}
+    if hasattr(arg, "__iter__"):
+        states = set(arg)
+        if not all(x in JOB_STATES for x in states):
+            raise DistoptError(f"job states must be among {JOB_STATES}, got {sorted(states)!r}")
+        return states
+    raise DistoptError(f"count_by_state takes a job state (one of {JOB_STATES}) or a list of them, got {arg!r}")
 
 
 def generate_trials_to_calculate(points: Sequence[Mapping[str, Any]]) -> Trials:
