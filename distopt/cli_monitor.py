@@ -24,7 +24,7 @@ from .monitor import status as get_status
 from .records import TrialState
 from .snapshot import StudySnapshot, load_snapshot
 from .status_table import render
-from .storage import Storage, open_storage
+from .storage import URL_SCHEMES, Storage, open_storage
 
 #: Cursor home and clear screen: ``--watch`` redraws in place.
 CLEAR = "\x1b[H\x1b[2J"
@@ -46,6 +46,9 @@ def connect(redis_url: str | None) -> Storage:
     """The storage at ``redis_url``; it has answered PING."""
     if not redis_url:
         raise click.UsageError(f"no Redis URL: pass --redis redis://host:6379/0 or set ${ENV_REDIS_URL}")
+    if not redis_url.startswith(URL_SCHEMES):
+        raise click.UsageError(f"--redis {redis_url!r} is not a Redis URL; pass one such as redis://host:6379/0 "
+                               f"(also rediss:// for TLS, unix:///path/redis.sock)")
     return open_storage(redis_url)
 
 
@@ -114,7 +117,9 @@ def _watch(storage: Storage, study: str | None, as_json: bool, every: float) -> 
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), default="-",
               help="File to write (default: standard output).")
 def trials_command(redis_url: str | None, study: str, fmt: str, states: tuple[str, ...], out: str) -> None:
-    """One row per trial: tid, state, loss, attempt, worker, times, error, then each parameter."""
+    """One row per trial: tid, state, loss, attempt, worker, times, error, then each
+    parameter's flat value as hyperopt keeps it (a choice as its option index, as in
+    Trials.vals; `distopt best` shows the evaluated point)."""
     snap = _snapshot(redis_url, study)
     rows = trials_rows(snap.records, list(snap.labels), states or None)
     with reported(), _output(out) as fh:

@@ -43,7 +43,8 @@ durations seconds, absent values null::
           "rate_per_minute": 11.5,          # trials finished per minute, over the last
           "rate_window": 300.0,             #   `rate_window` seconds (less for a young study)
           "eta_seconds": 720.0,             # (max_evals - finished) at that rate; 0 when reached;
-                                            # null without max_evals or with no recent finishes
+                                            # null without max_evals, with no recent finishes,
+                                            # or when the study is not running
           "stale": [                        # pending trials whose liveness deadline has passed
             {"tid": 17, "attempt": 0, "state": "running", "worker": "gpu-3:4242",
              "deadline": 1714557500.0, "overdue": 100.0,
@@ -159,7 +160,8 @@ def study_status(snap: StudySnapshot, storage: Storage, now: float, window: floa
         },
         "rate_per_minute": rate,
         "rate_window": min(window, _age(snap.records, now)) if snap.records else window,
-        "eta_seconds": eta_seconds(max_evals, finished, rate),
+        # an ended study (done, cancelled, failed, interrupted) has nothing left to wait for
+        "eta_seconds": eta_seconds(max_evals, finished, rate) if meta.get("status") == "running" else None,
         "stale": stale_trials(snap.records, storage.heartbeats(snap.name), now, _ttl(meta)),
     }
 

@@ -125,7 +125,9 @@ class Reaper:
                     unaccounted.append(rec)
                 else:
                     self._unaccounted.pop((tid, rec.attempt), None)
-            elif rec.book_time is None or rec.book_time + grace <= now:
+            elif rec.book_time is None or rec.book_time + min(grace, self.liveness.period_s) <= now:
+                # checked from one period after queueing, so a trial is lost a grace after
+                # its job left the queue, not a grace after that plus a grace after booking
                 queued.append(rec)
         if queued:
             waiting = self.jobs.waiting(study, queued)

@@ -99,6 +99,8 @@ def suggest(
     """``n`` suggestions, each drawn with the pending trials and the earlier suggestions
     of this call treated as running."""
     cfg, model = _validated(settings)
+    if len(space) == 0:  # a space of constants only: nothing to choose, as in hyperopt
+        return [{} for _ in range(int(n))]
     lay = layout(space, cfg["multivariate"])
     pend = np.empty((0, len(space))) if pending is None else np.asarray(pending, dtype=float).reshape(-1, len(space))
     out: list[dict[str, Any]] = []

@@ -65,6 +65,14 @@ def test_no_url_is_a_usage_error():
     assert result.exit_code == 2 and "DISTOPT_REDIS_URL" in result.output
 
 
+@pytest.mark.parametrize("command", ["status", "best", "trials"])
+def test_a_redis_option_that_is_not_a_url_is_a_usage_error(command):
+    args = [command, "--redis", "nonsense"] + (["--study", "s"] if command != "status" else [])
+    result = run(*args)
+    assert result.exit_code == 2
+    assert "'nonsense' is not a Redis URL" in result.output and "redis://host:6379/0" in result.output
+
+
 def test_url_from_the_environment(url):
     result = run("status", "--json", env={"DISTOPT_REDIS_URL": url})
     assert result.exit_code == 0 and set(json.loads(result.output)["studies"]) == {"demo", "empty"}

@@ -113,11 +113,12 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_lost(setup, sto
     study, ex = setup
     (t,) = ask(study, ex)
     r = reaper(ex, grace=5.0)
-    assert r.sweep(study, T0 + 1) == []  # booked less than a grace ago: not even looked at
+    assert r.liveness.period_s == 1.0
+    assert r.sweep(study, T0 + 0.5) == []  # booked less than a period ago: not even looked at
     take_job(storage, job_id("r", t.tid, 0))
-    assert r.sweep(study, T0 + 6) == []  # first seen gone from the queue
-    assert r.sweep(study, T0 + 10) == []  # a short trial would have reported by now
-    assert r.sweep(study, T0 + 11.5) == [t.tid]
+    assert r.sweep(study, T0 + 1.5) == []  # first seen gone from the queue
+    assert r.sweep(study, T0 + 6) == []  # a short trial would have reported by now
+    assert r.sweep(study, T0 + 6.5) == [t.tid]  # lost one grace after its job left the queue
     rec = study.record(t.tid)
     assert rec.state == TrialState.QUEUED and rec.attempt == 1 and "left the queue" in rec.error
     assert queued_ids(storage) == [job_id("r", t.tid, 1)]

@@ -375,3 +375,11 @@ def test_pending_kernels_added_to_the_bad_density_equal_one_mixture_over_all_ker
     whole = Mixture(m, rows, np.append(bad_w, pend_w), 1.5, "neighbor", 1.25, sigma=sigma, n_kernels=len(bad))
     pts = m.points(first.sample(rng, 64))
     assert np.allclose(MixtureSum(first, second).log_pdf(pts), whole.log_pdf(pts), rtol=0, atol=1e-9)
+
+
+def test_space_without_parameters_gives_empty_assignments():
+    cs = compile_space({"x": 3, "name": "fixed"})
+    history = History(cs)
+    assert tpe.suggest(cs, history, empty(cs), 2, np.random.default_rng(0)) == [{}, {}]
+    history.add({}, 1.0)
+    assert tpe.suggest(cs, history, empty(cs), 1, np.random.default_rng(0)) == [{}]
