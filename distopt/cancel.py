@@ -6,6 +6,11 @@ in the study's meta and waits for that coordinator to stop (its ``CancelWatch`` 
 sees the flag, it cancels its queued and running trials and withdraws their jobs, as at
 any stop). With no coordinator, ``cancel_study`` takes the lease itself and does the
 same. Finished trials are kept; a later run with the same name continues the study.
+
+Results that workers already sent are never thrown away: before anything is cancelled,
+every result waiting in the study's inbox is recorded (those trials end OK or FAIL as
+reported), by the coordinator when one runs, else here; only what is still really queued
+or running is cancelled.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import uuid
 from typing import Any
 
 from .errors import DistoptError
-from .records import TrialState
+from .records import TrialRecord, TrialState
 from .storage import DEFAULT_PREFIX, RedisStorage, Storage, open_storage
 
 #: Seconds between checks of the cancel flag in a running coordinator.
@@ -27,7 +32,8 @@ _PENDING = (TrialState.QUEUED, TrialState.RUNNING, TrialState.LOST)
 
 
 class CancelWatch:
-    """A coordinator tick: stop with reason "cancelled" once someone asked for it."""
+    """A coordinator tick: stop with reason "cancelled" once someone asked for it, after
+    recording the results already in the inbox (the coordinator cancels what is left)."""
 
     def __init__(self, every: float = CHECK_EVERY) -> None:
         self.every = every
@@ -37,7 +43,25 @@ class CancelWatch:
         if self._last is not None and now - self._last < self.every:
             return None
         self._last = now
-        return "cancelled" if study.storage.get_study(study.name).get("cancel_requested") else None
+        if not study.storage.get_study(study.name).get("cancel_requested"):
+            return None
+        recorded = drain_into_study(study)
+        study.storage.update_study(study.name, {"cancel_recorded": recorded})
+        return "cancelled"
+
+
+def drain_into_study(study: Any) -> int:
+    """Record every result message waiting in ``study``'s inbox through the study (as
+    the coordinator would); how many trials they finished."""
+    from .coordinator import Coordinator
+
+    recorded = 0
+    while True:
+        messages = study.storage.pop_results(study.name, timeout=0.0, limit=1000)
+        if not messages:
+            return recorded
+        results = [Coordinator._result_args(m) for m in messages if m.get("type") is None]
+        recorded += sum(rec is not None for rec in study.record_results(results))
 
 
 @dataclasses.dataclass
@@ -49,6 +73,8 @@ class CancelResult:
     cancelled: int  # trials cancelled
     finished: int  # trials that had ended OK or FAIL, kept
     status: str | None
+    recorded: int = 0  # results that were waiting in the inbox, recorded before cancelling
+    late: int = 0  # results that arrived while the trials were being cancelled, dropped
 
 
 def cancel_study(target: Any, study: str, *, wait: float = 30.0, prefix: str = DEFAULT_PREFIX,
@@ -66,12 +92,14 @@ def cancel_study(target: Any, study: str, *, wait: float = 30.0, prefix: str = D
             me = f"cancel:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
             if storage.acquire_lease(study, me, ttl=max(10.0, wait)):
                 try:
+                    recorded, _ = record_inbox(storage, study)
                     cancelled = _cancel_here(storage, study)
+                    _, late = record_inbox(storage, study)  # sent while we cancelled: those trials ended
                 finally:
                     storage.release_lease(study, me)
-                return _result(storage, study, "this process", cancelled)
+                return _result(storage, study, "this process", cancelled, recorded, late)
             owner = storage.lease_owner(study)  # a coordinator started meanwhile
-        storage.update_study(study, {"cancel_requested": True})
+        storage.update_study(study, {"cancel_requested": True, "cancel_recorded": None})
         deadline = time.monotonic() + wait
         while storage.lease_owner(study) is not None:
             if time.monotonic() > deadline:
@@ -82,10 +110,71 @@ def cancel_study(target: Any, study: str, *, wait: float = 30.0, prefix: str = D
                 )
             time.sleep(poll)
         cancelled = storage.count_states(study)[TrialState.CANCELLED] - before[TrialState.CANCELLED]
-        return _result(storage, study, f"coordinator {owner}", cancelled)
+        recorded = int(storage.get_study(study).get("cancel_recorded") or 0)
+        return _result(storage, study, f"coordinator {owner}", cancelled, recorded)
     finally:
         if storage is not target:
             storage.close()
+
+
+def record_inbox(storage: RedisStorage, study: str) -> tuple[int, int]:
+    """Record the results waiting in the study's inbox (holding its lease, with no
+    coordinator): each trial not yet ended becomes OK or FAIL as its worker reported.
+    Returns (recorded, dropped): dropped results were for trials that had already ended."""
+    from .coordinator import Coordinator
+    from .dispatch.executor import rq_queue, withdraw_jobs
+    from .dispatch.jobs import job_id
+
+    recorded = dropped = 0
+    superseded: list[str] = []
+    while True:
+        messages = storage.pop_results(study, timeout=0.0, limit=1000)
+        if not messages:
+            break
+        results = [m for m in messages if m.get("type") is None]
+        if not results:
+            continue
+        current = {r.tid: r for r in storage.get_trials(study)}
+        changes, now = [], time.time()
+        for msg in results:
+            args = Coordinator._result_args(msg)
+            old = current.get(args["tid"])
+            if old is None or old.state.ended:
+                dropped += 1
+                continue
+            new = _finished(old, args, bool(msg.get("reported", False)), now)
+            current[old.tid] = new
+            changes.append((old.tid, old.state, new, None))
+            if args["attempt"] is not None and int(args["attempt"]) != old.attempt:  # a newer attempt's job waits
+                superseded.append(job_id(study, old.tid, old.attempt))
+        won = storage.transition_many(study, changes)
+        recorded += sum(won)
+        dropped += len(won) - sum(won)
+    queue = storage.get_study(study).get("queue")
+    if superseded and queue:
+        withdraw_jobs(storage.client, rq_queue(storage.client, str(queue)), superseded)
+    return recorded, dropped
+
+
+_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(TrialRecord))
+
+
+def _finished(old: TrialRecord, args: dict[str, Any], reported: bool, now: float) -> TrialRecord:
+    """The record a result makes of ``old``, as ``Study.record_results`` makes it."""
+    ok = bool(args["ok"])
+    changes: dict[str, Any] = dict(
+        state=TrialState.OK if ok else TrialState.FAIL,
+        loss=args.get("loss") if ok else None,
+        result=dict(args.get("result") or {}),
+        error=args.get("error"),
+        worker=args.get("worker") or old.worker,
+        start_time=args["start_time"] if args.get("start_time") is not None else old.start_time,
+        end_time=args["end_time"] if args.get("end_time") is not None else now,
+        refresh_time=now,
+    )
+    if "reported" in _RECORD_FIELDS:  # hyperopt's DONE vs ERROR, where records keep it
+        changes["reported"] = reported
+    return old.replace(**changes)
 
 
 def _cancel_here(storage: RedisStorage, study: str) -> int:
@@ -107,9 +196,10 @@ def _cancel_here(storage: RedisStorage, study: str) -> int:
     return len(cancelled)
 
 
-def _result(storage: Storage, study: str, by: str, cancelled: int) -> CancelResult:
+def _result(storage: Storage, study: str, by: str, cancelled: int, recorded: int = 0, late: int = 0) -> CancelResult:
     counts = storage.count_states(study)
     status = storage.get_study(study).get("status")
     return CancelResult(study=study, by=by, cancelled=cancelled,
-                        finished=counts[TrialState.OK] + counts[TrialState.FAIL], status=status)
+                        finished=counts[TrialState.OK] + counts[TrialState.FAIL], status=status,
+                        recorded=recorded, late=late)
 

@@ -2,8 +2,9 @@
 print, exit code.
 
 Errors distopt raises on purpose print as ``Error: <message>`` (no traceback) and exit
-1; Ctrl-C exits 130, and for a study on a Redis that outlives the run prints the
-command that resumes it.
+1; a run whose study ``distopt cancel`` ended exits 3; Ctrl-C exits 130 and SIGTERM 143,
+and both print, for a study on a Redis that outlives the run, the command that resumes
+it (without the Redis password), or else that the private Redis took the study with it.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import functools
 import shlex
 import sys
+import urllib.parse
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import click
 from click.core import ParameterSource
 
-from .cli_common import ENV_REDIS_URL, EXIT_ERROR, EXIT_INTERRUPTED, reported
+from .cli_common import ENV_REDIS_URL, EXIT_CANCELLED, EXIT_ERROR, EXIT_INTERRUPTED, reported
 
 
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -33,15 +35,46 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def resume_command(study: str, redis_url: str, argv: list[str]) -> str:
-    """The command line that continues ``study``: this one, with ``--study`` added and
-    the Redis password hidden (an URL from $DISTOPT_REDIS_URL is left to the variable)."""
-    from .storage.redis_store import redact_url
+def holds_secret(url: str) -> bool:
+    """Whether a Redis URL carries a password (``redis://:pw@host`` or ``?password=``)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return parts.password is not None or "password" in urllib.parse.parse_qs(parts.query)
+    except ValueError:
+        return True  # unparsable: better hidden than shown
 
-    args = [redact_url(a) if a == redis_url else a for a in argv]
-    if "--study" not in args and not any(a.startswith("--study=") for a in args):
-        args += ["--study", study]
-    return shlex.join(["distopt", *args])
+
+#: Stands for the Redis URL in a printed command, expanded by the shell when run.
+URL_FROM_ENV = f'"${ENV_REDIS_URL}"'
+
+
+def resume_command(study: str, argv: list[str]) -> tuple[str, bool]:
+    """The command line that continues ``study``: this one, with ``--study`` added; a
+    Redis URL holding a password (``--redis URL`` or ``--redis=URL``) becomes
+    ``"$DISTOPT_REDIS_URL"``, so the command runs as printed without showing the secret.
+    Returns the command and whether it needs that variable set."""
+    words: list[str] = []
+    needs_env = False
+    args = iter(argv)
+    for arg in args:
+        if arg == "--redis":
+            value = next(args, None)
+            if value is None:
+                words.append(shlex.quote(arg))
+            elif holds_secret(value):
+                words += ["--redis", URL_FROM_ENV]
+                needs_env = True
+            else:
+                words += ["--redis", shlex.quote(value)]
+        elif arg.startswith("--redis="):
+            value = arg.split("=", 1)[1]
+            needs_env |= holds_secret(value)
+            words.append(f"--redis={URL_FROM_ENV}" if holds_secret(value) else shlex.quote(arg))
+        else:
+            words.append(shlex.quote(arg))
+    if "--study" not in argv and not any(a.startswith("--study=") for a in argv):
+        words += ["--study", shlex.quote(study)]
+    return " ".join(["distopt", *words]), needs_env
 
 
 def _verbosity() -> int:
@@ -50,35 +83,50 @@ def _verbosity() -> int:
     return int(root.params.get("verbose") or 0)
 
 
-@click.command("run")
+RUN_EPILOG = f"""\b
+Modes:
+  cluster     --redis URL (or ${ENV_REDIS_URL}): workers anywhere, resumable
+  embedded    --workers N without --redis: a private Redis, gone after the run
+  in-process  neither: trials run here one at a time, like hyperopt
+Options marked [workers] apply to cluster and embedded runs only (in-process
+runs ignore them, with a warning); [cluster] ones to cluster runs only.
+
+\b
+Exit codes: 0 done; 1 error (also: no trial succeeded); 3 the study was
+cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
+"""
+
+
+@click.command("run", epilog=RUN_EPILOG)
 @click.argument("study_file", type=click.Path(dir_okay=False))
 @click.option("--redis", "redis_url", envvar=ENV_REDIS_URL, default=None, metavar="URL",
               help=f"Redis of a cluster [env {ENV_REDIS_URL}]. Without it: a private Redis when "
                    "--workers > 0, else in-process.")
-@click.option("--study", default=None, help="Study name (default: file name + time); an existing one continues.")
+@click.option("--study", default=None,
+              help="[workers] Study name (default: file name + time); an existing one continues (cluster).")
 @click.option("--max-evals", type=click.IntRange(min=0), default=None,
               help="Finished trials to run (default: the file's max_evals, else 100).")
 @click.option("--parallelism", type=click.IntRange(min=1), default=None,
-              help="Trials in flight (default: --workers, else 8).")
+              help="[workers] Trials in flight (default: --workers, else 8).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Local worker processes to start.")
+              help="Local worker processes to start (without --redis: embedded mode).")
 @click.option("--algo", type=click.Choice(["tpe", "rand"]), default=None, help="Sampler (default: the file's algo, else tpe).")
 @click.option("--seed", type=int, default=None, help="Seed of the sampler.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop after SEC seconds.")
 @click.option("--trial-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Stop and fail a trial that runs longer than SEC seconds.")
+              help="[workers] Stop and fail a trial that runs longer than SEC seconds.")
 @click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
-              help="Runs more of a trial whose worker vanished, before it fails.")
+              help="[workers] Runs more of a trial whose worker vanished, before it fails.")
 @click.option("--heartbeat-ttl", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds a running trial may go without a heartbeat before it runs again "
+              help="[workers] Seconds a running trial may go without a heartbeat before it runs again "
                    "(default: the study's, else 30).")
 @click.option("--lease-ttl", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds a crashed coordinator keeps the study before another run may take it over "
+              help="[workers] Seconds a crashed coordinator keeps the study before another run may take it over "
                    "(default 30).")
 @click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
-              help="File holding the shared secret (default: $DISTOPT_SECRET).")
-@click.option("--insecure", is_flag=True, help="Ship the objective unsigned when there is no secret.")
-@click.option("--queue", default="distopt", show_default=True, help="rq queue of the study's jobs.")
+              help="[cluster] File holding the shared secret (default: $DISTOPT_SECRET).")
+@click.option("--insecure", is_flag=True, help="[cluster] Ship the objective unsigned when there is no secret.")
+@click.option("--queue", default="distopt", show_default=True, help="[workers] rq queue of the study's jobs.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @_one_line_errors
 def run_command(study_file: str, redis_url: str | None, study: str | None, max_evals: int | None,
@@ -88,39 +136,69 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
                 insecure: bool, queue: str, progress: bool | None) -> None:
     """Run the study STUDY_FILE defines (objective, space; optionally algo, max_evals).
     With --redis and the --study of an unfinished study, continue it."""
-    from .run import default_study_name, run_study_file
+    from .distributed import interruption_reported
+    from .run import Terminated, default_study_name, run_study_file
 
     if redis_url is not None and study is None:
         study = default_study_name(Path(study_file))
     try:
-        result = run_study_file(
-            study_file, redis_url=redis_url, study=study, max_evals=max_evals, parallelism=parallelism,
-            workers=workers, algo=algo, seed=seed, timeout=timeout, secret_file=secret_file, insecure=insecure,
-            queue=queue, trial_timeout=trial_timeout, max_retries=max_retries, heartbeat_ttl=heartbeat_ttl,
-            lease_ttl=lease_ttl, show_progressbar=sys.stderr.isatty() if progress is None else progress,
-        )
-    except KeyboardInterrupt:
-        _interrupted(study, redis_url)
+        with interruption_reported():  # _interrupted says how to resume, with the real command
+            result = run_study_file(
+                study_file, redis_url=redis_url, study=study, max_evals=max_evals, parallelism=parallelism,
+                workers=workers, algo=algo, seed=seed, timeout=timeout, secret_file=secret_file,
+                insecure=insecure, queue=queue, trial_timeout=trial_timeout, max_retries=max_retries,
+                heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl,
+                show_progressbar=sys.stderr.isatty() if progress is None else progress,
+            )
+    except KeyboardInterrupt as exc:
+        _interrupted(exc, study, redis_url, EXIT_INTERRUPTED)
+    except Terminated as exc:
+        _interrupted(exc, study, redis_url, int(exc.code))  # type: ignore[arg-type]
     if result.study:
         click.echo(f"study: {result.study} ({result.mode})")
     click.echo(f"trials: {result.n_trials} ({result.n_ok} ok, {result.n_fail} failed) in {result.elapsed:.1f} s")
+    if result.best_loss is not None:
+        click.echo(f"best loss: {result.best_loss:.6g}")
+        click.echo(f"best parameters: {result.best_params!r}")
+    if result.stop_reason == "cancelled":
+        click.echo(f"cancelled: study {result.study!r} was ended by `distopt cancel` before it finished; its "
+                   f"finished trials are kept (a later run with --study {result.study} continues it)", err=True)
+        sys.exit(EXIT_CANCELLED)
     if result.best_loss is None:
-        raise click.ClickException("no trial finished with status 'ok', so there is no best trial")
-    click.echo(f"best loss: {result.best_loss:.6g}")
-    click.echo(f"best parameters: {result.best_params!r}")
+        message = "no trial finished with status 'ok', so there is no best trial"
+        if result.top_failure is not None:
+            error, count = result.top_failure
+            share = ("the failed trial" if result.n_fail == 1 else f"all {count} failed trials"
+                     if count == result.n_fail else f"{count} of the {result.n_fail} failed trials")
+            message += f"; {share} failed with: {error}"
+        raise click.ClickException(message)
 
 
-def _interrupted(study: str | None, redis_url: str | None) -> None:
+def _interrupted(exc: BaseException, study: str | None, redis_url: str | None, code: int) -> NoReturn:
+    """Say truthfully how the study was left: a cluster study can be resumed (print the
+    command, runnable as printed); an embedded one went with its private Redis."""
+    what = "interrupted" if code == EXIT_INTERRUPTED else "terminated (SIGTERM)"
     if redis_url is None or study is None:
-        click.echo("interrupted (this run's Redis was private and is gone; pass --redis URL to make a study "
-                   "resumable)", err=True)
+        info = getattr(exc, "run_interruption", None)
+        if info is not None:
+            held = (f"study {info.study!r} ({info.n_finished} finished trials, {info.n_pending} queued or "
+                    "running) was in this run's private Redis, which is gone with it, results included")
+        else:
+            held = "this run's Redis was private and is gone, with the study's results"
+        click.echo(f"{what}: {held}; pass --redis URL (a Redis that outlives the run) to make a study "
+                   "resumable", err=True)
     else:
         ctx = click.get_current_context()
         from_env = ctx.get_parameter_source("redis_url") == ParameterSource.ENVIRONMENT
-        command = resume_command(study, "" if from_env else redis_url, sys.argv[1:])
-        click.echo(f"interrupted: study {study!r} keeps its queued and running trials in Redis; "
+        command, needs_env = resume_command(study, sys.argv[1:])
+        click.echo(f"{what}: study {study!r} keeps its queued and running trials in Redis; "
                    f"resume it with:\n  {command}", err=True)
-    sys.exit(EXIT_INTERRUPTED)
+        if needs_env:
+            click.echo(f"  (with {ENV_REDIS_URL} set to the Redis URL, password included: "
+                       f"export {ENV_REDIS_URL}='redis://:PASSWORD@host:port/db')", err=True)
+        elif from_env:
+            click.echo(f"  (with {ENV_REDIS_URL} set as for this run)", err=True)
+    sys.exit(code)
 
 
 @click.command("worker")
@@ -154,13 +232,18 @@ def worker_command(redis_url: str, queues: tuple[str, ...], processes: int, burs
               help="Seconds to wait for a running coordinator to stop.")
 @_one_line_errors
 def cancel_command(redis_url: str, study: str, wait: float) -> None:
-    """End a study: cancel its queued and running trials and withdraw their queued jobs
-    (finished trials are kept; a running coordinator stops)."""
+    """End a study: record the results workers already sent, then cancel its queued and
+    running trials and withdraw their queued jobs (finished trials are kept; a running
+    coordinator stops, and its `distopt run` exits 3)."""
     from .cancel import cancel_study
 
     result = cancel_study(redis_url, study, wait=wait)
     click.echo(f"study {study}: cancelled {result.cancelled} queued or running trials, kept {result.finished} "
-               f"finished ones (by {result.by}); status {result.status}")
+               f"finished ones (by {result.by}), having first recorded {result.recorded} results that had already "
+               f"come back; status {result.status}")
+    if result.late:
+        click.echo(f"{result.late} results arrived while the trials were being cancelled and were not recorded",
+                   err=True)
 
 
 def register(group: click.Group) -> None:

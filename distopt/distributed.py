@@ -14,9 +14,11 @@ are recorded, and the reaper re-runs what is gone. Ctrl-C leaves the study resum
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .cancel import CancelWatch
 from .coordinator import Coordinator, StopRules, Tick
@@ -35,7 +37,24 @@ DEFAULT_PARALLELISM = 8
 #: A worker beats this many times per heartbeat ttl.
 BEATS_PER_TTL = 6
 
-__all__ = ["DEFAULT_PARALLELISM", "LEASE_TTL", "Lease", "run_distributed", "ship_objective", "resume_hint"]
+__all__ = ["DEFAULT_PARALLELISM", "LEASE_TTL", "Lease", "run_distributed", "ship_objective", "resume_hint",
+           "interruption_reported"]
+
+#: Set while a caller reports an interrupted study itself (the CLI prints the exact resume
+#: command, or that a private Redis took the study with it): the generic hint is then
+#: only logged at INFO, so the user never reads two different, or untrue, instructions.
+_CALLER_REPORTS: contextvars.ContextVar[bool] = contextvars.ContextVar("distopt_caller_reports", default=False)
+
+
+@contextlib.contextmanager
+def interruption_reported() -> Iterator[None]:
+    """Within this block, an interrupted ``run_distributed`` leaves telling the user how
+    to resume (or that it cannot be resumed) to the caller."""
+    token = _CALLER_REPORTS.set(True)
+    try:
+        yield
+    finally:
+        _CALLER_REPORTS.reset(token)
 
 
 def ship_objective(
@@ -173,6 +192,10 @@ def _keep_for_resume(study: Study) -> None:
         study.storage.update_study(study.name, {"status": "interrupted"})
     except Exception:
         log.debug("could not mark study %r interrupted", study.name, exc_info=True)
+    if _CALLER_REPORTS.get():
+        log.info("study %r interrupted with %d trials finished and %d queued or running",
+                 study.name, study.n_finished, pending)
+        return
     log.warning("study %r interrupted with %d trials finished and %d queued or running, kept in Redis; %s",
                 study.name, study.n_finished, pending, resume_hint(study.name))
 

@@ -15,6 +15,7 @@ A study file is Python defining ``objective`` (a function or an import path
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -22,6 +23,7 @@ import functools
 import hashlib
 import importlib.util
 import logging
+import numbers
 import os
 import re
 import secrets
@@ -37,12 +39,34 @@ from .errors import DistoptError
 from .fmin import fmin
 from .objective import ENV_SECRET, import_objective, is_import_path, resolve_secret
 from .space import space_eval
-from .trials import Trials
+from .trials import AllTrialsFailed, Trials
 
 log = logging.getLogger(__name__)
 
 ALGOS = ("tpe", "rand")
 DEFAULT_MAX_EVALS = 100
+DEFAULT_QUEUE = "distopt"
+DEFAULT_MAX_RETRIES = 2
+
+
+class Terminated(SystemExit):
+    """SIGTERM while a run's local processes run: a SystemExit (code 128 + signal) that
+    the CLI can tell from other exits, to say how the study was left."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+@dataclasses.dataclass
+class Interruption:
+    """What an interrupted run left, attached to the exception as ``run_interruption``
+    so the CLI can say it truthfully (a private Redis takes its results with it)."""
+
+    study: str
+    mode: str  # "embedded" or "cluster"
+    n_finished: int
+    n_pending: int
 
 
 @dataclasses.dataclass
@@ -69,6 +93,10 @@ class RunResult:
     n_ok: int
     n_fail: int
     elapsed: float
+    #: Why the coordinator stopped ("max_evals", "timeout", "cancelled", ...); None in-process.
+    stop_reason: str | None = None
+    #: The most common first line of the failed trials' errors, and how many had it.
+    top_failure: tuple[str, int] | None = None
 
 
 def load_study_file(path: str | os.PathLike[str]) -> StudyFile:
@@ -101,11 +129,41 @@ def load_study_file(path: str | os.PathLike[str]) -> StudyFile:
     if not callable(objective) and not is_import_path(objective):
         raise DistoptError(f"`objective` in {str(path)!r} must be a function or 'package.module:function', "
                            f"got {objective!r}")
-    max_evals = getattr(module, "max_evals", None)
-    return StudyFile(file, objective, module.space, getattr(module, "algo", None), max_evals)
+    algo = _file_algo(getattr(module, "algo", None), path)
+    max_evals = _file_max_evals(getattr(module, "max_evals", None), path)
+    return StudyFile(file, objective, module.space, algo, max_evals)
+
+
+def _file_algo(value: Any, path: str | os.PathLike[str]) -> Callable[..., Any] | None:
+    """A study file's ``algo``: a suggest function, or the name of a built-in one (a
+    string is a common slip, and saying so beats a TypeError deep in the sampler)."""
+    if value is None or callable(value):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ALGOS:
+        return algo_by_name(value.strip().lower())
+    raise DistoptError(
+        f"`algo = {value!r}` in {str(path)!r} is not a sampler: write `algo = tpe.suggest` or "
+        f"`algo = rand.suggest` (from distopt import tpe, rand), or one of the names {', '.join(map(repr, ALGOS))}"
+    )
+
+
+def _file_max_evals(value: Any, path: str | os.PathLike[str]) -> int | None:
+    """A study file's ``max_evals``: a whole number >= 0 (0 runs no trial, as
+    ``--max-evals 0`` does); anything else is named with the fix, not a ValueError."""
+    if value is None:
+        return None
+    if not isinstance(value, bool) and isinstance(value, numbers.Real):
+        number = float(value)
+        if number >= 0 and number.is_integer():
+            return int(number)
+    raise DistoptError(
+        f"`max_evals = {value!r}` in {str(path)!r} is not a number of trials: write a whole number >= 0, "
+        f"e.g. `max_evals = {DEFAULT_MAX_EVALS}`, or leave it out for {DEFAULT_MAX_EVALS} (--max-evals overrides it)"
+    )
 
 
 def algo_by_name(name: str) -> Callable[..., Any]:
+    """The built-in sampler called ``name`` ("tpe" or "rand")."""
     from .algo import rand, tpe
 
     table = {"tpe": tpe.suggest, "rand": rand.suggest}
@@ -133,28 +191,38 @@ def run_study_file(
     timeout: float | None = None,
     secret_file: str | None = None,
     insecure: bool = False,
-    queue: str = "distopt",
+    queue: str = DEFAULT_QUEUE,
     trial_timeout: float | None = None,
     show_progressbar: bool = False,
-    max_retries: int = 2,
+    max_retries: int = DEFAULT_MAX_RETRIES,
     heartbeat_ttl: float | None = None,
     lease_ttl: float | None = None,
 ) -> RunResult:
     """Run the study a file defines; see the module docstring for the three modes.
-    ``max_retries``, ``heartbeat_ttl`` and ``lease_ttl`` are those of ``RedisTrials``."""
+    ``max_retries``, ``heartbeat_ttl`` and ``lease_ttl`` are those of ``RedisTrials``.
+
+    In-process, the settings only workers use are ignored, with one warning naming them.
+    An interrupted embedded or cluster run (Ctrl-C, or SIGTERM as ``Terminated``) raises
+    with an ``Interruption`` attached as ``run_interruption``."""
     spec = load_study_file(path)
     if workers < 0:
         raise DistoptError(f"--workers must be 0 or more, got {workers!r}")
     chosen_algo = algo_by_name(algo) if algo is not None else spec.algo
-    evals = max_evals if max_evals is not None else (spec.max_evals or DEFAULT_MAX_EVALS)
+    evals = max_evals if max_evals is not None else (spec.max_evals if spec.max_evals is not None
+                                                     else DEFAULT_MAX_EVALS)
     common = dict(algo=chosen_algo, max_evals=int(evals), timeout=timeout, rstate=seed, return_argmin=False,
-                  show_progressbar=show_progressbar, trial_timeout=trial_timeout, max_retries=max_retries)
+                  show_progressbar=show_progressbar)
     started = time.monotonic()
     if redis_url is None and workers == 0:
+        _warn_ignored_inline(study=study, parallelism=parallelism, trial_timeout=trial_timeout,
+                             max_retries=max_retries, heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl,
+                             queue=queue, secret_file=secret_file, insecure=insecure)
         objective = import_objective(spec.objective) if isinstance(spec.objective, str) else spec.objective
         trials = Trials()
-        fmin(objective, spec.space, trials=trials, catch_eval_exceptions=True, **common)
+        with contextlib.suppress(AllTrialsFailed):  # the summary says so, with the failures' reason
+            fmin(objective, spec.space, trials=trials, catch_eval_exceptions=True, **common)
         return _result(trials, None, "inline", spec, started)
+    common.update(trial_timeout=trial_timeout, max_retries=max_retries)
     name = study or default_study_name(spec.path)
     parallelism = parallelism or (workers if workers > 0 else None)
     from .lease import LEASE_TTL
@@ -165,7 +233,7 @@ def run_study_file(
     if redis_url is None:
         with _embedded(workers, queue) as (url, key, ticks):
             trials = RedisTrials(url, exp_key=name, queue=queue, secret=key, ticks=ticks, **liveness)
-            fmin(spec.objective, spec.space, trials=trials, parallelism=parallelism, **common)
+            _fmin_noting_interruption(trials, spec, "embedded", parallelism, common)
             return _result(trials, name, "embedded", spec, started)
     key = None
     if _has_secret(secret_file):
@@ -175,12 +243,63 @@ def run_study_file(
     with _local_workers(redis_url, workers, queue, key, insecure) as ticks:
         trials = RedisTrials(redis_url, exp_key=name, queue=queue, secret=key, insecure=insecure, ticks=ticks,
                              **liveness)
-        fmin(spec.objective, spec.space, trials=trials, parallelism=parallelism, **common)
+        _fmin_noting_interruption(trials, spec, "cluster", parallelism, common)
         return _result(trials, name, "cluster", spec, started)
+
+
+def _fmin_noting_interruption(trials: Any, spec: StudyFile, mode: str, parallelism: int | None,
+                              common: dict[str, Any]) -> None:
+    """``fmin`` on workers; an interruption carries what the study holds at that moment,
+    read while its Redis still runs (an embedded one is gone right after)."""
+    try:
+        with contextlib.suppress(AllTrialsFailed):  # the summary says so, with the failures' reason
+            fmin(spec.objective, spec.space, trials=trials, parallelism=parallelism, **common)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        study = trials.study
+        if study is not None:
+            exc.run_interruption = Interruption(  # type: ignore[union-attr]
+                study=study.name, mode=mode, n_finished=study.n_finished, n_pending=study.n_pending)
+        raise
+
+
+#: In-process runs ignore these (CLI spelling, the default that means "not given").
+_WORKER_ONLY: tuple[tuple[str, str, Any], ...] = (
+    ("study", "--study", None), ("parallelism", "--parallelism", None),
+    ("trial_timeout", "--trial-timeout", None), ("max_retries", "--max-retries", DEFAULT_MAX_RETRIES),
+    ("heartbeat_ttl", "--heartbeat-ttl", None), ("lease_ttl", "--lease-ttl", None),
+    ("queue", "--queue", DEFAULT_QUEUE), ("secret_file", "--secret-file", None), ("insecure", "--insecure", False),
+)
+
+
+def ignored_inline(**given: Any) -> list[str]:
+    """The options among ``given`` an in-process run ignores, as the CLI spells them."""
+    return [flag for name, flag, default in _WORKER_ONLY if name in given and given[name] != default]
+
+
+def _warn_ignored_inline(**given: Any) -> None:
+    """One warning naming what an in-process run ignores: silently dropping a
+    --trial-timeout the user relies on would be worse than the noise."""
+    ignored = ignored_inline(**given)
+    if ignored:
+        log.warning("%s %s ignored in-process (no --redis, no --workers): %s only to embedded (--workers N) "
+                    "and cluster (--redis URL) runs", ", ".join(ignored), "is" if len(ignored) == 1 else "are",
+                    "it applies" if len(ignored) == 1 else "they apply")
 
 
 def _has_secret(secret_file: str | None) -> bool:
     return secret_file is not None or bool(os.environ.get(ENV_SECRET))
+
+
+def _top_failure(records: list[Any]) -> tuple[str, int] | None:
+    """The most common first line of the failed trials' errors, and its count: when
+    nothing succeeded, the reason belongs in the final message, not only in -v logs."""
+    lines = collections.Counter(
+        (str(r.error).strip().splitlines() or ["(no error message)"])[0] if r.error else "(no error message)"
+        for r in records if r.state.value == "fail"
+    )
+    if not lines:
+        return None
+    return lines.most_common(1)[0]
 
 
 def _result(trials: Trials, name: str | None, mode: str, spec: StudyFile, started: float) -> RunResult:
@@ -197,6 +316,8 @@ def _result(trials: Trials, name: str | None, mode: str, spec: StudyFile, starte
         n_ok=sum(1 for r in records if r.state.value == "ok"),
         n_fail=sum(1 for r in records if r.state.value == "fail"),
         elapsed=time.monotonic() - started,
+        stop_reason=getattr(trials, "stop_reason", None),
+        top_failure=_top_failure(records),
     )
 
 
@@ -226,8 +347,9 @@ def _local_workers(redis_url: str, workers: int, queue: str, key: bytes | None,
 
 
 def _check_pool(pool: Any, study: Any, now: float) -> None:
-    """A coordinator tick: fail instead of waiting forever when the local workers died."""
-    pool.check(restart=False)
+    """A coordinator tick: replace a local worker that died (the reaper re-runs its
+    trial); fail, with the workers' own error, only when they crash-loop."""
+    pool.check(restart=True)
 
 
 @contextlib.contextmanager
@@ -238,7 +360,7 @@ def _sigterm_as_exit() -> Iterator[None]:
         return
 
     def on_term(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
+        raise Terminated(signum)
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:

@@ -14,14 +14,16 @@ elsewhere at once); only then are children killed.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from types import TracebackType
-from typing import Any, Sequence
+from typing import IO, Any, Sequence
 
 from .errors import DistoptError
 from .objective import ENV_SECRET, resolve_secret
@@ -30,9 +32,40 @@ from .storage import RedisStorage
 log = logging.getLogger(__name__)
 
 ENV_PARENT_PID = "DISTOPT_PARENT_PID"  # the same name dispatch.worker watches
-#: A child that exits sooner than this after its start counts as a failed start.
-_QUICK_EXIT = 2.0
+#: A child that exits sooner than this after its start counts as a failed start
+#: (generous: a loaded machine takes seconds to import rq and numpy).
+_QUICK_EXIT = 10.0
+#: This many failed starts in a row (no child lived longer in between) is a crash loop.
 _MAX_QUICK_EXITS = 5
+#: Lines of a child's stderr kept for the crash-loop error.
+_TAIL_LINES = 20
+
+
+def exit_reason(code: int | None) -> str:
+    """A child's exit status in words ("killed by SIGKILL", "exit code 1")."""
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _tee(stream: IO[bytes], tail: "collections.deque[str]") -> None:
+    """Copy a child's stderr to ours line by line, keeping the last lines."""
+    try:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode(errors="replace")
+            tail.append(line.rstrip("\n"))
+            try:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+            except (OSError, ValueError):  # our stderr is closed: keep reading, so the child never blocks
+                pass
+    finally:
+        stream.close()
 
 
 class WorkerPool:
@@ -66,6 +99,9 @@ class WorkerPool:
         self._started: list[float] = []
         self._seen: set[int] = set()
         self._quick_exits = 0
+        self._tails: dict[int, collections.deque[str]] = {}
+        self._tees: dict[int, threading.Thread] = {}
+        self.last_exit: tuple[int, int, float] | None = None  # pid, code, seconds it lived
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "distopt"] + ["-v"] * self.verbose
@@ -86,7 +122,22 @@ class WorkerPool:
         return env
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(self.command(), env=self._env(), stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(self.command(), env=self._env(), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        assert proc.stderr is not None
+        tee = threading.Thread(target=_tee, args=(proc.stderr, tail), name=f"distopt-worker-{proc.pid}-stderr",
+                               daemon=True)
+        tee.start()
+        self._tails[proc.pid] = tail
+        self._tees[proc.pid] = tee
+        return proc
+
+    def stderr_tail(self, pid: int) -> list[str]:
+        """The last lines child ``pid`` wrote to stderr (all of them once it exited)."""
+        tee = self._tees.get(pid)
+        if tee is not None:
+            tee.join(1.0)  # an exited child's last lines may still be in the pipe
+        return list(self._tails.get(pid, ()))
 
     def start(self) -> "WorkerPool":
         for _ in range(self.processes):
@@ -102,26 +153,39 @@ class WorkerPool:
         return sum(1 for p in self.procs if p.poll() is None)
 
     def check(self, restart: bool = False) -> None:
-        """Raise when every child has exited, or children keep dying right after their
-        start; with ``restart``, start a new child in place of one that died."""
+        """Raise when every child has exited, or children keep dying soon after their
+        start (a crash loop: a bad environment, not bad luck); with ``restart``, start a
+        new child in place of one that died (killed, out of memory, ...)."""
+        now = time.monotonic()
         for i, proc in enumerate(self.procs):
             code = proc.poll()
             if code is None or proc.pid in self._seen:
                 continue
             self._seen.add(proc.pid)
-            if time.monotonic() - self._started[i] < _QUICK_EXIT:
-                self._quick_exits += 1
+            lived = now - self._started[i]
+            self.last_exit = (proc.pid, code, lived)
+            self._quick_exits = self._quick_exits + 1 if lived < _QUICK_EXIT else 0
             if restart and not self.burst and self._quick_exits < _MAX_QUICK_EXITS:
-                log.warning("worker process %s exited with code %s; starting another", proc.pid, code)
+                log.warning("worker process %s stopped (%s) after %.1f s; starting another in its place "
+                            "(a trial it was running runs again once found lost)", proc.pid, exit_reason(code), lived)
                 self.procs[i] = self._spawn()
                 self._started[i] = time.monotonic()
         if self.burst or not self.procs:
             return
-        if self.alive() == 0 or self._quick_exits >= _MAX_QUICK_EXITS:
-            codes = ", ".join(str(p.returncode) for p in self.procs if p.returncode is not None)
-            raise DistoptError(
-                f"the local worker processes keep exiting (exit codes {codes}); their error is printed above"
-            )
+        if self._quick_exits >= _MAX_QUICK_EXITS:
+            raise DistoptError(f"the local worker processes keep exiting soon after they start ({self._quick_exits} "
+                               f"in a row within {_QUICK_EXIT:g} s of their start); {self._last_words()}")
+        if self.alive() == 0:
+            raise DistoptError(f"every local worker process has exited; {self._last_words()}")
+
+    def _last_words(self) -> str:
+        """The last exited child's exit reason and stderr, for an error message."""
+        if self.last_exit is None:
+            return "no exit was seen"
+        pid, code, lived = self.last_exit
+        tail = [line for line in self.stderr_tail(pid) if line.strip()]
+        said = ("its error output ends:\n  " + "\n  ".join(tail)) if tail else "it printed nothing to stderr"
+        return f"the last one (pid {pid}) ended with {exit_reason(code)} after {lived:.1f} s; {said}"
 
     def wait(self, timeout: float | None = None) -> list[int]:
         """Wait for every child to exit; their exit codes."""

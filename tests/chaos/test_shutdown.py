@@ -108,7 +108,8 @@ def test_distopt_cancel_ends_a_running_study(redis_url):
         assert out.returncode == 0, out.stderr
         assert "study tocancel: cancelled" in out.stdout and "by coordinator" in out.stdout
         stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 0, stderr
+    assert proc.returncode == 3, stderr  # EXIT_CANCELLED: cancelled on purpose, neither done nor failed
+    assert "cancelled: study 'tocancel' was ended by `distopt cancel`" in stderr
     counts = storage.count_states("tocancel")
     assert counts[TrialState.QUEUED] == counts[TrialState.RUNNING] == 0 and counts[TrialState.CANCELLED] > 0
     assert counts[TrialState.OK] < 200 and storage.get_study("tocancel")["status"] == "cancelled"
