@@ -311,6 +311,21 @@ class Trials:
             raise AllTrialsFailed("no trial finished with status 'ok', so there is no best trial")
         return trial_document(best, self._labels(), self._exp_key, self._raw.get(best.tid))
 
+    def require_results(self) -> None:
+        """What ``fmin(return_argmin=True)`` checks before taking the argmin: hyperopt's
+        "no evaluation tasks" error, as AllTrialsFailed naming the first error when trials
+        ran but every one raised or failed on its worker (they are left out of ``trials``)."""
+        if len(self) > 0:
+            return
+        failed = [r for r in self._records() if r.state.finished]
+        if failed:
+            first = (failed[0].error or "no error recorded").splitlines()[0]
+            raise AllTrialsFailed(
+                f"There are no evaluation tasks, cannot return argmin of task losses: all {len(failed)} "
+                f"trials failed without a result (trial {failed[0].tid}: {first}); see trials.study.trials "
+                "or `distopt status` for every error")
+        raise DistoptError("There are no evaluation tasks, cannot return argmin of task losses.")
+
     @property
     def argmin(self) -> dict[str, Any]:
         """The best trial's ``{label: value}`` (choice values as indices), as hyperopt."""

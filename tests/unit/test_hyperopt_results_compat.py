@@ -286,3 +286,22 @@ def test_study_fitting_vals_drops_values_outside_the_space():
     study = Study({"x": hp.uniform("x", 0, 1), "c": hp.choice("c", ["a", "b"])})
     assert study.fitting_vals({"x": 0.5, "c": 1, "old": 3}) == {"x": 0.5, "c": 1}
     assert study.fitting_vals({"x": 5.0, "c": 2}) == {}
+
+
+def test_require_results_names_the_first_error():
+    trials = Trials()
+    with pytest.raises(DistoptError, match="no evaluation tasks"):
+        trials.require_results()
+    with pytest.raises(DistoptError):
+        run(distopt, _raise_when_negative, hp.uniform("x", -1, -0.5), 3, trials=trials, catch_eval_exceptions=True)
+    with pytest.raises(AllTrialsFailed, match=r"no evaluation tasks.*all 3 trials failed.*ValueError: neg"):
+        trials.require_results()
+
+
+def test_study_tell_keeps_the_raw_result_and_attachments():
+    study = Study(hp.uniform("x", 0, 1))
+    trial = study.ask()
+    model = Model(1)
+    rec = study.tell(trial, {"loss": 0.5, "status": STATUS_OK, "model": model, "attachments": {"a": b"1"}})
+    assert rec.reported and isinstance(rec.result["model"], str) and "attachments" not in rec.result
+    assert study.raw_results[trial.tid]["model"] is model and study.attachments[f"ATTACH::{trial.tid}::a"] == b"1"
