@@ -28,7 +28,9 @@ arguments so ``functools.partial(tpe.suggest, gamma=..., liar=...)`` configures 
 - ``gamma_parallel`` / ``n_EI_parallel``: with ``m`` trials pending, ``gamma`` and
   ``n_EI_candidates`` move towards these by ``m / (m + 1)`` (None: no change). A wide
   queue leaves few rounds of feedback, so it pays to exploit harder there than in a
-  sequential search.
+  sequential search. Only in spaces of at least ``parallel_min_params`` parameters:
+  in one or two dimensions the pending trials already cover the promising region,
+  and exploiting harder only stacks the candidates together.
 - ``n_startup_parallel``: with many trials pending the model may start after fewer
   finished trials, down to this many (None: always ``n_startup_jobs``).
 - ``cat_candidates``: candidates for a group of categorical parameters only (such as
@@ -80,6 +82,7 @@ DEFAULTS: dict[str, Any] = {
     "n_startup_parallel": None,
     "gamma_parallel": 0.07,
     "n_EI_parallel": 48,
+    "parallel_min_params": 3,
 }
 LIARS = ("worst", "best", "mean", "none")
 SPLITS = ("linear", "sqrt")
@@ -113,7 +116,7 @@ def suggest(
             seen = np.vstack([history.X, pend])
             vals = startup_point(space, seen, rng, cfg["startup_candidates"])
         else:
-            m = _for_pending(model, cfg, len(pend_z))
+            m = _for_pending(model, cfg, len(pend_z) if len(space) >= cfg["parallel_min_params"] else 0)
             vals = propose(lay, split(obs, pend_z, m), m, rng)
         out.append(vals)
         if i == int(n) - 1:
@@ -187,6 +190,7 @@ def _settings(settings: dict[str, Any]) -> dict[str, Any]:
     _int(cfg, "max_components", 1)
     _int(cfg, "startup_candidates", 1)
     _int(cfg, "cat_candidates", 1)
+    _int(cfg, "parallel_min_params", 0)
     if cfg["n_EI_parallel"] is not None:
         _int(cfg, "n_EI_parallel", 1)
     if cfg["gamma_parallel"] is not None and not 0.0 < _real(cfg, "gamma_parallel") <= 1.0:

@@ -275,6 +275,7 @@ def test_partial_settings_reach_the_sampler():
         ({"n_EI_parallel": 0}, "0"),
         ({"cat_candidates": 0}, "0"),
         ({"liar_floor": -1.0}, "-1.0"),
+        ({"parallel_min_params": -1}, "-1"),
     ],
 )
 def test_invalid_settings_raise_algo_error_naming_the_value(settings, needle):
@@ -383,3 +384,18 @@ def test_space_without_parameters_gives_empty_assignments():
     assert tpe.suggest(cs, history, empty(cs), 2, np.random.default_rng(0)) == [{}, {}]
     history.add({}, 1.0)
     assert tpe.suggest(cs, history, empty(cs), 1, np.random.default_rng(0)) == [{}]
+
+
+@pytest.mark.parametrize("dims, shifted", [(2, False), (3, True)])
+def test_parallel_exploitation_only_in_spaces_of_enough_parameters(dims, shifted):
+    space = {f"x{i}": hp.uniform(f"x{i}", -5, 5) for i in range(dims)}
+    history = run(space, lambda v: sum(x * x for x in v.values()), 30, seed=2)
+    cs = compile_space(space)
+    pending = history.X[-8:]
+
+    def ask(**settings):
+        return tpe.suggest(cs, history, pending, 4, np.random.default_rng(5), **settings)
+
+    sequential = ask(gamma_parallel=None, n_EI_parallel=None)
+    assert (ask() != sequential) is shifted
+    assert ask(parallel_min_params=dims + 1) == sequential
