@@ -156,9 +156,6 @@ def record_inbox(storage: RedisStorage, study: str) -> tuple[int, int]:
     return recorded, dropped
 
 
-_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(TrialRecord))
-
-
 def _finished(old: TrialRecord, args: dict[str, Any], reported: bool, now: float) -> TrialRecord:
     """The record a result makes of ``old``, as ``Study.record_results`` makes it."""
     ok = bool(args["ok"])
@@ -171,9 +168,8 @@ def _finished(old: TrialRecord, args: dict[str, Any], reported: bool, now: float
         start_time=args["start_time"] if args.get("start_time") is not None else old.start_time,
         end_time=args["end_time"] if args.get("end_time") is not None else now,
         refresh_time=now,
+        reported=reported,  # hyperopt's DONE (a reported failure) vs ERROR (a raised one)
     )
-    if "reported" in _RECORD_FIELDS:  # hyperopt's DONE vs ERROR, where records keep it
-        changes["reported"] = reported
     return old.replace(**changes)
 
 

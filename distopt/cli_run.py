@@ -156,7 +156,9 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
         _interrupted(exc, study, redis_url, int(exc.code))  # type: ignore[arg-type]
     if result.study:
         click.echo(f"study: {result.study} ({result.mode})")
-    click.echo(f"trials: {result.n_trials} ({result.n_ok} ok, {result.n_fail} failed) in {result.elapsed:.1f} s")
+    cancelled = f", {result.n_cancelled} cancelled" if result.n_cancelled else ""
+    click.echo(f"trials: {result.n_trials} ({result.n_ok} ok, {result.n_fail} failed{cancelled}) "
+               f"in {result.elapsed:.1f} s")
     if result.best_loss is not None:
         click.echo(f"best loss: {result.best_loss:.6g}")
         click.echo(f"best parameters: {result.best_params!r}")

@@ -93,6 +93,7 @@ class RunResult:
     n_ok: int
     n_fail: int
     elapsed: float
+    n_cancelled: int = 0
     #: Why the coordinator stopped ("max_evals", "timeout", "cancelled", ...); None in-process.
     stop_reason: str | None = None
     #: The most common first line of the failed trials' errors, and how many had it.
@@ -316,6 +317,7 @@ def _result(trials: Trials, name: str | None, mode: str, spec: StudyFile, starte
         n_ok=sum(1 for r in records if r.state.value == "ok"),
         n_fail=sum(1 for r in records if r.state.value == "fail"),
         elapsed=time.monotonic() - started,
+        n_cancelled=sum(1 for r in records if r.state.value == "cancelled"),
         stop_reason=getattr(trials, "stop_reason", None),
         top_failure=_top_failure(records),
     )

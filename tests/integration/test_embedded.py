@@ -157,6 +157,11 @@ def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode != 0
+    assert proc.returncode == (130 if sig == signal.SIGINT else 143), err
     assert "Traceback" not in err
+    # true about where the results went: the private Redis, gone; no resume command
+    what = "interrupted" if sig == signal.SIGINT else "terminated (SIGTERM)"
+    assert re.search(what.replace("(", r"\(").replace(")", r"\)") + r": study '[^']+' \(\d+ finished trials, \d+ "
+                     r"queued or running\) was in this run's private Redis, which is gone with it", err), err
+    assert "resume it" not in err and "kept in Redis" not in err
     assert_nothing_left(tree)
