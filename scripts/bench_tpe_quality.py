@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchlib import report  # noqa: E402
 from benchlib.adapters import MAIN, OPTIMIZERS, distopt_level  # noqa: E402
-from benchlib.problems import PROBLEMS  # noqa: E402
+from benchlib.problems import ALL_PROBLEMS, HELD_OUT, PROBLEMS  # noqa: E402
 from benchlib.schedule import durations, run_async  # noqa: E402
 
 DEFAULT_OPTIMIZERS = (
@@ -47,9 +47,11 @@ def _csv(text: str) -> list[str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="problems: " + ", ".join(PROBLEMS) + "\noptimizers: " + ", ".join(OPTIMIZERS),
+        epilog="problems: " + ", ".join(PROBLEMS) + "\nheld-out problems (not used to choose defaults): "
+               + ", ".join(HELD_OUT) + "\noptimizers: " + ", ".join(OPTIMIZERS),
     )
-    ap.add_argument("--problems", default="all", help="comma-separated problem names, or 'all' (default)")
+    ap.add_argument("--problems", default="all",
+                    help="comma-separated problem names, 'all' (default: the main 8) or 'heldout'")
     ap.add_argument("--q", default="1,8,32", help="comma-separated worker counts (default 1,8,32)")
     ap.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS),
                     help="comma-separated optimizer names (default: %(default)s)")
@@ -61,12 +63,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--json-out", metavar="FILE", help="write one JSON line per run to FILE")
     ap.add_argument("--from-json", metavar="FILE", help="print the tables for records saved by --json-out; run nothing")
     args = ap.parse_args(argv)
-    args.problems = list(PROBLEMS) if args.problems == "all" else _csv(args.problems)
+    sets = {"all": list(PROBLEMS), "heldout": list(HELD_OUT)}
+    args.problems = sets[args.problems] if args.problems in sets else _csv(args.problems)
     args.q = sorted({int(x) for x in _csv(args.q)})
     args.optimizers = _csv(args.optimizers)
     for p in args.problems:
-        if p not in PROBLEMS:
-            ap.error(f"unknown problem {p!r}; choose from {', '.join(PROBLEMS)}")
+        if p not in ALL_PROBLEMS:
+            ap.error(f"unknown problem {p!r}; choose from {', '.join(ALL_PROBLEMS)}")
     for o in args.optimizers:
         if o not in OPTIMIZERS:
             ap.error(f"unknown optimizer {o!r}; choose from {', '.join(OPTIMIZERS)}")
@@ -81,7 +84,7 @@ def run_task(task: tuple[str, int, list[int], list[str], int]) -> list[dict]:
     """All optimizers and worker counts for one (problem, seed)."""
     problem_name, seed, qs, optimizers, budget = task
     warnings.simplefilter("ignore")
-    problem = PROBLEMS[problem_name]
+    problem = ALL_PROBLEMS[problem_name]
     schedule = durations(problem_name, seed, budget)
     records = []
     for q in qs:
@@ -130,13 +133,13 @@ def load(path: str) -> list[dict]:
 
 
 def summarize(records: list[dict]) -> str:
-    problems = [p for p in PROBLEMS if any(r["problem"] == p for r in records)]
+    problems = [p for p in ALL_PROBLEMS if any(r["problem"] == p for r in records)]
     optimizers = [o for o in OPTIMIZERS if any(r["optimizer"] == o for r in records)]
     qs = sorted({int(r["q"]) for r in records})
     budget = sorted({int(r["budget"]) for r in records})
     seeds = sorted({int(r["seed"]) for r in records})
     med = report.medians(records)
-    scales = {p: PROBLEMS[p].scale for p in problems}
+    scales = {p: ALL_PROBLEMS[p].scale for p in problems}
     main = [o for o in MAIN if o in optimizers]
     lines: list[str] = []
     add = lines.append

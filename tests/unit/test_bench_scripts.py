@@ -78,14 +78,14 @@ def test_problems_know_their_optimum() -> None:
     sys.path.insert(0, str(SCRIPTS))
     try:
         import numpy as np
-        from benchlib.problems import PROBLEMS
+        from benchlib.problems import ALL_PROBLEMS
 
         from distopt.algo.prior import sample_prior_point
         from distopt.space import compile_space, space_eval
     finally:
         sys.path.remove(str(SCRIPTS))
     rng = np.random.default_rng(0)
-    for p in PROBLEMS.values():
+    for p in ALL_PROBLEMS.values():
         assert abs(p.regret(p.argmin)) < 1e-9, p.name
         compiled = compile_space(p.space)
         regrets = [p.regret(space_eval(p.space, sample_prior_point(compiled, rng))) for _ in range(200)]
