@@ -3,6 +3,8 @@ AllTrialsFailed`` works after changing the import. Every distopt error derives f
 ``DistoptError``."""
 
 from .errors import DistoptError
+from .evaluation import InvalidLoss, InvalidResult, InvalidResultStatus, InvalidResultType
 from .trials import AllTrialsFailed
 
-__all__ = ["AllTrialsFailed", "DistoptError"]
+__all__ = ["AllTrialsFailed", "DistoptError", "InvalidLoss", "InvalidResult", "InvalidResultStatus",
+           "InvalidResultType"]

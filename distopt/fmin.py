@@ -123,8 +123,7 @@ def fmin(
     if trials_save_file:
         _save(trials, trials_save_file)
     if return_argmin:
-        if len(trials) == 0:
-            raise DistoptError("There are no evaluation tasks, cannot return argmin of task losses.")
+        trials.require_results()  # hyperopt's "no evaluation tasks", or AllTrialsFailed naming the first error
         return trials.argmin
     if len(trials) > 0:  # as hyperopt: AllTrialsFailed when trials ran but none is ok
         return space_eval(space, trials.argmin)

@@ -44,7 +44,7 @@ durations seconds, absent values null::
           "rate_window": 300.0,             #   `rate_window` seconds (less for a young study)
           "eta_seconds": 720.0,             # (max_evals - finished) at that rate; 0 when reached;
                                             # null without max_evals, with no recent finishes,
-                                            # or when the study is not running
+                                            # or for a cancelled, failed or interrupted study
           "stale": [                        # pending trials whose liveness deadline has passed
             {"tid": 17, "attempt": 0, "state": "running", "worker": "gpu-3:4242",
              "deadline": 1714557500.0, "overdue": 100.0,
@@ -160,10 +160,19 @@ def study_status(snap: StudySnapshot, storage: Storage, now: float, window: floa
         },
         "rate_per_minute": rate,
         "rate_window": min(window, _age(snap.records, now)) if snap.records else window,
-        # an ended study (done, cancelled, failed, interrupted) has nothing left to wait for
-        "eta_seconds": eta_seconds(max_evals, finished, rate) if meta.get("status") == "running" else None,
+        "eta_seconds": _eta(meta.get("status"), max_evals, finished, rate),
         "stale": stale_trials(snap.records, storage.heartbeats(snap.name), now, _ttl(meta)),
     }
+
+
+def _eta(status: Any, max_evals: int | None, finished: int, rate: float) -> float | None:
+    """A running study's ETA; a done one has none left (0); one that was cancelled,
+    failed or interrupted has no ETA until a coordinator runs it again."""
+    if status == "done":
+        return None if max_evals is None else 0.0
+    if status in ("cancelled", "failed", "interrupted"):
+        return None
+    return eta_seconds(max_evals, finished, rate)
 
 
 def _max_evals(value: Any) -> int | None:

@@ -46,7 +46,7 @@ def test_dict_results_keep_extra_keys_and_failures_are_recorded():
     statuses = trials.statuses()
     assert set(statuses) == {"ok", "fail"}
     ok = [r for r in trials.results if r["status"] == "ok"]
-    assert all(r["arr"] == [0, 1] and r["note"].startswith("x=") for r in ok)
+    assert all(list(r["arr"]) == [0, 1] and r["note"].startswith("x=") for r in ok)  # arrays stay arrays
     assert best["x"] == min(r["loss"] for r in ok)
     assert [l for l in trials.losses() if l is not None] == [r["loss"] for r in ok]
 
@@ -54,8 +54,8 @@ def test_dict_results_keep_extra_keys_and_failures_are_recorded():
 @pytest.mark.parametrize("bad, reason", [(float("nan"), "non-finite loss"), (float("inf"), "non-finite loss"),
                                          ("abc", "loss 'abc' of type str")])
 def test_bad_losses_fail_the_trial_with_a_message(bad, reason):
-    trials = Trials()
-    run(lambda x: bad if x < 0.5 else x, hp.uniform("x", 0, 1), 20, trials=trials)
+    trials = Trials()  # an invalid return ('abc') raises unless caught, as in hyperopt
+    run(lambda x: bad if x < 0.5 else x, hp.uniform("x", 0, 1), 20, trials=trials, catch_eval_exceptions=True)
     failed = [t for t in trials.study.trials if t.state.value == "fail"]
     assert failed and all(reason in t.error for t in failed)
 
@@ -67,11 +67,12 @@ def test_exception_propagates_by_default_and_is_caught_on_request():
     trials = Trials()
     with pytest.raises(RuntimeError, match="kaput"):
         run(boom, hp.uniform("x", 0, 1), 3, trials=trials)
-    assert trials.statuses() == ["fail"]
+    assert trials.statuses() == [] and len(trials.study.trials) == 1  # ERROR: hidden, as in hyperopt
     trials = Trials()
-    with pytest.raises(AllTrialsFailed, match="no trial finished with status 'ok'"):
+    with pytest.raises(DistoptError, match="no evaluation tasks"):
         run(boom, hp.uniform("x", 0, 1), 3, trials=trials, catch_eval_exceptions=True)
-    assert len(trials) == 3 and all("RuntimeError: kaput" in t.error for t in trials.study.trials)
+    assert len(trials) == 0 and len(trials.study.trials) == 3
+    assert all("RuntimeError: kaput" in t.error for t in trials.study.trials)
 
 
 def test_loss_threshold_and_timeout_and_early_stop():
