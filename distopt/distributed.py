@@ -46,6 +46,11 @@ __all__ = ["DEFAULT_PARALLELISM", "LEASE_TTL", "Lease", "run_distributed", "ship
 _CALLER_REPORTS: contextvars.ContextVar[bool] = contextvars.ContextVar("distopt_caller_reports", default=False)
 
 
+def caller_reports_interruption() -> bool:
+    """Whether the caller said it tells the user about an interrupted study itself."""
+    return _CALLER_REPORTS.get()
+
+
 @contextlib.contextmanager
 def interruption_reported() -> Iterator[None]:
     """Within this block, an interrupted ``run_distributed`` leaves telling the user how

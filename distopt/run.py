@@ -252,14 +252,23 @@ def _fmin_noting_interruption(trials: Any, spec: StudyFile, mode: str, paralleli
                               common: dict[str, Any]) -> None:
     """``fmin`` on workers; an interruption carries what the study holds at that moment,
     read while its Redis still runs (an embedded one is gone right after)."""
+    from .distributed import caller_reports_interruption, interruption_reported
+
+    tell_here = mode == "embedded" and not caller_reports_interruption()
     try:
-        with contextlib.suppress(AllTrialsFailed):  # the summary says so, with the failures' reason
-            fmin(spec.objective, spec.space, trials=trials, parallelism=parallelism, **common)
+        # an embedded study is not resumable: the generic "resume it with ..." would be untrue
+        with interruption_reported() if mode == "embedded" else contextlib.nullcontext():
+            with contextlib.suppress(AllTrialsFailed):  # the summary says so, with the failures' reason
+                fmin(spec.objective, spec.space, trials=trials, parallelism=parallelism, **common)
     except (KeyboardInterrupt, SystemExit) as exc:
         study = trials.study
         if study is not None:
             exc.run_interruption = Interruption(  # type: ignore[union-attr]
                 study=study.name, mode=mode, n_finished=study.n_finished, n_pending=study.n_pending)
+            if tell_here:
+                log.warning("study %r interrupted with %d trials finished and %d queued or running; it was in "
+                            "this run's private Redis, which stops now, results included (a run on a Redis "
+                            "given as redis_url can be resumed)", study.name, study.n_finished, study.n_pending)
         raise
 
 
