@@ -23,7 +23,7 @@ import uuid
 from typing import Any
 
 from .errors import DistoptError
-from .records import TrialRecord, TrialState
+from .records import TrialState, finished_record
 from .storage import DEFAULT_PREFIX, RedisStorage, Storage, open_storage
 
 #: Seconds between checks of the cancel flag in a running coordinator.
@@ -142,7 +142,7 @@ def record_inbox(storage: RedisStorage, study: str) -> tuple[int, int]:
             if old is None or old.state.ended:
                 dropped += 1
                 continue
-            new = _finished(old, args, bool(msg.get("reported", False)), now)
+            new = finished_record(old, {**args, "reported": bool(msg.get("reported", False))}, now)
             current[old.tid] = new
             changes.append((old.tid, old.state, new, None))
             if args["attempt"] is not None and int(args["attempt"]) != old.attempt:  # a newer attempt's job waits
@@ -154,23 +154,6 @@ def record_inbox(storage: RedisStorage, study: str) -> tuple[int, int]:
     if superseded and queue:
         withdraw_jobs(storage.client, rq_queue(storage.client, str(queue)), superseded)
     return recorded, dropped
-
-
-def _finished(old: TrialRecord, args: dict[str, Any], reported: bool, now: float) -> TrialRecord:
-    """The record a result makes of ``old``, as ``Study.record_results`` makes it."""
-    ok = bool(args["ok"])
-    changes: dict[str, Any] = dict(
-        state=TrialState.OK if ok else TrialState.FAIL,
-        loss=args.get("loss") if ok else None,
-        result=dict(args.get("result") or {}),
-        error=args.get("error"),
-        worker=args.get("worker") or old.worker,
-        start_time=args["start_time"] if args.get("start_time") is not None else old.start_time,
-        end_time=args["end_time"] if args.get("end_time") is not None else now,
-        refresh_time=now,
-        reported=reported,  # hyperopt's DONE (a reported failure) vs ERROR (a raised one)
-    )
-    return old.replace(**changes)
 
 
 def _cancel_here(storage: RedisStorage, study: str) -> int:

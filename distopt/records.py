@@ -110,3 +110,21 @@ class TrialRecord:
         if self.start_time is None or self.end_time is None:
             return None
         return self.end_time - self.start_time
+
+
+def finished_record(old: TrialRecord, r: Mapping[str, Any], now: float) -> TrialRecord:
+    """The record a result message makes of ``old`` (OK or FAIL, with the worker's times
+    where it sent them): one rule for the coordinator and for ``distopt cancel``, which
+    records what is already in the inbox before cancelling."""
+    ok = bool(r["ok"])
+    return old.replace(
+        state=TrialState.OK if ok else TrialState.FAIL,
+        loss=r.get("loss") if ok else None,
+        result=dict(r.get("result") or {}),
+        error=r.get("error"),
+        worker=r.get("worker") or old.worker,
+        start_time=r["start_time"] if r.get("start_time") is not None else old.start_time,
+        end_time=r["end_time"] if r.get("end_time") is not None else now,
+        refresh_time=now,
+        reported=bool(r.get("reported", False)),  # hyperopt's DONE (a reported failure) vs ERROR (a raised one)
+    )

@@ -20,7 +20,7 @@ from .algo.history import History
 from .codec import decode_attachment, encode_record, to_plain
 from .errors import TrialError
 from .evaluation import interpret
-from .records import TrialRecord, TrialState
+from .records import TrialRecord, TrialState, finished_record
 from .space import CompiledSpace, compile_space, space_eval
 from .space.serialize import space_to_json
 from .storage import Storage, open_storage
@@ -273,18 +273,7 @@ class Study:
             if old is None or old.state.ended or tid in seen:
                 continue
             seen.add(tid)
-            ok = bool(r["ok"])
-            new = old.replace(
-                state=TrialState.OK if ok else TrialState.FAIL,
-                loss=r.get("loss") if ok else None,
-                result=dict(r.get("result") or {}),
-                error=r.get("error"),
-                worker=r.get("worker") or old.worker,
-                start_time=r["start_time"] if r.get("start_time") is not None else old.start_time,
-                end_time=r["end_time"] if r.get("end_time") is not None else now,
-                refresh_time=now,
-                reported=bool(r.get("reported", False)),
-            )
+            new = finished_record(old, r, now)
             changes.append((tid, old.state, new, None))
             slots.append(i)
         for i, (_, _, new, _), won in zip(slots, changes, self.storage.transition_many(self.name, changes)):

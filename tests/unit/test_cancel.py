@@ -64,10 +64,12 @@ class Idle(RQExecutor):
         return super().wait(0)
 
 
-def test_a_running_coordinator_stops_when_asked(storage, fake_redis, monkeypatch):
-    monkeypatch.setattr("distopt.dispatch.RQExecutor", Idle)
+def start_coordinator(storage, name, executor, monkeypatch):
+    """A coordinator thread running ``name`` with ``executor`` until 3 jobs are queued;
+    returns the thread and a dict that gets its stop reason."""
+    monkeypatch.setattr("distopt.dispatch.RQExecutor", executor)
     monkeypatch.setattr("distopt.cancel.CHECK_EVERY", 0.05)
-    study = Study(hp.uniform("x", 0, 1), storage=storage, name="c2")
+    study = Study(hp.uniform("x", 0, 1), storage=storage, name=name)
     outcome = {}
 
     def coordinate():
@@ -79,6 +81,11 @@ def test_a_running_coordinator_stops_when_asked(storage, fake_redis, monkeypatch
     while rq_queue(storage.client).count < 3:
         assert time.monotonic() < deadline
         time.sleep(0.01)
+    return runner, outcome
+
+
+def test_a_running_coordinator_stops_when_asked(storage, fake_redis, monkeypatch):
+    runner, outcome = start_coordinator(storage, "c2", Idle, monkeypatch)
     result = cancel_study(fake_redis, "c2", wait=10)
     runner.join(10)
     assert outcome["reason"] == "cancelled" and result.by.startswith("coordinator ")
@@ -158,20 +165,7 @@ class Deaf(RQExecutor):
 
 
 def test_a_running_coordinator_records_the_inbox_before_it_cancels(storage, fake_redis, monkeypatch):
-    monkeypatch.setattr("distopt.dispatch.RQExecutor", Deaf)
-    monkeypatch.setattr("distopt.cancel.CHECK_EVERY", 0.05)
-    study = Study(hp.uniform("x", 0, 1), storage=storage, name="c6")
-    outcome = {}
-
-    def coordinate():
-        outcome["reason"] = run_distributed(study, objective, StopRules(max_evals=10), parallelism=3, secret=SECRET)
-
-    runner = threading.Thread(target=coordinate)
-    runner.start()
-    deadline = time.monotonic() + 10
-    while rq_queue(storage.client).count < 3:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    runner, outcome = start_coordinator(storage, "c6", Deaf, monkeypatch)
     first = min(r.tid for r in storage.get_trials("c6"))
     storage.push_result("c6", ok_message(first, 0.125))
     result = cancel_study(fake_redis, "c6", wait=10)
