@@ -21,6 +21,7 @@ import sys
 from typing import Any, Callable, Iterator, Sequence
 
 from .cancel import CancelWatch
+from .idle_watch import IdleQueueWatch
 from .coordinator import Coordinator, StopRules, Tick
 from .errors import ConnectionFailed, DistoptError, LeaseError
 from .failfast import LoadFailureGuard
@@ -149,7 +150,8 @@ def run_distributed(
         reaper = Reaper(executor, liveness)
         coordinator = Coordinator(
             study, executor, rules, parallelism=parallelism, show_progressbar=show_progressbar,
-            ticks=(lease.tick, reaper, CancelWatch(), *ticks), observers=(LoadFailureGuard().observe,),
+            ticks=(lease.tick, reaper, CancelWatch(), IdleQueueWatch(executor, ttl), *ticks),
+            observers=(LoadFailureGuard().observe,),
             message_hooks={"handback": reaper.handback},
             wait_interval=min(1.0, lease_ttl / 4, liveness.period_s),
         )

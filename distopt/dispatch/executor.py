@@ -15,7 +15,7 @@ import logging
 import math
 from typing import Any, Sequence
 
-from rq import Queue
+from rq import Queue, Worker
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
@@ -87,6 +87,7 @@ class RQExecutor:
         self.study = study
         self.objective = objective
         self.queue = rq_queue(storage.client, queue)
+        self.queue_name = queue
         self.trial_timeout = trial_timeout
         self.job_timeout = rq_job_timeout(trial_timeout)
         self.heartbeat = (heartbeat_interval, heartbeat_ttl)
@@ -190,6 +191,12 @@ class RQExecutor:
 
         found = self._retrying(positions, what="looking for queued jobs")
         return {rec.tid for rec, pos in zip(records, found) if pos is not None}
+
+    def listeners(self) -> int:
+        """Workers registered on this queue in rq's registry (a worker killed with
+        SIGKILL stays listed until rq's own worker ttl expires)."""
+        return int(self._retrying(lambda: Worker.count(connection=self.storage.client, queue=self.queue),
+                                  what="counting workers"))
 
     def stop(self, study: Any, tids: Sequence[int]) -> None:
         """Ask rq to stop the jobs of ``tids`` where they run: a forking worker kills the
