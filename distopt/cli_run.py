@@ -127,18 +127,23 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
               help="[cluster] File holding the shared secret (default: $DISTOPT_SECRET).")
 @click.option("--insecure", is_flag=True, help="[cluster] Ship the objective unsigned when there is no secret.")
 @click.option("--queue", default="distopt", show_default=True, help="[workers] rq queue of the study's jobs.")
+@click.option("--save", "save", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write every trial to FILE when the run ends, interrupted or not (CSV for .csv, else "
+                   "JSON, as `distopt trials` exports them): the only copy of an in-process or embedded "
+                   "run's results.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @_one_line_errors
 def run_command(study_file: str, redis_url: str | None, study: str | None, max_evals: int | None,
                 parallelism: int | None, workers: int, algo: str | None, seed: int | None,
                 timeout: float | None, trial_timeout: float | None, max_retries: int,
                 heartbeat_ttl: float | None, lease_ttl: float | None, secret_file: str | None,
-                insecure: bool, queue: str, progress: bool | None) -> None:
+                insecure: bool, queue: str, save: str | None, progress: bool | None) -> None:
     """Run the study STUDY_FILE defines (objective, space; optionally algo, max_evals).
     With --redis and the --study of an unfinished study, continue it."""
     from .distributed import interruption_reported
-    from .run import Terminated, default_study_name, run_study_file
+    from .run import Terminated, check_save_path, default_study_name, run_study_file
 
+    check_save_path(save)
     if redis_url is not None and study is None:
         study = default_study_name(Path(study_file))
     try:
@@ -147,13 +152,15 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
                 study_file, redis_url=redis_url, study=study, max_evals=max_evals, parallelism=parallelism,
                 workers=workers, algo=algo, seed=seed, timeout=timeout, secret_file=secret_file,
                 insecure=insecure, queue=queue, trial_timeout=trial_timeout, max_retries=max_retries,
-                heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl,
+                heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl, save=save,
                 show_progressbar=sys.stderr.isatty() if progress is None else progress,
             )
     except KeyboardInterrupt as exc:
-        _interrupted(exc, study, redis_url, EXIT_INTERRUPTED)
+        _interrupted(exc, study, redis_url, EXIT_INTERRUPTED, save)
     except Terminated as exc:
-        _interrupted(exc, study, redis_url, int(exc.code))  # type: ignore[arg-type]
+        _interrupted(exc, study, redis_url, int(exc.code), save)  # type: ignore[arg-type]
+    if save is not None:
+        click.echo(f"trials saved to {save}", err=True)
     if result.study:
         click.echo(f"study: {result.study} ({result.mode})")
     cancelled = f", {result.n_cancelled} cancelled" if result.n_cancelled else ""
@@ -176,7 +183,8 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
         raise click.ClickException(message)
 
 
-def _interrupted(exc: BaseException, study: str | None, redis_url: str | None, code: int) -> NoReturn:
+def _interrupted(exc: BaseException, study: str | None, redis_url: str | None, code: int,
+                 save: str | None = None) -> NoReturn:
     """Say truthfully how the study was left: a cluster study can be resumed (print the
     command, runnable as printed); an embedded one went with its private Redis."""
     what = "interrupted" if code == EXIT_INTERRUPTED else "terminated (SIGTERM)"
@@ -184,7 +192,8 @@ def _interrupted(exc: BaseException, study: str | None, redis_url: str | None, c
         info = getattr(exc, "run_interruption", None)
         if info is not None:
             held = (f"study {info.study!r} ({info.n_finished} finished trials, {info.n_pending} queued or "
-                    "running) was in this run's private Redis, which is gone with it, results included")
+                    "running) was in this run's private Redis, which is gone with it")
+            held += f"; its trials are saved to {save}" if save else ", results included (--save FILE keeps them)"
         else:
             held = "this run's Redis was private and is gone, with the study's results"
         click.echo(f"{what}: {held}; pass --redis URL (a Redis that outlives the run) to make a study "

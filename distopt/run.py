@@ -198,9 +198,12 @@ def run_study_file(
     max_retries: int = DEFAULT_MAX_RETRIES,
     heartbeat_ttl: float | None = None,
     lease_ttl: float | None = None,
+    save: str | None = None,
 ) -> RunResult:
     """Run the study a file defines; see the module docstring for the three modes.
     ``max_retries``, ``heartbeat_ttl`` and ``lease_ttl`` are those of ``RedisTrials``.
+    ``save``: a file that gets every trial (CSV for ``.csv``, else JSON) when the run ends,
+    interrupted or not: the only copy of an in-process or embedded run's results.
 
     In-process, the settings only workers use are ignored, with one warning naming them.
     An interrupted embedded or cluster run (Ctrl-C, or SIGTERM as ``Terminated``) raises
@@ -220,7 +223,7 @@ def run_study_file(
                              queue=queue, secret_file=secret_file, insecure=insecure)
         objective = import_objective(spec.objective) if isinstance(spec.objective, str) else spec.objective
         trials = Trials()
-        with contextlib.suppress(AllTrialsFailed):  # the summary says so, with the failures' reason
+        with _saved(trials, save), contextlib.suppress(AllTrialsFailed):  # the summary gives the reason
             fmin(objective, spec.space, trials=trials, catch_eval_exceptions=True, **common)
         return _result(trials, None, "inline", spec, started)
     common.update(trial_timeout=trial_timeout, max_retries=max_retries)
@@ -234,7 +237,8 @@ def run_study_file(
     if redis_url is None:
         with _embedded(workers, queue) as (url, key, ticks):
             trials = RedisTrials(url, exp_key=name, queue=queue, secret=key, ticks=ticks, **liveness)
-            _fmin_noting_interruption(trials, spec, "embedded", parallelism, common)
+            with _saved(trials, save):  # while the private Redis still runs
+                _fmin_noting_interruption(trials, spec, "embedded", parallelism, common, saved=save)
             return _result(trials, name, "embedded", spec, started)
     key = None
     if _has_secret(secret_file):
@@ -244,12 +248,13 @@ def run_study_file(
     with _local_workers(redis_url, workers, queue, key, insecure) as ticks:
         trials = RedisTrials(redis_url, exp_key=name, queue=queue, secret=key, insecure=insecure, ticks=ticks,
                              **liveness)
-        _fmin_noting_interruption(trials, spec, "cluster", parallelism, common)
+        with _saved(trials, save):
+            _fmin_noting_interruption(trials, spec, "cluster", parallelism, common)
         return _result(trials, name, "cluster", spec, started)
 
 
 def _fmin_noting_interruption(trials: Any, spec: StudyFile, mode: str, parallelism: int | None,
-                              common: dict[str, Any]) -> None:
+                              common: dict[str, Any], saved: str | None = None) -> None:
     """``fmin`` on workers; an interruption carries what the study holds at that moment,
     read while its Redis still runs (an embedded one is gone right after)."""
     from .distributed import caller_reports_interruption, interruption_reported
@@ -266,9 +271,10 @@ def _fmin_noting_interruption(trials: Any, spec: StudyFile, mode: str, paralleli
             exc.run_interruption = Interruption(  # type: ignore[union-attr]
                 study=study.name, mode=mode, n_finished=study.n_finished, n_pending=study.n_pending)
             if tell_here:
+                kept = f"its trials are saved to {saved}" if saved else "results included (save=FILE keeps them)"
                 log.warning("study %r interrupted with %d trials finished and %d queued or running; it was in "
-                            "this run's private Redis, which stops now, results included (a run on a Redis "
-                            "given as redis_url can be resumed)", study.name, study.n_finished, study.n_pending)
+                            "this run's private Redis, which stops now, %s (a run on a Redis given as "
+                            "redis_url can be resumed)", study.name, study.n_finished, study.n_pending, kept)
         raise
 
 
@@ -310,6 +316,52 @@ def _top_failure(records: list[Any]) -> tuple[str, int] | None:
     if not lines:
         return None
     return lines.most_common(1)[0]
+
+
+def check_save_path(save: str | None) -> None:
+    """Fail before the run, not after it, when the file for ``save`` cannot be written."""
+    if save is None:
+        return
+    folder = os.path.dirname(os.path.abspath(save))
+    if os.path.isdir(save) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise DistoptError(f"cannot write the trials to {save!r}: {folder} is not a writable folder "
+                           "(or the path is a folder); choose another --save FILE")
+
+
+@contextlib.contextmanager
+def _saved(trials: Any, save: str | None) -> Iterator[None]:
+    """Write every trial of ``trials`` to ``save`` when the block ends, however it ends;
+    a failed write after a failed run is logged, so the run's own error stays the one raised."""
+    try:
+        yield
+    finally:
+        study = trials.study
+        if save is not None and study is not None:
+            failing = sys.exc_info()[0] is not None
+            try:
+                n = write_trials(study, save)
+                log.info("wrote %d trials to %s", n, save)
+            except (OSError, DistoptError) as exc:
+                if not failing:
+                    raise DistoptError(f"cannot write the trials to {save!r}: {exc}") from exc
+                log.error("cannot write the trials to %s: %s", save, exc)
+
+
+def write_trials(study: Any, path: str) -> int:
+    """Every trial of ``study`` as ``distopt trials`` exports it: CSV for a ``.csv`` path,
+    else JSON; the number written."""
+    from .export import row_columns, trials_rows, write_csv, write_json
+
+    labels = list(study.compiled.labels)
+    rows = trials_rows(study.trials, labels)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        if path.lower().endswith(".csv"):
+            write_csv(rows, fh, row_columns(rows, labels))
+        else:
+            write_json(rows, fh)
+    os.replace(tmp, path)
+    return len(rows)
 
 
 def _result(trials: Trials, name: str | None, mode: str, spec: StudyFile, started: float) -> RunResult:

@@ -2,6 +2,7 @@
 are all gone afterwards, also after Ctrl-C or SIGTERM."""
 
 import os
+import json
 import re
 import signal
 import subprocess
@@ -141,8 +142,9 @@ def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
             return x
     """))
     tree = RunTree()
+    saved = tmp_path / "trials.json"
     proc = subprocess.Popen([sys.executable, "-m", "distopt", "run", str(study), "--workers", "2",
-                             "--max-evals", "1000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "--max-evals", "1000", "--save", str(saved)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env_without_secret(), cwd=str(ROOT))
     try:
         deadline = time.monotonic() + 30
@@ -161,7 +163,13 @@ def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
     assert "Traceback" not in err
     # true about where the results went: the private Redis, gone; no resume command
     what = "interrupted" if sig == signal.SIGINT else "terminated (SIGTERM)"
-    assert re.search(what.replace("(", r"\(").replace(")", r"\)") + r": study '[^']+' \(\d+ finished trials, \d+ "
-                     r"queued or running\) was in this run's private Redis, which is gone with it", err), err
+    said = re.search(what.replace("(", r"\(").replace(")", r"\)") + r": study '[^']+' \((\d+) finished trials, (\d+) "
+                     r"queued or running\) was in this run's private Redis, which is gone with it; its trials "
+                     r"are saved to " + re.escape(str(saved)), err)
+    assert said, err
     assert "resume it" not in err and "kept in Redis" not in err
+    # the saved file holds what the message counted, written before the private Redis stopped
+    rows = json.loads(saved.read_text())
+    finished = [r for r in rows if r["state"] in ("ok", "fail")]
+    assert len(finished) == int(said.group(1)) > 0 and len(rows) - len(finished) == int(said.group(2))
     assert_nothing_left(tree)

@@ -100,3 +100,24 @@ def test_an_in_process_run_names_the_options_it_ignores(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="distopt"):
         run_study_file(path)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("name, fmt", [("trials.csv", "csv"), ("trials.json", "json")])
+def test_save_writes_every_trial_of_an_in_process_run(tmp_path, name, fmt):
+    import csv
+    import json
+
+    path = tmp_path / name
+    result = run_study_file(str(study_file(tmp_path, "space = hp.uniform('x', 0, 1)")), max_evals=6, seed=1,
+                            save=str(path))
+    assert result.n_ok == 6
+    text = path.read_text()
+    rows = list(csv.DictReader(text.splitlines())) if fmt == "csv" else json.loads(text)
+    assert [int(r["tid"]) for r in rows] == list(range(6)) and {r["state"] for r in rows} == {"ok"}
+    assert min(float(r["loss"]) for r in rows) == pytest.approx(result.best_loss)
+
+
+def test_save_to_an_unwritable_place_fails_before_the_run(tmp_path):
+    out = CliRunner().invoke(main, ["run", str(study_file(tmp_path, "space = hp.uniform('x', 0, 1)")),
+                                    "--save", str(tmp_path / "missing" / "t.json")])
+    assert out.exit_code == 1 and "choose another --save FILE" in out.output and "trials:" not in out.output
