@@ -22,6 +22,7 @@ import time
 import uuid
 from typing import Any
 
+from .coordinator import Coordinator, Interval
 from .errors import DistoptError
 from .records import TrialState, finished_record
 from .storage import DEFAULT_PREFIX, RedisStorage, Storage, open_storage
@@ -36,13 +37,11 @@ class CancelWatch:
     recording the results already in the inbox (the coordinator cancels what is left)."""
 
     def __init__(self, every: float = CHECK_EVERY) -> None:
-        self.every = every
-        self._last: float | None = None
+        self._interval = Interval(every)
 
     def __call__(self, study: Any, now: float) -> str | None:
-        if self._last is not None and now - self._last < self.every:
+        if not self._interval.due(now):
             return None
-        self._last = now
         if not study.storage.get_study(study.name).get("cancel_requested"):
             return None
         recorded = drain_into_study(study)
@@ -53,8 +52,6 @@ class CancelWatch:
 def drain_into_study(study: Any) -> int:
     """Record every result message waiting in ``study``'s inbox through the study (as
     the coordinator would); how many trials they finished."""
-    from .coordinator import Coordinator
-
     recorded = 0
     while True:
         messages = study.storage.pop_results(study.name, timeout=0.0, limit=1000)
@@ -121,7 +118,6 @@ def record_inbox(storage: RedisStorage, study: str) -> tuple[int, int]:
     """Record the results waiting in the study's inbox (holding its lease, with no
     coordinator): each trial not yet ended becomes OK or FAIL as its worker reported.
     Returns (recorded, dropped): dropped results were for trials that had already ended."""
-    from .coordinator import Coordinator
     from .dispatch.executor import rq_queue, withdraw_jobs
     from .dispatch.jobs import job_id
 

@@ -23,6 +23,23 @@ log = logging.getLogger(__name__)
 #: Hooks the distributed layer plugs in: called every loop turn with the clock. A tick
 #: that returns a string stops the study with that reason (e.g. "cancelled").
 Tick = Callable[[Study, float], "str | None"]
+
+
+class Interval:
+    """When a tick is due: at most once per ``seconds`` of the clock the coordinator
+    passes (injected in tests), the first call always."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: float | None = None
+
+    def due(self, now: float) -> bool:
+        if self._last is not None and now - self._last < self.seconds:
+            return False
+        self._last = now
+        return True
+
+
 #: Called with each result message and the record it produced (fail-fast checks).
 Observer = Callable[[dict[str, Any], TrialRecord], None]
 #: Handles messages of one ``type`` other than results and "started" (e.g. "handback").

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from .coordinator import Interval
 from .records import TrialState
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,12 @@ class IdleQueueWatch:
     def __init__(self, executor: Listened, wait: float) -> None:
         self.executor = executor
         self.wait = wait
-        self._last: float | None = None
+        self._interval = Interval(wait / 4)
         self._warned = False
 
     def __call__(self, study: Any, now: float) -> None:
-        if self._last is not None and now - self._last < self.wait / 4:
+        if not self._interval.due(now):
             return None
-        self._last = now
         pending = [study.record(tid) for tid in study.pending_tids()]
         queued = [r for r in pending if r.state == TrialState.QUEUED]
         booked = [r.book_time for r in queued if r.book_time is not None]

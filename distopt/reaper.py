@@ -32,6 +32,7 @@ import dataclasses
 import logging
 from typing import Any, Protocol, Sequence
 
+from .coordinator import Interval
 from .records import TrialRecord, TrialState
 from .study import Study, Trial
 
@@ -81,15 +82,13 @@ class Reaper:
     def __init__(self, jobs: JobQueue, liveness: Liveness = Liveness()) -> None:
         self.jobs = jobs
         self.liveness = liveness
-        self._last: float | None = None
+        self._interval = Interval(liveness.period_s)
         self._unaccounted: dict[tuple[int, int], float] = {}  # (tid, attempt) -> first seen so
         self._adopted = False
 
     def __call__(self, study: Study, now: float) -> None:
-        if self._last is not None and now - self._last < self.liveness.period_s:
-            return None
-        self._last = now
-        self.sweep(study, now)
+        if self._interval.due(now):
+            self.sweep(study, now)
         return None
 
     # -- one sweep -----------------------------------------------------------------------
