@@ -19,7 +19,7 @@ import click
 
 from .cli_common import ENV_REDIS_URL, reported
 from .errors import ConnectionFailed, DistoptError
-from .export import row_columns, trials_rows, write_csv, write_json
+from .export import trials_rows, write_rows
 from .monitor import status as get_status
 from .records import TrialState
 from .snapshot import StudySnapshot, load_snapshot
@@ -123,10 +123,7 @@ def trials_command(redis_url: str | None, study: str, fmt: str, states: tuple[st
     snap = _snapshot(redis_url, study)
     rows = trials_rows(snap.records, list(snap.labels), states or None)
     with reported(), _output(out) as fh:
-        if fmt == "csv":
-            write_csv(rows, fh, row_columns(rows, snap.labels))
-        else:
-            write_json(rows, fh)
+        write_rows(rows, fh, fmt, snap.labels)
     if out != "-":
         click.echo(f"wrote {len(rows)} trials of study {study!r} to {out}", err=True)
 

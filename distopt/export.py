@@ -92,6 +92,15 @@ def write_csv(rows: Sequence[Mapping[str, Any]], out: IO[str], columns: Sequence
         writer.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in row.items()})
 
 
+def write_rows(rows: Sequence[Mapping[str, Any]], out: IO[str], fmt: str, labels: Iterable[str] = ()) -> None:
+    """``rows`` as ``fmt`` ("csv", with ``labels``' columns first, or "json"): the one
+    format switch of ``distopt trials`` and ``distopt run --save``."""
+    if fmt == "csv":
+        write_csv(rows, out, row_columns(rows, labels))
+    else:
+        write_json(rows, out)
+
+
 def write_json(rows: Sequence[Mapping[str, Any]], out: IO[str]) -> None:
     """A JSON array with one trial per line (non-finite floats as "nan"/"inf" strings)."""
     lines = [json.dumps(to_plain(dict(row)), allow_nan=False) for row in rows]

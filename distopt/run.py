@@ -350,16 +350,13 @@ def _saved(trials: Any, save: str | None) -> Iterator[None]:
 def write_trials(study: Any, path: str) -> int:
     """Every trial of ``study`` as ``distopt trials`` exports it: CSV for a ``.csv`` path,
     else JSON; the number written."""
-    from .export import row_columns, trials_rows, write_csv, write_json
+    from .export import trials_rows, write_rows
 
     labels = list(study.compiled.labels)
     rows = trials_rows(study.trials, labels)
     tmp = f"{path}.tmp"
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        if path.lower().endswith(".csv"):
-            write_csv(rows, fh, row_columns(rows, labels))
-        else:
-            write_json(rows, fh)
+        write_rows(rows, fh, "csv" if path.lower().endswith(".csv") else "json", labels)
     os.replace(tmp, path)
     return len(rows)
 
