@@ -130,17 +130,24 @@ def test_inline_run_without_workers():
     assert "trials: 25 (25 ok, 0 failed)" in out.stdout and "study:" not in out.stdout
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
+def slow_study(tmp_path: Path, seconds: float) -> Path:
+    """A study file whose objective sleeps ``seconds``: trials are still running when a
+    test interrupts the run or kills a worker."""
     study = tmp_path / "slow_study.py"
-    study.write_text(textwrap.dedent("""
+    study.write_text(textwrap.dedent(f"""
         import time
         from distopt import hp
         space = hp.uniform("x", 0, 1)
         def objective(x):
-            time.sleep(0.2)
+            time.sleep({seconds!r})
             return x
     """))
+    return study
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
+    study = slow_study(tmp_path, 0.2)
     tree = RunTree()
     saved = tmp_path / "trials.json"
     proc = subprocess.Popen([sys.executable, "-m", "distopt", "run", str(study), "--workers", "2",

@@ -9,22 +9,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
-from .test_embedded import ROOT, RunTree, assert_nothing_left, descendants, env_without_secret, own_processes
-
-
-def slow_study(tmp_path: Path) -> Path:
-    study = tmp_path / "slow_study.py"
-    study.write_text(textwrap.dedent("""
-        import time
-        from distopt import hp
-        space = hp.uniform("x", 0, 1)
-        def objective(x):
-            time.sleep(0.3)
-            return x
-    """))
-    return study
+from .test_embedded import (
+    ROOT, RunTree, assert_nothing_left, descendants, env_without_secret, own_processes, slow_study,
+)
 
 
 def worker_pids(pid: int) -> list[int]:
@@ -34,7 +22,7 @@ def worker_pids(pid: int) -> list[int]:
 
 def test_a_killed_local_worker_is_replaced_and_the_run_finishes(tmp_path):
     tree = RunTree()
-    proc = subprocess.Popen([sys.executable, "-m", "distopt", "run", str(slow_study(tmp_path)), "--workers", "2",
+    proc = subprocess.Popen([sys.executable, "-m", "distopt", "run", str(slow_study(tmp_path, 0.3)), "--workers", "2",
                              "--max-evals", "12", "--heartbeat-ttl", "1", "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_without_secret(),
                             cwd=str(ROOT))
@@ -73,7 +61,7 @@ def test_crash_looping_local_workers_stop_the_run_with_their_error(tmp_path):
     """))
     env = dict(env_without_secret(), PYTHONPATH=os.pathsep.join([str(broken), str(ROOT)]))
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "distopt", "run", str(slow_study(tmp_path)), "--workers", "2",
+    out = subprocess.run([sys.executable, "-m", "distopt", "run", str(slow_study(tmp_path, 0.3)), "--workers", "2",
                           "--max-evals", "5", "--no-progress"], capture_output=True, text=True, env=env,
                          cwd=str(ROOT), timeout=60)
     assert out.returncode == 1, out.stderr
