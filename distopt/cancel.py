@@ -36,8 +36,9 @@ class CancelWatch:
     """A coordinator tick: stop with reason "cancelled" once someone asked for it, after
     recording the results already in the inbox (the coordinator cancels what is left)."""
 
-    def __init__(self, every: float = CHECK_EVERY) -> None:
-        self._interval = Interval(every)
+    def __init__(self, every: float | None = None) -> None:
+        # read at construction, not at import, so CHECK_EVERY can be set before a run
+        self._interval = Interval(CHECK_EVERY if every is None else every)
 
     def __call__(self, study: Any, now: float) -> str | None:
         if not self._interval.due(now):
