@@ -1,4 +1,5 @@
-"""Rules for the names users choose: study names and objective digests.
+"""Rules for the names and values users choose: study names, objective digests, and
+secrets that must not be the examples' placeholders.
 
 A study name ends up inside Redis keys and inside rq job ids, and rq job ids may hold only
 letters, digits, ``_`` and ``-`` (no ``:``), so the rule is checked once, here, before a
@@ -50,3 +51,20 @@ def study_not_found(name: str, known: Iterable[str], where: str) -> StudyNotFoun
         shown = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
         hint = f"known studies: {shown}"
     return StudyNotFound(f"study {name!r} not found in {where}; {hint}")
+
+
+#: How the placeholder values of ``.env.example`` begin ("change-me-to-a-long-random-string").
+PLACEHOLDER_PREFIX = "change-me"
+
+
+def refuse_placeholder(value: str | bytes | None, what: str, fix: str) -> None:
+    """Raise when ``value`` is still a placeholder from ``.env.example``: a secret everyone
+    can read in the repository protects nothing."""
+    if value is None:
+        return
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    if text.strip().lower().startswith(PLACEHOLDER_PREFIX):
+        raise DistoptError(
+            f"{what} is still the placeholder {text.strip()[:40]!r} from .env.example, which anyone can read; "
+            f"{fix}"
+        )

@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterable, Mapping
 import cloudpickle
 
 from .errors import DistoptError, ObjectiveError
+from .names import refuse_placeholder
 from .versions import compare, local_versions, warn_once
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,8 @@ def resolve_secret(
         raise DistoptError(f"no shared secret for signing objectives: {NO_SECRET_HELP}")
     if not value:
         raise DistoptError(f"the secret from {origin} is empty: {NO_SECRET_HELP}")
+    refuse_placeholder(value, f"the secret from {origin}",
+                       "set a random one: python -c 'import secrets; print(secrets.token_hex(32))'")
     return value
 
 

@@ -21,7 +21,7 @@ import redis.exceptions
 
 from .. import codec
 from ..errors import ConnectionFailed, LeaseError, StorageError, TrialError
-from ..names import study_not_found, validate_study_name
+from ..names import refuse_placeholder, study_not_found, validate_study_name
 from ..records import TrialRecord, TrialState
 from ..retry import Backoff, call_with_retry
 from .base import Storage, transition_sources
@@ -201,6 +201,10 @@ class RedisStorage(Storage):
                 f"invalid Redis URL {redact_url(url)!r}: it must start with one of "
                 f"{', '.join(URL_SCHEMES)}, e.g. redis://localhost:6379/0"
             )
+        password = urllib.parse.unquote(urllib.parse.urlsplit(url).password or "")
+        refuse_placeholder(password or None, f"the password in Redis URL {redact_url(url)!r}",
+                           "set REDIS_PASSWORD (and the URL) to a random string, e.g. "
+                           "python -c 'import secrets; print(secrets.token_hex(32))'")
         try:
             return redis.Redis.from_url(url, socket_connect_timeout=self._socket_connect_timeout)
         except ValueError as exc:

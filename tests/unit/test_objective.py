@@ -179,3 +179,28 @@ def test_cache_loads_once_per_key():
     with pytest.raises(RuntimeError):
         cache.get("d", lambda: (_ for _ in ()).throw(RuntimeError("x")))
     assert cache.get("d", lambda: 6) == 6  # failures are not cached
+
+
+@pytest.mark.parametrize("value", ["change-me-to-another-long-random-string", "CHANGE-ME"])
+def test_the_placeholder_secret_of_env_example_is_refused(monkeypatch, value):
+    monkeypatch.setenv("DISTOPT_SECRET", value)
+    with pytest.raises(DistoptError, match=r"still the placeholder .* from \.env\.example.*token_hex"):
+        obj.resolve_secret()
+
+
+def test_the_placeholder_redis_password_of_env_example_is_refused():
+    from distopt.storage import RedisStorage
+
+    with pytest.raises(DistoptError, match=r"password in Redis URL .* still the placeholder"):
+        RedisStorage("redis://:change-me-to-a-long-random-string@localhost:6379/0")
+
+
+def test_every_placeholder_in_env_example_is_refused():
+    from pathlib import Path
+
+    from distopt.names import PLACEHOLDER_PREFIX
+
+    text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    secrets = [line.split("=", 1)[1] for line in text.splitlines()
+               if line.split("=", 1)[0] in ("REDIS_PASSWORD", "DISTOPT_SECRET")]
+    assert len(secrets) == 2 and all(s.startswith(PLACEHOLDER_PREFIX) for s in secrets)
