@@ -19,6 +19,7 @@ from typing import Any, Callable, NoReturn
 import click
 from click.core import ParameterSource
 
+from .failfast import THRESHOLD as FAIL_FAST
 from .cli_common import ENV_REDIS_URL, EXIT_CANCELLED, EXIT_ERROR, EXIT_INTERRUPTED, reported
 
 
@@ -131,13 +132,18 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
               help="Write every trial to FILE when the run ends, interrupted or not (CSV for .csv, else "
                    "JSON, as `distopt trials` exports them): the only copy of an in-process or embedded "
                    "run's results.")
+@click.option("--fail-fast", type=click.IntRange(min=0), default=FAIL_FAST, show_default=True, metavar="N",
+              help="[workers] Stop when the first N trials all fail with the same error (0: never).")
+@click.option("--max-consecutive-failures", type=click.IntRange(min=1), default=None, metavar="N",
+              help="[workers] Stop when N trials in a row fail (default: never).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @_one_line_errors
 def run_command(study_file: str, redis_url: str | None, study: str | None, max_evals: int | None,
                 parallelism: int | None, workers: int, algo: str | None, seed: int | None,
                 timeout: float | None, trial_timeout: float | None, max_retries: int,
                 heartbeat_ttl: float | None, lease_ttl: float | None, secret_file: str | None,
-                insecure: bool, queue: str, save: str | None, progress: bool | None) -> None:
+                insecure: bool, queue: str, save: str | None, fail_fast: int,
+                max_consecutive_failures: int | None, progress: bool | None) -> None:
     """Run the study STUDY_FILE defines (objective, space; optionally algo, max_evals).
     With --redis and the --study of an unfinished study, continue it."""
     from .distributed import interruption_reported
@@ -152,7 +158,8 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
                 study_file, redis_url=redis_url, study=study, max_evals=max_evals, parallelism=parallelism,
                 workers=workers, algo=algo, seed=seed, timeout=timeout, secret_file=secret_file,
                 insecure=insecure, queue=queue, trial_timeout=trial_timeout, max_retries=max_retries,
-                heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl, save=save,
+                heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl, save=save, fail_fast=fail_fast,
+                max_consecutive_failures=max_consecutive_failures,
                 show_progressbar=sys.stderr.isatty() if progress is None else progress,
             )
     except KeyboardInterrupt as exc:
@@ -224,14 +231,17 @@ def _interrupted(exc: BaseException, study: str | None, redis_url: str | None, c
 @click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
               help="File holding the shared secret (default: $DISTOPT_SECRET).")
 @click.option("--insecure", is_flag=True, help="Accept unsigned objectives when there is no secret.")
+@click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors, not a line per trial.")
 @_one_line_errors
 def worker_command(redis_url: str, queues: tuple[str, ...], processes: int, burst: bool, fork: bool,
-                   secret_file: str | None, insecure: bool) -> None:
-    """Run trials from the queues (rq workers; non-forking unless --fork)."""
+                   secret_file: str | None, insecure: bool, quiet: bool) -> None:
+    """Run trials from the queues (rq workers named host:pid; non-forking unless --fork).
+    Logs one line per trial (start; end with duration and loss, or the error) and when
+    Redis goes away or comes back."""
     from .worker import run_workers
 
     code = run_workers(redis_url, queues=queues, processes=processes, burst=burst, fork=fork,
-                       secret_file=secret_file, insecure=insecure, verbose=_verbosity())
+                       secret_file=secret_file, insecure=insecure, verbose=_verbosity(), quiet=quiet)
     sys.exit(code)
 
 

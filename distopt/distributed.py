@@ -24,7 +24,7 @@ from .cancel import CancelWatch
 from .idle_watch import IdleQueueWatch
 from .coordinator import Coordinator, StopRules, Tick
 from .errors import ConnectionFailed, DistoptError, LeaseError
-from .failfast import LoadFailureGuard
+from .failfast import THRESHOLD as FAIL_FAST, FailureGuard
 from .lease import LEASE_TTL, Lease
 from .objective import ObjectiveRef, check_import_path, path_ref, pickle_objective, resolve_secret
 from .reaper import HEARTBEAT_TTL, MAX_RETRIES, Liveness, Reaper
@@ -108,13 +108,17 @@ def run_distributed(
     lease_ttl: float = LEASE_TTL,
     heartbeat_ttl: float | None = None,
     secret_resolved: bool = False,
+    fail_fast: int = FAIL_FAST,
+    max_consecutive_failures: int | None = None,
 ) -> str:
     """Run ``study`` on the workers of ``queue`` until a stop rule fires; returns its name.
 
     ``secret`` defaults to $DISTOPT_SECRET; without one, ``insecure=True`` ships the
     objective unsigned. A trial whose worker goes silent for ``heartbeat_ttl`` seconds
     (default: the study's, else 30) runs again, up to ``max_retries`` times; one running
-    past ``trial_timeout`` FAILs. On Ctrl-C (or SIGTERM turned into SystemExit) or when
+    past ``trial_timeout`` FAILs. When the first ``fail_fast`` results fail with one error, or
+    ``max_consecutive_failures`` fail in a row, the study stops (``failfast``). On Ctrl-C
+    (or SIGTERM turned into SystemExit) or when
     Redis stays away, pending trials are kept and the study is left "interrupted" for a
     later run to resume; after another error they are cancelled and their queued jobs
     withdrawn; after losing the lease it writes nothing more (the study has a new owner).
@@ -125,6 +129,7 @@ def run_distributed(
     if not isinstance(storage, RedisStorage):
         raise DistoptError(f"distributed runs need a study on Redis, but this study is on {storage!r}")
     _check_settings(trial_timeout, max_retries, heartbeat_ttl, lease_ttl)
+    _check_failure_limits(fail_fast, max_consecutive_failures)
     if isinstance(objective, str):
         check_import_path(objective)
     if secret_resolved:  # the caller already settled it (and warned when insecure)
@@ -151,11 +156,18 @@ def run_distributed(
                               batch=max(4, parallelism // 4))
         liveness = Liveness(heartbeat_ttl=ttl, max_retries=max_retries, trial_timeout=trial_timeout)
         reaper = Reaper(executor, liveness)
+        guard = FailureGuard(fail_fast, max_consecutive_failures,
+                             listening=lambda: set(_listening(storage, queue)))
+
+        def unloadable(study: Study, msg: dict[str, Any]) -> None:
+            guard.load_failed(str(msg.get("reason")), msg.get("rq_worker") or msg.get("worker"))
+            reaper.reroute(study, msg)
+
         coordinator = Coordinator(
             study, executor, rules, parallelism=parallelism, show_progressbar=show_progressbar,
             ticks=(lease.tick, reaper, CancelWatch(), IdleQueueWatch(executor, ttl), *ticks),
-            observers=(LoadFailureGuard().observe,),
-            message_hooks={"handback": reaper.handback},
+            observers=(guard.observe,),
+            message_hooks={"handback": reaper.handback, "unloadable": unloadable},
             wait_interval=min(1.0, lease_ttl / 4, liveness.period_s),
         )
         try:
@@ -184,11 +196,25 @@ def check_worker_versions(storage: RedisStorage, queue: str) -> None:
     """Refuse, before the first trial, to run on listening workers whose Python or
     cloudpickle differs from this process's in major.minor, naming their hosts; warn once
     about patch differences. Workers that start later check the objective when they load it."""
+    check_workers(local_versions(), _listening(storage, queue), queue)
+
+
+def _listening(storage: RedisStorage, queue: str) -> dict[str, Any]:
+    """rq name -> published versions of the live workers listening on ``queue``."""
     import time
 
     from .dispatch.inspect import listening_versions
 
-    check_workers(local_versions(), listening_versions(storage.client, queue, time.time()), queue)
+    return listening_versions(storage.client, queue, time.time())
+
+
+def _check_failure_limits(fail_fast: int, max_consecutive_failures: int | None) -> None:
+    if isinstance(fail_fast, bool) or not isinstance(fail_fast, int) or fail_fast < 0:
+        raise DistoptError(f"fail_fast must be a whole number >= 0 (0 turns it off), got {fail_fast!r}")
+    if max_consecutive_failures is not None and (isinstance(max_consecutive_failures, bool) or not isinstance(
+            max_consecutive_failures, int) or max_consecutive_failures < 1):
+        raise DistoptError(f"max_consecutive_failures must be a whole number >= 1 (or None), "
+                           f"got {max_consecutive_failures!r}")
 
 
 def _check_settings(trial_timeout: float | None, max_retries: int, heartbeat_ttl: float | None,

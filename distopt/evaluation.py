@@ -21,7 +21,6 @@ import logging
 import math
 import numbers
 import time
-import traceback
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -29,6 +28,7 @@ import numpy as np
 from .codec import encode_attachment, to_plain
 from .constants import STATUS_FAIL, STATUS_OK, STATUS_STRINGS
 from .errors import TrialError
+from .tracebacks import format_exc
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def evaluate(
         failed = {"status": STATUS_FAIL}
         out = Outcome(STATUS_FAIL, None, failed, f"{type(exc).__name__}: {exc}", dict(failed), {})
         reported = False
-        tb = traceback.format_exc()
+        tb = format_exc(exc)
     else:
         out = interpret(raw, warn=not keep_raw)
         reported = out.reported

@@ -44,6 +44,7 @@ import cloudpickle
 
 from .errors import DistoptError, ObjectiveError
 from .names import refuse_placeholder
+from .tracebacks import code_table, user_code_modules
 from .versions import compare, local_versions, warn_once
 
 log = logging.getLogger(__name__)
@@ -324,7 +325,8 @@ def pickle_objective(fn: Callable[[Any], Any], space: Any, *, secret: bytes | No
     name = objective_name(fn)
     try:
         with _ByValue(user_modules()):
-            digest, blob = pack({"fn": fn, "space": space}, name=name, secret=secret)
+            digest, blob = pack({"fn": fn, "space": space, "code": code_table(user_code_modules())}, name=name,
+                                secret=secret)
         cloudpickle.loads(_split(blob)[2])
     except Exception as exc:
         raise ObjectiveError(

@@ -85,6 +85,7 @@ class Reaper:
         self._interval = Interval(liveness.period_s)
         self._unaccounted: dict[tuple[int, int], float] = {}  # (tid, attempt) -> first seen so
         self._adopted = False
+        self._free: dict[int, int] = {}  # tid -> attempts that never ran (rerouted), not retries
 
     def __call__(self, study: Study, now: float) -> None:
         if self._interval.due(now):
@@ -188,11 +189,24 @@ class Reaper:
         tid, attempt = int(msg["tid"]), int(msg.get("attempt", 0))
         self.lose(study, tid, attempt, f"handed back by worker {msg.get('worker')}, which was shutting down")
 
+    def reroute(self, study: Study, msg: dict[str, Any]) -> TrialRecord | None:
+        """A worker could not load the objective: the trial never ran, so it runs again
+        now, on whichever worker takes it, using neither a retry nor the budget."""
+        tid, attempt = int(msg["tid"]), int(msg.get("attempt", 0))
+        rec = study.mark_lost(tid, attempt, f"worker {msg.get('worker')} cannot load the objective: "
+                                            f"{msg.get('reason')}")
+        if rec is None:
+            return None
+        log.info("trial %s attempt %s runs again: worker %s cannot load the objective (%s)", tid, attempt,
+                 msg.get("worker"), msg.get("reason"))
+        self._free[tid] = self._free.get(tid, 0) + 1
+        return self._retry_or_fail(study, rec, str(msg.get("reason")))
+
     def _retry_or_fail(self, study: Study, rec: TrialRecord, reason: str) -> TrialRecord | None:
         self._unaccounted.pop((rec.tid, rec.attempt), None)
         study.storage.clear_heartbeat(study.name, rec.tid)  # the lost attempt's; a new one beats anew
         retries = self.liveness.max_retries
-        if rec.attempt < retries:
+        if rec.attempt - self._free.get(rec.tid, 0) < retries:
             new = study.requeue(rec.tid)
             if new is not None:
                 self.jobs.submit(study, [study.trial_for(new)])

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 from .coordinator import StopRules, Tick
 from .distributed import run_distributed
+from .failfast import THRESHOLD as FAIL_FAST
 from .errors import DistoptError
 from .lease import LEASE_TTL
 from .names import validate_study_name
@@ -43,6 +44,9 @@ class RedisTrials(Trials):
     presumed lost and runs again (default: the study's, else 30; workers beat six times
     per ttl). ``lease_ttl``: seconds a crashed coordinator keeps the study (default 30).
     ``reconnect_window``: seconds the coordinator keeps retrying while Redis is away.
+    ``fail_fast``: the study stops when its first this many results failed with the same
+    error (default 5; 0: never); ``max_consecutive_failures``: ... when this many failed in
+    a row (default: never).
     """
 
     asynchronous = True
@@ -60,6 +64,8 @@ class RedisTrials(Trials):
         heartbeat_ttl: float | None = None,
         lease_ttl: float = LEASE_TTL,
         reconnect_window: float = RECONNECT_WINDOW,
+        fail_fast: int = FAIL_FAST,
+        max_consecutive_failures: int | None = None,
     ) -> None:
         if exp_key is not None:
             validate_study_name(exp_key)
@@ -72,6 +78,8 @@ class RedisTrials(Trials):
         self.heartbeat_ttl = heartbeat_ttl
         self.lease_ttl = lease_ttl
         self.reconnect_window = reconnect_window
+        self.fail_fast = fail_fast
+        self.max_consecutive_failures = max_consecutive_failures
         self.stop_reason: str | None = None
         self._secret = secret
         self._key: bytes | None = None
@@ -113,7 +121,7 @@ class RedisTrials(Trials):
             self._study, fn, rules, queue=self.queue, parallelism=parallelism, secret=self._secret_key(),
             insecure=self.insecure, secret_resolved=True, trial_timeout=trial_timeout, max_retries=max_retries,
             show_progressbar=show_progressbar, ticks=self.ticks, heartbeat_ttl=self.heartbeat_ttl,
-            lease_ttl=self.lease_ttl,
+            lease_ttl=self.lease_ttl, fail_fast=self.fail_fast, max_consecutive_failures=self.max_consecutive_failures,
         )
 
     def _secret_key(self) -> bytes | None:
@@ -127,12 +135,15 @@ class RedisTrials(Trials):
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self.url, "exp_key": self._exp_key, "name": self.study_name, "queue": self.queue,
                 "prefix": self.prefix, "insecure": self.insecure, "heartbeat_ttl": self.heartbeat_ttl,
-                "lease_ttl": self.lease_ttl, "reconnect_window": self.reconnect_window}
+                "lease_ttl": self.lease_ttl, "reconnect_window": self.reconnect_window,
+                "fail_fast": self.fail_fast, "max_consecutive_failures": self.max_consecutive_failures}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["url"], state["exp_key"], state["queue"], None, state["insecure"], state["prefix"],
                       heartbeat_ttl=state.get("heartbeat_ttl"), lease_ttl=state.get("lease_ttl", LEASE_TTL),
-                      reconnect_window=state.get("reconnect_window", RECONNECT_WINDOW))
+                      reconnect_window=state.get("reconnect_window", RECONNECT_WINDOW),
+                      fail_fast=state.get("fail_fast", FAIL_FAST),
+                      max_consecutive_failures=state.get("max_consecutive_failures"))
         self._name = state.get("name") or state["exp_key"]
         if self._name is not None:
             self._reattach()

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import DistoptError
+from .failfast import THRESHOLD as FAIL_FAST
 from .fmin import fmin
 from .objective import ENV_SECRET, import_objective, is_import_path, resolve_secret
 from .space import space_eval
@@ -199,6 +200,8 @@ def run_study_file(
     heartbeat_ttl: float | None = None,
     lease_ttl: float | None = None,
     save: str | None = None,
+    fail_fast: int = FAIL_FAST,
+    max_consecutive_failures: int | None = None,
 ) -> RunResult:
     """Run the study a file defines; see the module docstring for the three modes.
     ``max_retries``, ``heartbeat_ttl`` and ``lease_ttl`` are those of ``RedisTrials``.
@@ -220,7 +223,8 @@ def run_study_file(
     if redis_url is None and workers == 0:
         _warn_ignored_inline(study=study, parallelism=parallelism, trial_timeout=trial_timeout,
                              max_retries=max_retries, heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl,
-                             queue=queue, secret_file=secret_file, insecure=insecure)
+                             queue=queue, secret_file=secret_file, insecure=insecure, fail_fast=fail_fast,
+                             max_consecutive_failures=max_consecutive_failures)
         objective = import_objective(spec.objective) if isinstance(spec.objective, str) else spec.objective
         trials = Trials()
         with _saved(trials, save), contextlib.suppress(AllTrialsFailed):  # the summary gives the reason
@@ -232,7 +236,8 @@ def run_study_file(
     from .lease import LEASE_TTL
     from .redis_trials import RedisTrials
 
-    liveness = dict(heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl or LEASE_TTL)
+    liveness = dict(heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl or LEASE_TTL, fail_fast=fail_fast,
+                    max_consecutive_failures=max_consecutive_failures)
 
     if redis_url is None:
         with _embedded(workers, queue) as (url, key, ticks):
@@ -284,6 +289,7 @@ _WORKER_ONLY: tuple[tuple[str, str, Any], ...] = (
     ("trial_timeout", "--trial-timeout", None), ("max_retries", "--max-retries", DEFAULT_MAX_RETRIES),
     ("heartbeat_ttl", "--heartbeat-ttl", None), ("lease_ttl", "--lease-ttl", None),
     ("queue", "--queue", DEFAULT_QUEUE), ("secret_file", "--secret-file", None), ("insecure", "--insecure", False),
+    ("fail_fast", "--fail-fast", FAIL_FAST), ("max_consecutive_failures", "--max-consecutive-failures", None),
 )
 
 
@@ -389,7 +395,7 @@ def _embedded(workers: int, queue: str) -> Iterator[tuple[str, bytes, tuple]]:
 
     key = resolve_secret() if os.environ.get(ENV_SECRET) else secrets.token_hex(32).encode()
     with _sigterm_as_exit(), RedisServer() as server:
-        with WorkerPool(server.url, workers, queues=(queue,), secret=key) as pool:
+        with WorkerPool(server.url, workers, queues=(queue,), secret=key, quiet=True) as pool:
             yield server.url, key, (functools.partial(_check_pool, pool),)
 
 
@@ -402,7 +408,8 @@ def _local_workers(redis_url: str, workers: int, queue: str, key: bytes | None,
         return
     from .worker import WorkerPool
 
-    with _sigterm_as_exit(), WorkerPool(redis_url, workers, queues=(queue,), secret=key, insecure=insecure) as pool:
+    with _sigterm_as_exit(), WorkerPool(redis_url, workers, queues=(queue,), secret=key, insecure=insecure,
+                                        quiet=True) as pool:
         yield (functools.partial(_check_pool, pool),)
 
 

@@ -83,6 +83,7 @@ class WorkerPool:
         fork: bool = False,
         verbose: int = 0,
         grace: float = 5.0,
+        quiet: bool = False,
     ) -> None:
         if processes < 1:
             raise DistoptError(f"a worker pool needs at least 1 process, got {processes!r}")
@@ -95,6 +96,7 @@ class WorkerPool:
         self.fork = fork
         self.verbose = verbose
         self.grace = grace
+        self.quiet = quiet
         self.procs: list[subprocess.Popen[bytes]] = []
         self._started: list[float] = []
         self._seen: set[int] = set()
@@ -108,7 +110,7 @@ class WorkerPool:
         cmd += ["worker", "--redis", self.redis_url, "--processes", "1"]
         for queue in self.queues:
             cmd += ["--queue", queue]
-        cmd += ["--burst"] * self.burst + ["--fork"] * self.fork
+        cmd += ["--burst"] * self.burst + ["--fork"] * self.fork + ["--quiet"] * (self.quiet and not self.verbose)
         cmd += ["--insecure"] * (self.insecure and self.secret is None)
         return cmd
 
@@ -245,11 +247,14 @@ def run_workers(
     secret_file: str | None = None,
     insecure: bool = False,
     verbose: int = 0,
+    quiet: bool = False,
 ) -> int:
     """Work on ``queues`` until stopped (or, with ``burst``, until they are empty).
 
     Refuses to start without a secret unless ``insecure``; with ``processes > 1``
-    supervises that many worker processes. Returns an exit code.
+    supervises that many worker processes. Logs a line per trial (start, end with its
+    duration and loss or error) unless ``quiet``; rq's own lines only with ``verbose``.
+    Returns an exit code.
     """
     key = resolve_secret(secret, secret_file, insecure, role="worker")
     if processes < 1:
@@ -259,10 +264,12 @@ def run_workers(
         from .dispatch import work
 
         level = "DEBUG" if verbose > 1 else "INFO" if verbose else "WARNING"
+        logging.getLogger("distopt").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING if quiet
+                                              else logging.INFO)
         work(redis_url, queues, secret=key, insecure=insecure, burst=burst, fork=fork, logging_level=level)
         return 0
     return _supervise(WorkerPool(redis_url, processes, queues=queues, secret=key, insecure=insecure,
-                                 burst=burst, fork=fork, verbose=verbose))
+                                 burst=burst, fork=fork, verbose=verbose, quiet=quiet))
 
 
 def _supervise(pool: WorkerPool) -> int:

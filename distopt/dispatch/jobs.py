@@ -9,6 +9,7 @@ rq keeps as the job's result is a small summary for people looking with rq's too
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import socket
 import time
@@ -23,6 +24,7 @@ from ..objective import (ENV_INSECURE, ENV_SECRET, ObjectiveCache, ObjectiveRef,
                          verify_path)
 from ..retry import RECONNECT_WINDOW, Backoff, call_with_retry
 from ..space import space_eval
+from ..tracebacks import remember
 from ..space.serialize import space_from_json
 from ..storage import RedisStorage, Storage
 from . import heartbeat
@@ -31,6 +33,8 @@ from .time_limit import TrialTimeout, time_limit
 #: What rq imports on the worker to run a trial.
 JOB_FUNC = "distopt.dispatch.jobs.run_trial"
 PAYLOAD_VERSION = 1
+
+log = logging.getLogger(__name__)
 
 
 def job_id(study: str, tid: int, attempt: int) -> str:
@@ -85,6 +89,7 @@ def reset() -> None:
     for cache in (_objectives, _spaces, _checked):
         cache.clear()
     _storages.clear()
+    _LOAD_FAILURES.clear()
 
 
 def settings() -> WorkerSettings:
@@ -121,6 +126,7 @@ def _load_blob(storage: RedisStorage, ref: ObjectiveRef) -> dict[str, Any]:
         )
     current = settings()
     _, obj = unpack(blob, ref.digest, secret=current.secret, insecure=current.insecure)
+    remember(obj.get("code"))  # tracebacks name the user's files, not "<dynamic-code>"
     return obj
 
 
@@ -225,15 +231,52 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
             fn, space = call_with_retry(load_objective, storage, study, ObjectiveRef.from_json(payload["objective"]),
                                         backoff=Backoff(RECONNECT_WINDOW), what=f"loading the objective of {study}")
             params = space_eval(space, payload["vals"])
-        except Exception as exc:  # anything a user's module does on import; reported on the trial
+        except Exception as exc:  # anything a user's module does on import: the trial runs elsewhere
             message = str(exc) if isinstance(exc, DistoptError) else f"{type(exc).__name__}: {exc}"
-            msg = _failure(tid, attempt, worker, start, f"worker {worker} cannot load the objective: {message}",
-                           "objective", reason=message)
+            _push(storage, study, {"type": "unloadable", "tid": tid, "attempt": attempt, "worker": worker,
+                                   "rq_worker": getattr(job, "worker_name", None) or worker, "reason": message})
+            msg = None
         else:
+            _LOAD_FAILURES.clear()
+            log.info("trial %s of study %s (attempt %s) started on %s", tid, study, attempt, worker)
             try:
                 msg = _evaluate(fn, params, tid, attempt, worker, start, None if timeout is None else float(timeout))
             except (KeyboardInterrupt, SystemExit):  # rq's cold shutdown, Ctrl-C
                 _hand_back(storage, study, tid, attempt, worker)
+                log.warning("trial %s of study %s (attempt %s) handed back after %.2f s: this worker is stopping",
+                            tid, study, attempt, time.time() - start)
                 raise
-        _push(storage, study, msg)
+            _push(storage, study, msg)
+    if msg is None:
+        _after_load_failure(study, tid, attempt, worker, message)
+        return {"tid": tid, "attempt": attempt, "status": "unloadable", "loss": None}
+    _log_end(study, msg)
     return {"tid": tid, "attempt": attempt, "status": msg["status"], "loss": msg["loss"]}
+
+
+#: Load failures in a row in this process (an objective that loads clears it).
+_LOAD_FAILURES: list[str] = []
+#: The longest pause after a load failure, so a worker that cannot load an objective
+#: leaves its trials to workers that can instead of taking each one first.
+LOAD_FAILURE_PAUSE = 5.0
+
+
+def _after_load_failure(study: str, tid: int, attempt: int, worker: str, reason: str) -> None:
+    """Say why the trial goes elsewhere, then pause (growing with each failure in a row)."""
+    _LOAD_FAILURES.append(reason)
+    pause = min(LOAD_FAILURE_PAUSE, 0.2 * 2 ** (len(_LOAD_FAILURES) - 1))
+    log.error("trial %s of study %s (attempt %s): worker %s cannot load the objective, so the trial runs on "
+              "another worker: %s (pausing %.1f s)", tid, study, attempt, worker, reason, pause)
+    time.sleep(pause)
+
+
+def _log_end(study: str, msg: Mapping[str, Any]) -> None:
+    """One line per finished trial: duration and loss, or the error."""
+    took = float(msg.get("end_time") or time.time()) - float(msg.get("start_time") or time.time())
+    if msg["status"] == "ok":
+        log.info("trial %s of study %s (attempt %s) ended in %.2f s: loss %s", msg["tid"], study, msg["attempt"],
+                 took, msg["loss"])
+    else:
+        error = str(msg.get("error") or "failed").strip().splitlines()
+        log.warning("trial %s of study %s (attempt %s) failed in %.2f s: %s", msg["tid"], study, msg["attempt"],
+                    took, error[0] if error else "failed")

@@ -58,6 +58,23 @@ class _Publishing:
         data[VERSIONS_FIELD] = json.dumps(local_versions(), sort_keys=True)
         return data
 
+    _redis_lost = False
+
+    def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
+        """rq's heartbeat, which also tells when Redis goes away and when it is back (rq
+        itself retries quietly while it waits for a job)."""
+        try:
+            out = super().heartbeat(*args, **kwargs)  # type: ignore[misc]
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            if not self._redis_lost:
+                self._redis_lost = True
+                log.warning("worker %s lost Redis (%s); retrying with backoff", self.name, exc)  # type: ignore[attr-defined]
+            raise
+        if self._redis_lost:
+            self._redis_lost = False
+            log.warning("worker %s: Redis answers again; taking trials", self.name)  # type: ignore[attr-defined]
+        return out
+
     def subscribe(self) -> None:
         self.pubsub = self.connection.pubsub()  # type: ignore[attr-defined]
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})  # type: ignore[attr-defined]

@@ -92,17 +92,53 @@ def test_a_forking_worker_stops_a_trial_at_its_timeout_and_goes_on(redis_url):
 
 
 def test_a_worker_without_the_objectives_module_stops_the_study_early(redis_url, tmp_path, monkeypatch):
-    """The objective is an import path of a module only the coordinator has."""
+    """The objective is an import path of a module only the coordinator has: no listening
+    worker can load it, so the study stops, and no trial used the budget."""
     (tmp_path / "only_here.py").write_text("def loss(x):\n    return x * x\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     trials = RedisTrials(redis_url, exp_key="nomodule", secret=SECRET, heartbeat_ttl=HEARTBEAT_TTL)
     with worker_pool(redis_url, 2):
         started = time.monotonic()
-        with pytest.raises(ObjectiveError, match=r"the first 5 trials all failed .*No module named 'only_here'"):
+        with pytest.raises(ObjectiveError, match=r"the first \d+ trials all failed .*No module named 'only_here'"):
             fmin("only_here:loss", hp.uniform("x", 0, 1), max_evals=200, trials=trials, parallelism=2,
                  timeout=60, show_progressbar=False)
-        assert time.monotonic() - started < 20
+        assert time.monotonic() - started < 30
     done = records(redis_url, "nomodule")
+    assert done and {r.state for r in done} <= {TrialState.LOST, TrialState.CANCELLED}  # none FAILed: no budget
+    assert all("cannot load the objective" in (r.error or "") or r.state == TrialState.CANCELLED for r in done)
+
+
+def test_a_missing_package_on_one_of_two_workers_sends_its_trials_to_the_other(redis_url, tmp_path, monkeypatch):
+    """One machine lacks the objective's module: its trials run on the machine that has it,
+    none FAILs, none uses a retry, and the budget is the whole max_evals."""
+    (tmp_path / "only_there.py").write_text("def loss(x):\n    return x * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    trials = RedisTrials(redis_url, exp_key="onemissing", secret=SECRET, heartbeat_ttl=HEARTBEAT_TTL)
+    with_module = {"PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"}
+    with worker_pool(redis_url, 1, queue="distopt") as lacking:
+        with worker_pool(redis_url, 1, extra_env=with_module, at_least=2) as having:
+            fmin("only_there:loss", hp.uniform("x", 0, 1), max_evals=12, trials=trials, parallelism=2,
+                 max_retries=0, timeout=120, show_progressbar=False)
+    done = records(redis_url, "onemissing")
+    ok = [r for r in done if r.state == TrialState.OK]
+    assert len(ok) == 12 and not [r for r in done if r.state == TrialState.FAIL]
+    assert {int(r.worker.rsplit(":", 1)[1]) for r in ok} == {having.pid}
+    rerouted = [r for r in done if r.state == TrialState.LOST]
+    assert all(f":{lacking.pid} cannot load the objective" in r.error for r in rerouted)
+
+
+def always_raises(x):
+    raise FileNotFoundError(f"[Errno 2] No such file or directory: 'data.csv' (x={x:.3f})")
+
+
+def test_an_objective_that_always_raises_stops_after_five_naming_the_error(redis_url):
+    trials = RedisTrials(redis_url, exp_key="alwaysraises", secret=SECRET, heartbeat_ttl=HEARTBEAT_TTL)
+    with worker_pool(redis_url, 2):
+        with pytest.raises(ObjectiveError, match=r"the first 5 trials all failed with the same error.*"
+                                                 r"FileNotFoundError.*data\.csv.*test_bad_objectives\.py"):
+            fmin(always_raises, hp.uniform("x", 0, 1), max_evals=200, trials=trials, parallelism=2,
+                 timeout=60, show_progressbar=False)
+    done = records(redis_url, "alwaysraises")
     failed = [r for r in done if r.state == TrialState.FAIL]
-    assert 5 <= len(failed) <= 7 and all("cannot load the objective" in r.error for r in failed)
-    assert {r.state for r in done} <= {TrialState.FAIL, TrialState.CANCELLED}
+    assert 5 <= len(failed) <= 7 and len(done) < 20  # stopped, not 200
+    assert all("<dynamic-code>" not in r.error and "test_bad_objectives.py" in r.error for r in failed)

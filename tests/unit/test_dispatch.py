@@ -146,7 +146,9 @@ def test_an_exception_in_the_objective_fails_the_trial(storage):
     assert "error_kind" not in results[0]
 
 
-def test_worker_with_another_secret_reports_the_refusal(storage):
+def test_worker_with_another_secret_reports_the_refusal(storage, monkeypatch):
+    """Not a failed trial: the trial never ran, so the coordinator runs it elsewhere."""
+    monkeypatch.setattr(jobs_mod, "LOAD_FAILURE_PAUSE", 0.0)
     study = Study(SPACE, storage=storage, name="s6")
     ref = ship_objective(objective, study, storage, b"coordinator-secret")
     ex = RQExecutor(storage, "s6", ref)
@@ -155,8 +157,8 @@ def test_worker_with_another_secret_reports_the_refusal(storage):
     results = [m for m in ex.wait(0) if m.get("type") != "started"]
     assert len(results) == 2
     for m in results:
-        assert m["status"] == "fail" and m["error_kind"] == "objective"
-        assert "cannot load the objective" in m["error"] and "different secret" in m["error"]
+        assert m["type"] == "unloadable" and m["worker"] and m["rq_worker"]
+        assert "different secret" in m["reason"]
 
 
 def test_import_path_objective_gets_params_from_the_stored_space(storage):

@@ -51,6 +51,17 @@ def results(storage, study):
     return {m["tid"]: m for m in storage.pop_results(study, timeout=0) if m.get("type") is None}
 
 
+def unloadable(storage, study):
+    """What a worker that refused to load the objective says: not a result (the trial never
+    ran), a request to run the trial elsewhere, with the reason."""
+    return [m for m in storage.pop_results(study, timeout=0) if m.get("type") == "unloadable"]
+
+
+@pytest.fixture(autouse=True)
+def no_pause(monkeypatch):
+    monkeypatch.setattr(jobs_mod, "LOAD_FAILURE_PAUSE", 0.0)
+
+
 # -- the time limit -----------------------------------------------------------------------
 def test_time_limit_raises_a_base_exception_and_restores_the_outer_alarm():
     fired = []
@@ -122,9 +133,8 @@ def test_a_job_naming_another_studys_objective_is_refused(storage):
     payload = make_payload("b", trial.tid, 0, trial.vals, ref_a, storage.prefix)
     rq_queue(storage.client).enqueue(jobs_mod.JOB_FUNC, payload, job_id="distopt-b-0-0")
     burst(storage)
-    (msg,) = results(storage, "b").values()
-    assert msg["status"] == "fail" and msg["error_kind"] == "objective"
-    assert f"names objective {ref_a.digest!r}, which study 'b' never shipped" in msg["error"]
+    (msg,) = unloadable(storage, "b")
+    assert f"names objective {ref_a.digest!r}, which study 'b' never shipped" in msg["reason"]
 
 
 def test_an_import_path_with_a_forged_signature_is_refused(storage):
@@ -134,8 +144,8 @@ def test_an_import_path_with_a_forged_signature_is_refused(storage):
     ex = RQExecutor(storage, "p", ObjectiveRef(name=ref.name, path=ref.path, sig="00" * 32))
     ex.submit(study, study.ask(1))
     burst(storage)
-    (msg,) = results(storage, "p").values()
-    assert msg["status"] == "fail" and "signature of the import path does not verify" in msg["error"]
+    (msg,) = unloadable(storage, "p")
+    assert "signature of the import path does not verify" in msg["reason"]
 
 
 def test_an_unsigned_import_path_is_refused_by_a_worker_with_a_secret(storage):
@@ -145,5 +155,5 @@ def test_an_unsigned_import_path_is_refused_by_a_worker_with_a_secret(storage):
     ex = RQExecutor(storage, "u", ref)
     ex.submit(study, study.ask(1))
     burst(storage)
-    (msg,) = results(storage, "u").values()
-    assert msg["status"] == "fail" and "unsigned import path" in msg["error"]
+    (msg,) = unloadable(storage, "u")
+    assert "unsigned import path" in msg["reason"]
