@@ -136,6 +136,9 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
               help="[workers] Stop when the first N trials all fail with the same error (0: never).")
 @click.option("--max-consecutive-failures", type=click.IntRange(min=1), default=None, metavar="N",
               help="[workers] Stop when N trials in a row fail (default: never).")
+@click.option("--wait-for-redis", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
+              help="[cluster] Wait this long for Redis to answer at start, retrying with backoff (a machine "
+                   "booting starts Redis and the coordinator together).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @_one_line_errors
 def run_command(study_file: str, redis_url: str | None, study: str | None, max_evals: int | None,
@@ -143,7 +146,7 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
                 timeout: float | None, trial_timeout: float | None, max_retries: int,
                 heartbeat_ttl: float | None, lease_ttl: float | None, secret_file: str | None,
                 insecure: bool, queue: str, save: str | None, fail_fast: int,
-                max_consecutive_failures: int | None, progress: bool | None) -> None:
+                max_consecutive_failures: int | None, wait_for_redis: float, progress: bool | None) -> None:
     """Run the study STUDY_FILE defines (objective, space; optionally algo, max_evals).
     With --redis and the --study of an unfinished study, continue it."""
     from .distributed import interruption_reported
@@ -159,7 +162,7 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
                 workers=workers, algo=algo, seed=seed, timeout=timeout, secret_file=secret_file,
                 insecure=insecure, queue=queue, trial_timeout=trial_timeout, max_retries=max_retries,
                 heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl, save=save, fail_fast=fail_fast,
-                max_consecutive_failures=max_consecutive_failures,
+                max_consecutive_failures=max_consecutive_failures, wait_for_redis=wait_for_redis,
                 show_progressbar=sys.stderr.isatty() if progress is None else progress,
             )
     except KeyboardInterrupt as exc:
@@ -232,16 +235,20 @@ def _interrupted(exc: BaseException, study: str | None, redis_url: str | None, c
               help="File holding the shared secret (default: $DISTOPT_SECRET).")
 @click.option("--insecure", is_flag=True, help="Accept unsigned objectives when there is no secret.")
 @click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors, not a line per trial.")
+@click.option("--wait-for-redis", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Wait this long for Redis to answer at start, retrying with backoff (default: as long as it "
+                   "takes, logging; 0: fail at once).")
 @_one_line_errors
 def worker_command(redis_url: str, queues: tuple[str, ...], processes: int, burst: bool, fork: bool,
-                   secret_file: str | None, insecure: bool, quiet: bool) -> None:
+                   secret_file: str | None, insecure: bool, quiet: bool, wait_for_redis: float | None) -> None:
     """Run trials from the queues (rq workers named host:pid; non-forking unless --fork).
     Logs one line per trial (start; end with duration and loss, or the error) and when
     Redis goes away or comes back."""
     from .worker import run_workers
 
     code = run_workers(redis_url, queues=queues, processes=processes, burst=burst, fork=fork,
-                       secret_file=secret_file, insecure=insecure, verbose=_verbosity(), quiet=quiet)
+                       secret_file=secret_file, insecure=insecure, verbose=_verbosity(), quiet=quiet,
+                       wait_for_redis=wait_for_redis)
     sys.exit(code)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import random
 import time
 from typing import Any, Callable, TypeVar
@@ -85,3 +86,45 @@ def call_with_retry(
                 log.warning("Redis unavailable while %s (%s); retrying for up to %.0f s more",
                             what, exc, backoff.window - elapsed)
             sleep(pause)
+
+
+def wait_for_redis(
+    ping: Callable[[], Any],
+    seconds: float | None,
+    where: str,
+    *,
+    role: str = "worker",
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Return once ``ping()`` succeeds: at boot Redis may come up after its clients.
+
+    ``seconds=None`` waits for as long as it takes (a worker under a service manager),
+    ``0`` tries once; the wait logs on the first failure and every tenth, and when Redis
+    answers. Raises ``ConnectionFailed`` after ``seconds``; a refused password at once."""
+    backoff = Backoff(window=math.inf if seconds is None else float(seconds), first=0.5, cap=10.0)
+    started = clock()
+    failures = 0
+    while True:
+        try:
+            ping()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            failures += 1
+            elapsed = clock() - started
+            if elapsed >= backoff.window:
+                if failures == 1:
+                    raise
+                raise ConnectionFailed(f"Redis at {where} did not answer within --wait-for-redis {seconds:g} s "
+                                       f"({failures} attempts): {exc}") from exc
+            pause = min(backoff.delay(failures), backoff.window - elapsed)
+            if failures == 1 or failures % 10 == 0:
+                limit = "until it answers" if seconds is None else f"up to {backoff.window - elapsed:.0f} s more"
+                log.warning("%s: Redis at %s does not answer (%s); waiting %s, next try in %.1f s", role, where,
+                            exc, limit, pause)
+            sleep(pause)
+        else:
+            if failures:
+                log.warning("%s: Redis at %s answers after %.1f s", role, where, clock() - started)
+            return

@@ -202,6 +202,7 @@ def run_study_file(
     save: str | None = None,
     fail_fast: int = FAIL_FAST,
     max_consecutive_failures: int | None = None,
+    wait_for_redis: float = 0.0,
 ) -> RunResult:
     """Run the study a file defines; see the module docstring for the three modes.
     ``max_retries``, ``heartbeat_ttl`` and ``lease_ttl`` are those of ``RedisTrials``.
@@ -224,7 +225,7 @@ def run_study_file(
         _warn_ignored_inline(study=study, parallelism=parallelism, trial_timeout=trial_timeout,
                              max_retries=max_retries, heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl,
                              queue=queue, secret_file=secret_file, insecure=insecure, fail_fast=fail_fast,
-                             max_consecutive_failures=max_consecutive_failures)
+                             max_consecutive_failures=max_consecutive_failures, wait_for_redis=wait_for_redis)
         objective = import_objective(spec.objective) if isinstance(spec.objective, str) else spec.objective
         trials = Trials()
         with _saved(trials, save), contextlib.suppress(AllTrialsFailed):  # the summary gives the reason
@@ -245,6 +246,8 @@ def run_study_file(
             with _saved(trials, save):  # while the private Redis still runs
                 _fmin_noting_interruption(trials, spec, "embedded", parallelism, common, saved=save)
             return _result(trials, name, "embedded", spec, started)
+    if wait_for_redis:
+        _wait_for_redis(redis_url, wait_for_redis)
     key = None
     if _has_secret(secret_file):
         key = resolve_secret(None, secret_file)
@@ -256,6 +259,18 @@ def run_study_file(
         with _saved(trials, save):
             _fmin_noting_interruption(trials, spec, "cluster", parallelism, common)
         return _result(trials, name, "cluster", spec, started)
+
+
+def _wait_for_redis(redis_url: str, seconds: float) -> None:
+    """Wait up to ``seconds`` for the cluster's Redis to answer (it may still be booting)."""
+    from .retry import wait_for_redis
+    from .storage import RedisStorage
+
+    storage = RedisStorage(redis_url)
+    try:
+        wait_for_redis(storage.ping, seconds, storage.where, role="coordinator")
+    finally:
+        storage.close()
 
 
 def _fmin_noting_interruption(trials: Any, spec: StudyFile, mode: str, parallelism: int | None,
@@ -290,6 +305,7 @@ _WORKER_ONLY: tuple[tuple[str, str, Any], ...] = (
     ("heartbeat_ttl", "--heartbeat-ttl", None), ("lease_ttl", "--lease-ttl", None),
     ("queue", "--queue", DEFAULT_QUEUE), ("secret_file", "--secret-file", None), ("insecure", "--insecure", False),
     ("fail_fast", "--fail-fast", FAIL_FAST), ("max_consecutive_failures", "--max-consecutive-failures", None),
+    ("wait_for_redis", "--wait-for-redis", 0.0),
 )
 
 

@@ -18,6 +18,7 @@ import collections
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from typing import IO, Any, Sequence
 
 from .errors import DistoptError
 from .objective import ENV_SECRET, resolve_secret
+from .retry import wait_for_redis as wait_for
 from .storage import RedisStorage
 
 log = logging.getLogger(__name__)
@@ -248,18 +250,24 @@ def run_workers(
     insecure: bool = False,
     verbose: int = 0,
     quiet: bool = False,
+    wait_for_redis: float | None = None,
 ) -> int:
     """Work on ``queues`` until stopped (or, with ``burst``, until they are empty).
 
     Refuses to start without a secret unless ``insecure``; with ``processes > 1``
     supervises that many worker processes. Logs a line per trial (start, end with its
     duration and loss or error) unless ``quiet``; rq's own lines only with ``verbose``.
-    Returns an exit code.
+    Redis not up yet (a machine booting) is waited for, with backoff and a log line, for
+    ``wait_for_redis`` seconds (None: as long as it takes). Returns an exit code.
     """
     key = resolve_secret(secret, secret_file, insecure, role="worker")
     if processes < 1:
         raise DistoptError(f"--processes must be at least 1, got {processes!r}")
-    RedisStorage(redis_url).ping()  # fail here, naming host:port, not in every child
+    storage = RedisStorage(redis_url)  # a bad URL or a refused password fails here, naming host:port
+    try:
+        wait_for(storage.ping, wait_for_redis, storage.where, role=f"worker {socket.gethostname()}:{os.getpid()}")
+    finally:
+        storage.close()
     if processes == 1:
         from .dispatch import work
 

@@ -98,3 +98,46 @@ def test_a_storage_with_a_window_gives_up_after_it():
     with pytest.raises(ConnectionFailed, match="gave up list_studies on Redis at 127.0.0.1"):
         storage.list_studies()
     assert 1.0 <= time.monotonic() - started < 8
+
+
+# -- waiting for Redis at start ----------------------------------------------------------------
+def refused():
+    import redis.exceptions
+
+    return redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+
+def test_wait_for_redis_waits_with_backoff_and_says_so(caplog):
+    from distopt.retry import wait_for_redis
+
+    clock = Clock()
+    answers = [refused()] * 12 + [True]
+
+    def ping():
+        result = answers.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    with caplog.at_level("WARNING"):
+        wait_for_redis(ping, None, "127.0.0.1:6399", sleep=clock.sleep, clock=clock)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 3  # the first failure, the tenth, and the answer
+    assert "does not answer" in said[0] and "until it answers" in said[0] and "answers after" in said[-1]
+    assert max(clock.slept) <= 10.0 and len(clock.slept) == 12  # backoff, capped
+
+
+def test_wait_for_redis_gives_up_after_its_seconds_and_zero_fails_at_once():
+    from distopt.retry import wait_for_redis
+
+    def ping():
+        raise refused()
+
+    clock = Clock()
+    with pytest.raises(ConnectionFailed, match=r"did not answer within --wait-for-redis 5 s"):
+        wait_for_redis(ping, 5.0, "127.0.0.1:6399", sleep=clock.sleep, clock=clock)
+    assert 4.0 <= clock.now <= 5.5
+    import redis.exceptions
+
+    with pytest.raises(redis.exceptions.ConnectionError):
+        wait_for_redis(ping, 0, "127.0.0.1:6399", sleep=clock.sleep, clock=clock)
