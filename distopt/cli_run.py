@@ -20,7 +20,8 @@ import click
 from click.core import ParameterSource
 
 from .failfast import THRESHOLD as FAIL_FAST
-from .cli_common import ENV_REDIS_URL, EXIT_CANCELLED, EXIT_ERROR, EXIT_INTERRUPTED, reported
+from .cli_common import (ENV_PROCESSES, ENV_QUEUE, ENV_REDIS_URL, EXIT_CANCELLED, EXIT_ERROR, EXIT_INTERRUPTED,
+                         reported)
 
 
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -127,7 +128,8 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
 @click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
               help="[cluster] File holding the shared secret (default: $DISTOPT_SECRET).")
 @click.option("--insecure", is_flag=True, help="[cluster] Ship the objective unsigned when there is no secret.")
-@click.option("--queue", default="distopt", show_default=True, help="[workers] rq queue of the study's jobs.")
+@click.option("--queue", default="distopt", show_default=True, envvar=ENV_QUEUE,
+              help=f"[workers] rq queue of the study's jobs [env {ENV_QUEUE}].")
 @click.option("--save", "save", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write every trial to FILE when the run ends, interrupted or not (CSV for .csv, else "
                    "JSON, as `distopt trials` exports them): the only copy of an in-process or embedded "
@@ -225,10 +227,10 @@ def _interrupted(exc: BaseException, study: str | None, redis_url: str | None, c
 @click.command("worker")
 @click.option("--redis", "redis_url", envvar=ENV_REDIS_URL, required=True, metavar="URL",
               help=f"Redis to take jobs from [env {ENV_REDIS_URL}].")
-@click.option("--queue", "queues", multiple=True, default=("distopt",), show_default=True,
-              help="Queue to work on (repeat for several).")
-@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes to run and supervise.")
+@click.option("--queue", "queues", multiple=True, default=("distopt",), show_default=True, envvar=ENV_QUEUE,
+              help=f"Queue to work on (repeat for several) [env {ENV_QUEUE}, space-separated].")
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True, envvar=ENV_PROCESSES,
+              help=f"Worker processes to run and supervise [env {ENV_PROCESSES}].")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--fork", is_flag=True, help="Run each trial in a forked child (isolation; ~15 ms a trial).")
 @click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
@@ -238,13 +240,22 @@ def _interrupted(exc: BaseException, study: str | None, redis_url: str | None, c
 @click.option("--wait-for-redis", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Wait this long for Redis to answer at start, retrying with backoff (default: as long as it "
                    "takes, logging; 0: fail at once).")
+@click.option("--check", is_flag=True,
+              help="Do not work: exit 0 when this host's workers take jobs (registered, and busy with a trial "
+                   "that beats or idle with a fresh heartbeat), else 1 saying why. For container health checks.")
 @_one_line_errors
 def worker_command(redis_url: str, queues: tuple[str, ...], processes: int, burst: bool, fork: bool,
-                   secret_file: str | None, insecure: bool, quiet: bool, wait_for_redis: float | None) -> None:
+                   secret_file: str | None, insecure: bool, quiet: bool, wait_for_redis: float | None,
+                   check: bool) -> None:
     """Run trials from the queues (rq workers named host:pid; non-forking unless --fork).
     Logs one line per trial (start; end with duration and loss, or the error) and when
     Redis goes away or comes back."""
-    from .worker import run_workers
+    from .worker import check_health, run_workers
+
+    if check:
+        healthy, why = check_health(redis_url)
+        click.echo(why, err=not healthy)
+        sys.exit(0 if healthy else EXIT_ERROR)
 
     code = run_workers(redis_url, queues=queues, processes=processes, burst=burst, fork=fork,
                        secret_file=secret_file, insecure=insecure, verbose=_verbosity(), quiet=quiet,

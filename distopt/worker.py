@@ -308,3 +308,29 @@ def _supervise(pool: WorkerPool) -> int:
             signal.signal(sig, handler)
     codes = [p.returncode for p in pool.procs]
     return 0 if stopping else max((abs(c) for c in codes if c is not None), default=0)
+
+
+def check_health(redis_url: str, host: str | None = None) -> tuple[bool, str]:
+    """(healthy, why) for the workers of ``host`` (default: this machine or container):
+    the container health check behind ``distopt worker --check``."""
+    from .dispatch.inspect import host_health
+    from .dispatch.worker import WORKER_TTL
+
+    storage = RedisStorage(redis_url)
+    now = time.time()
+
+    def problem(study: str, tid: int, attempt: int) -> str | None:
+        if study not in storage.list_studies():
+            return None
+        beat = storage.heartbeats(study).get(tid)
+        if beat is not None and int(beat["attempt"]) == attempt and float(beat["deadline"]) < now:
+            return f"its heartbeat expired {now - float(beat['deadline']):.0f} s ago"
+        rec = storage.get_trial(study, tid)
+        if rec is not None and rec.attempt > attempt:
+            return f"the coordinator gave attempt {attempt} up as lost (its heartbeat expired)"
+        return None
+
+    try:
+        return host_health(storage.client, host or socket.gethostname(), now, problem, WORKER_TTL + 30)
+    finally:
+        storage.close()

@@ -1,12 +1,15 @@
 #!/bin/sh
 # Entry point of the distopt image.
 #
-#   worker [FLAGS]   distopt worker, configured from the environment (the default)
+#   worker [FLAGS]   distopt worker (the default)
 #   run FILE [FLAGS] distopt run against the same Redis
 #   anything else    run as a command (e.g. "distopt status", "sh")
 #
-# Environment: DISTOPT_REDIS_URL (required), DISTOPT_SECRET (shared signing secret),
-# DISTOPT_QUEUE (default "distopt"), DISTOPT_PROCESSES (worker processes, default 1).
+# distopt reads its settings from the environment, so the user's flags are passed on
+# as given and nothing is appended after them: DISTOPT_REDIS_URL (required),
+# DISTOPT_SECRET (the shared signing secret), DISTOPT_QUEUE (default "distopt"),
+# DISTOPT_PROCESSES (worker processes, default 1). A flag given here wins over its
+# variable. The placeholders of .env.example are refused by distopt itself.
 # exec hands PID 1 to distopt, so `docker stop` (SIGTERM) reaches the worker, which
 # finishes or hands back its current trial before exiting.
 set -eu
@@ -18,12 +21,10 @@ cmd="${1:-worker}"
 
 case "$cmd" in
   worker)
-    exec distopt worker --redis "$DISTOPT_REDIS_URL" \
-      --queue "${DISTOPT_QUEUE:-distopt}" \
-      --processes "${DISTOPT_PROCESSES:-1}" "$@"
+    exec distopt worker "$@"
     ;;
   run)
-    exec distopt run "$@" --redis "$DISTOPT_REDIS_URL" --queue "${DISTOPT_QUEUE:-distopt}"
+    exec distopt run "$@"
     ;;
   *)
     exec "$cmd" "$@"

@@ -91,3 +91,25 @@ def listening_versions(connection: Any, queue: str, now: float) -> dict[str, dic
     by worker name."""
     return {name: w["versions"] for name, w in worker_overview(connection, now).items()
             if queue in w["queues"] and w["state"] != "dead"}
+
+
+def host_health(connection: Any, host: str, now: float, trial_problem: Any, idle_limit: float) -> tuple[bool, str]:
+    """Whether the workers of ``host`` take jobs: each is registered and either busy with a
+    trial that is still alive (``trial_problem(study, tid, attempt)`` says what is wrong
+    with it, else None) or idle with an rq heartbeat younger than ``idle_limit`` seconds.
+    A hung or stopped worker stops both, so it turns unhealthy."""
+    mine = {n: w for n, w in worker_overview(connection, now).items() if w["hostname"] == host}
+    if not mine:
+        return False, f"no worker of host {host} is registered in Redis"
+    bad = []
+    for name, w in mine.items():
+        trial = w["trial"]
+        if trial is not None:
+            problem = trial_problem(trial["study"], trial["tid"], trial["attempt"])
+            if problem:
+                bad.append(f"{name} runs trial {trial['tid']} of study {trial['study']}, but {problem}")
+        elif w["heartbeat_age"] is None or w["heartbeat_age"] > idle_limit:
+            bad.append(f"{name} has not taken or waited for a job for {w['heartbeat_age'] or 0:.0f} s")
+    if bad:
+        return False, "; ".join(bad)
+    return True, f"{len(mine)} worker(s) of {host} take jobs: {', '.join(mine)}"

@@ -97,11 +97,16 @@ def worker_name(generation: int = 0) -> str:
     return base if generation == 0 else f"{base}-{generation}"
 
 
+#: Seconds rq keeps an idle worker registered without a heartbeat; an idle worker beats
+#: every ``WORKER_TTL - 15`` s (rq's 420 would let a hung worker look alive for 7 minutes).
+WORKER_TTL = 60
+
+
 def make_worker(connection: Any, queues: Sequence[str] = (DEFAULT_QUEUE,), *, fork: bool = False,
                 name: str | None = None) -> SimpleWorker | Worker:
     cls = DistoptWorker if fork else DistoptSimpleWorker
     return cls([rq_queue(connection, q) for q in queues], connection=connection,
-               serializer=JSONSerializer, name=name or worker_name())
+               serializer=JSONSerializer, name=name or worker_name(), worker_ttl=WORKER_TTL)
 
 
 def work(

@@ -138,18 +138,18 @@ def test_tampered_blob_is_refused_by_the_worker(redis_url):
     out = cli("worker", "--redis", redis_url, "--burst", "--processes", "2")
     assert out.returncode == 0, out.stderr
     results = _results(executor)
-    assert len(results) == 2
-    assert all(m["status"] == "fail" and "altered" in m["error"] for m in results)
+    assert len(results) == 2  # not results: the trials never ran, the coordinator runs them elsewhere
+    assert all(m["type"] == "unloadable" and "altered" in m["reason"] for m in results)
 
 
 def test_blob_signed_with_another_secret_is_refused(redis_url):
     trials = RedisTrials(redis_url, exp_key="othersecret", secret="not-the-workers-secret")
-    with pool(redis_url, 1), pytest.raises(AllTrialsFailed):
+    with pool(redis_url, 1), pytest.raises(ObjectiveError, match="before the objective ran.*different secret"):
         fmin(shifted_a, hp.uniform("x", 0, 1), max_evals=3, trials=trials, parallelism=3, timeout=60,
              show_progressbar=False)
     records = RedisStorage(redis_url).get_trials("othersecret")
-    assert len(records) == 3
-    assert all(r.state == TrialState.FAIL and "different secret" in r.error for r in records)
+    assert len(records) >= 3 and not [r for r in records if r.state == TrialState.FAIL]  # no budget used
+    assert all("different secret" in r.error for r in records if r.state == TrialState.LOST)
 
 
 def test_unpicklable_objective_fails_fast(redis_url):
