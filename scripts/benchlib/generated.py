@@ -194,7 +194,7 @@ def _psd(rng: np.random.Generator, d: int) -> np.ndarray:
     q, _ = np.linalg.qr(rng.standard_normal((d, d)))
     eig = np.logspace(0, math.log10(float(rng.uniform(1, 30))), d)
     eig = eig * d / eig.sum()
-    return (q * eig) @ q.T * float(rng.uniform(2, 8))
+    return (q * eig) @ q.T * float(rng.uniform(0.5, 2.5))
 
 
 def _branch(rng: np.random.Generator, prefix: str, dim: int, floor: float, scale: float) -> _Branch:
@@ -229,7 +229,7 @@ def instance(index: int) -> Instance:
     best = int(rng.integers(n_br))
     branches = []
     for b, d in enumerate(dims):
-        floor = 0.0 if b == best else float(rng.uniform(0.05, 0.5))
+        floor = 0.0 if b == best else float(rng.uniform(0.1, 0.6))
         scale = 1.0 if b == best else float(rng.uniform(0.2, 0.6))  # the traps are flatter
         branches.append(_branch(rng, f"{name}_b{b}", d, floor, scale))
     n_glob = int(rng.choice([0, 0, 1, 2]))
