@@ -6,8 +6,9 @@ Two things are sent for a running trial, both only if it runs long enough to nee
   coordinator then marks the trial RUNNING). A trial that ends sooner goes from QUEUED
   straight to its result, which carries the worker and start time: for short trials
   that saves a round trip on the worker and a write on the coordinator;
-- a heartbeat every ``interval`` seconds with the deadline ``now + ttl``. A running
-  trial with no heartbeat yet is alive until its ``start_time + ttl``.
+- a heartbeat with the deadline ``now + ttl``: the first together with the "started"
+  message, then every ``interval`` seconds. A running trial with no heartbeat yet is
+  alive until its ``start_time + ttl``.
 
 One thread serves every trial of the process, so a trial costs no thread start and,
 when trials are short, no wake-up of its own.
@@ -75,7 +76,9 @@ class Heartbeater:
         ``started_delay`` seconds, then heartbeats. On exit the heartbeat is cleared if
         one was written; the block pushes the result before it exits."""
         now = self.clock()
-        beat = _Beat(storage, study, tid, attempt, worker, interval, ttl, now + interval,
+        # the first beat goes with the "started" report: a worker that dies right after taking
+        # the trial is then noticed a ttl after the start, not a ttl plus the reaper's grace
+        beat = _Beat(storage, study, tid, attempt, worker, interval, ttl, now + started_delay,
                      started, now + started_delay)
         with self._cond:
             key = self._next

@@ -3,6 +3,7 @@ the study ends with exactly the trials asked for."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
@@ -12,7 +13,7 @@ from distopt import fmin, hp, rand
 from distopt.records import TrialState
 from distopt.redis_trials import RedisTrials
 
-from .helpers import HEARTBEAT_TTL, SECRET, records, rq_workers, wait_until, worker_pids, worker_pool
+from .helpers import HEARTBEAT_TTL, SECRET, finished, records, rq_workers, wait_until, worker_pids, worker_pool
 
 STUDY = "kills"
 N_TRIALS = 60
@@ -89,3 +90,44 @@ def test_a_work_horse_outliving_its_killed_parent_keeps_its_trial(redis_url):
     (rec,) = records(redis_url, "orphan")
     assert rec.state == TrialState.OK and rec.attempt == 0
     assert int(rec.worker.rsplit(":", 1)[1]) != parent.pid  # reported by the work-horse
+
+
+def long_first_time(marker, x):
+    """Runs 60 s the first time (its worker is killed meanwhile), at once afterwards."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        time.sleep(60.0)
+    return x
+
+
+def test_a_worker_killed_right_after_taking_a_trial_is_noticed_within_the_ttl(redis_url, tmp_path):
+    """The first heartbeat goes with the trial's start, so the trial runs again one
+    heartbeat ttl after its worker died, not a ttl plus a grace period later."""
+    ttl = 12.0  # workers beat every ttl/6 = 2 s: the kill lands before the second beat
+    errors: list[BaseException] = []
+    trials = RedisTrials(redis_url, exp_key="earlykill", secret=SECRET, heartbeat_ttl=ttl)
+    objective = functools.partial(long_first_time, str(tmp_path / "ran-once"))
+
+    def coordinate() -> None:
+        try:
+            fmin(objective, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=1, trials=trials, timeout=120,
+                 show_progressbar=False)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    with worker_pool(redis_url, 1):
+        with worker_pool(redis_url, 1, at_least=2):
+            runner = threading.Thread(target=coordinate)
+            runner.start()
+            busy = wait_until(lambda: [w for w in rq_workers(redis_url).values() if w["trial"]], 30, "a busy worker")
+            wait_until(lambda: [r for r in records(redis_url, "earlykill") if r.state == TrialState.RUNNING], 30,
+                       "the trial to be reported started")
+            os.kill(busy[0]["pid"], signal.SIGKILL)
+            killed = time.monotonic()
+            wait_until(lambda: finished(redis_url, "earlykill") == 1 or errors, 60, "the trial to run again and finish")
+            noticed = time.monotonic() - killed
+            runner.join(30)
+    assert not runner.is_alive() and not errors, errors
+    (rec,) = records(redis_url, "earlykill")
+    assert rec.state == TrialState.OK and rec.attempt == 1
+    assert noticed < ttl + 3.0, f"re-run {noticed:.1f} s after the kill; a ttl is {ttl:g} s"
