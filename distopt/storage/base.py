@@ -118,6 +118,21 @@ class Storage(abc.ABC):
     def heartbeats(self, name: str) -> dict[int, dict[str, Any]]:
         """tid -> {"attempt", "deadline", "worker"} for every live heartbeat."""
 
+    # -- worker processes' own liveness (independent of any trial) ----------------------
+    def beat_worker(self, worker: str, record: Mapping[str, Any], keep: float) -> None:
+        """Publish the liveness record of worker process ``worker`` (``host:pid``); the
+        record holds at least ``beat`` (epoch seconds of this beat). It is kept ``keep``
+        seconds after the beat, then forgotten (a worker killed with SIGKILL leaves it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep worker records")
+
+    def forget_worker(self, worker: str) -> None:
+        """Remove a worker's record at once (it stopped cleanly)."""
+
+    def worker_records(self) -> dict[str, dict[str, Any]]:
+        """worker id -> its latest record, for every worker whose record is still kept.
+        A backend without workers (memory) has none."""
+        return {}
+
     # -- coordinator lease -------------------------------------------------------------
     @abc.abstractmethod
     def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:

@@ -12,13 +12,16 @@ Layout (prefix ``distopt:`` by default; ``<s>`` is a validated study name)::
     distopt:study:<s>:hbinfo          HASH   tid -> JSON {"attempt", "worker"}
     distopt:study:<s>:lease           STRING coordinator id, expiring (PX)
     distopt:blob:<digest>             STRING signed objective blob, shared by studies
+    distopt:workers                   ZSET   worker id -> its last beat (epoch seconds)
+    distopt:worker:<id>               STRING JSON liveness record of one worker process
+                                             (``host:pid``), expiring when it stops beating
 
 Study names never contain ':', so one study's keys can never spell another's.
 """
 
 from __future__ import annotations
 
-from ..names import validate_digest, validate_study_name
+from ..names import validate_digest, validate_study_name, validate_worker_id
 from ..records import TrialState
 
 DEFAULT_PREFIX = "distopt:"
@@ -38,6 +41,13 @@ class Keys:
     @property
     def studies(self) -> str:
         return f"{self.prefix}studies"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}workers"
+
+    def worker(self, worker: str) -> str:
+        return f"{self.prefix}worker:{validate_worker_id(worker)}"
 
     def blob(self, digest: str) -> str:
         return f"{self.prefix}blob:{validate_digest(digest)}"

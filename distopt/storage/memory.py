@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .. import codec
 from ..errors import LeaseError, StorageError, TrialError
-from ..names import study_not_found, validate_digest, validate_study_name
+from ..names import study_not_found, validate_digest, validate_study_name, validate_worker_id
 from ..records import TrialRecord, TrialState
 from .base import Storage, transition_sources
 
@@ -55,6 +55,7 @@ class MemoryStorage(Storage):
         self._inbox_ready = threading.Condition(self._lock)
         self._studies: dict[str, _Study] = {}
         self._blobs: dict[str, bytes] = {}
+        self._workers: dict[str, tuple[dict[str, Any], float]] = {}  # id -> (record, expiry on clock)
 
     def __repr__(self) -> str:
         return f"MemoryStorage({len(self._studies)} studies)"
@@ -208,6 +209,23 @@ class MemoryStorage(Storage):
     def heartbeats(self, name: str) -> dict[int, dict[str, Any]]:
         with self._lock:
             return {tid: dict(b) for tid, b in sorted(self._get(name).heartbeats.items())}
+
+    # -- worker records ----------------------------------------------------------------
+    def beat_worker(self, worker: str, record: Mapping[str, Any], keep: float) -> None:
+        validate_worker_id(worker)
+        record = _json_copy(dict(record))
+        with self._lock:
+            self._workers[worker] = (record, self._clock() + float(keep))
+
+    def forget_worker(self, worker: str) -> None:
+        validate_worker_id(worker)
+        with self._lock:
+            self._workers.pop(worker, None)
+
+    def worker_records(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            now = self._clock()
+            return {w: _json_copy(r) for w, (r, expiry) in sorted(self._workers.items()) if expiry > now}
 
     # -- coordinator lease -------------------------------------------------------------
     def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:

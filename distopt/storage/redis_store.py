@@ -470,6 +470,33 @@ class RedisStorage(Storage):
             for tid, deadline, d in self._beats(name, "+inf")
         }
 
+    # -- worker records ----------------------------------------------------------------
+    @_translating
+    def beat_worker(self, worker: str, record: Mapping[str, Any], keep: float) -> None:
+        """One MULTI: the record (expiring after ``keep``), its beat in the index, and the
+        index pruned of workers silent for longer than ``keep``."""
+        beat = float(record["beat"])
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(self.keys.worker(worker), codec.dumps(dict(record)), px=max(1, int(round(float(keep) * 1000))))
+        pipe.zadd(self.keys.workers, {worker: beat})
+        pipe.zremrangebyscore(self.keys.workers, "-inf", f"({beat - float(keep)!r}")
+        pipe.execute()
+
+    @_translating
+    def forget_worker(self, worker: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self.keys.worker(worker))
+        pipe.zrem(self.keys.workers, worker)
+        pipe.execute()
+
+    @_translating
+    def worker_records(self) -> dict[str, dict[str, Any]]:
+        ids = sorted(_text(w) for w in self.client.zrange(self.keys.workers, 0, -1))
+        if not ids:
+            return {}
+        texts = self.client.mget([self.keys.worker(w) for w in ids])
+        return {w: codec.loads(t) for w, t in zip(ids, texts) if t is not None}
+
     # -- coordinator lease -------------------------------------------------------------
     @_translating
     def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:

@@ -475,3 +475,32 @@ def test_open_storage(fake_redis: object, redis_url: str) -> None:
     for bad in ["localhost:6379", 42, "mongodb://x"]:
         with pytest.raises(DistoptError, match=repr(bad).strip("'")):
             open_storage(bad)
+
+
+def test_worker_records_kept_until_forgotten(make_storage: Callable[..., Storage]) -> None:
+    store, other = make_storage(), make_storage("other:")
+    assert store.worker_records() == {}
+    store.beat_worker("host-a:11", {"beat": 100.0, "queues": ["q"]}, keep=3600)
+    store.beat_worker("host-b:22", {"beat": 101.5, "version": "1.2"}, keep=3600)
+    store.beat_worker("host-a:11", {"beat": 105.0, "queues": ["q"]}, keep=3600)  # a later beat replaces
+    assert store.worker_records() == {"host-a:11": {"beat": 105.0, "queues": ["q"]},
+                                      "host-b:22": {"beat": 101.5, "version": "1.2"}}
+    if other is not store:
+        assert other.worker_records() == {}  # another prefix: other workers
+    store.forget_worker("host-b:22")
+    store.forget_worker("host-b:22")
+    assert list(store.worker_records()) == ["host-a:11"]
+    with pytest.raises(InvalidName):
+        store.beat_worker("bad id", {"beat": 1.0}, keep=10)
+
+
+def test_worker_record_expires_after_keep(store: Storage, backend: str) -> None:
+    if backend == "memory":
+        store = MemoryStorage(clock=iter([0.0, 0.5, 2.0]).__next__)
+    store.beat_worker("h:1", {"beat": time.time()}, keep=1.0)
+    assert "h:1" in store.worker_records()
+    if backend != "memory":  # Redis expires the record by itself
+        wait = time.monotonic() + 10
+        while "h:1" in store.worker_records() and time.monotonic() < wait:
+            time.sleep(0.05)
+    assert store.worker_records() == {}
