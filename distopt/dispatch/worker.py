@@ -38,9 +38,37 @@ log = logging.getLogger(__name__)
 ENV_PARENT_PID = "DISTOPT_PARENT_PID"
 
 
+class _PromptTeardown:
+    """rq unsubscribes from its command channel and then stops the listening thread; when
+    that thread loops in between, it waits 60 s for a subscription that never comes, and
+    the stopping worker hangs that long. Stop the thread first, then unsubscribe."""
+
+    pubsub: Any
+    pubsub_thread: Any
+
+    def unsubscribe(self) -> None:
+        thread = getattr(self, "pubsub_thread", None)
+        if not thread:
+            return
+        thread.stop(timeout=0)  # the loop ends after the message it is waiting for
+        try:
+            self.pubsub.unsubscribe()  # that message
+        finally:
+            thread.join(1.0)
+            self.pubsub.close()
+
+
+class DistoptSimpleWorker(_PromptTeardown, SimpleWorker):
+    """rq's non-forking worker, with a prompt teardown."""
+
+
+class DistoptForkingWorker(_PromptTeardown, Worker):
+    """rq's forking worker, with a prompt teardown."""
+
+
 def make_worker(connection: Any, queues: Sequence[str] = (DEFAULT_QUEUE,), *, fork: bool = False,
                 name: str | None = None) -> SimpleWorker | Worker:
-    cls = Worker if fork else SimpleWorker
+    cls = DistoptForkingWorker if fork else DistoptSimpleWorker
     return cls([rq_queue(connection, q) for q in queues], connection=connection,
                serializer=JSONSerializer, name=name)
 

@@ -100,6 +100,11 @@ class Storage(abc.ABC):
         """Pop up to ``limit`` messages, waiting up to ``timeout`` seconds for the first
         (blocking pop, no busy polling). Returns [] on timeout."""
 
+    def peek_results(self, name: str, limit: int = 10000) -> list[dict[str, Any]]:
+        """The first ``limit`` messages waiting in the inbox, left in place (monitors read
+        what no coordinator has recorded yet)."""
+        return []
+
     # -- liveness --------------------------------------------------------------------
     @abc.abstractmethod
     def heartbeat(self, name: str, tid: int, attempt: int, deadline: float, worker: str | None = None) -> None:

@@ -169,6 +169,10 @@ class MemoryStorage(Storage):
             self._get(name).inbox.append(message)
             self._inbox_ready.notify_all()
 
+    def peek_results(self, name: str, limit: int = 10000) -> list[dict[str, Any]]:
+        with self._lock:
+            return [_json_copy(m) for m in list(self._get(name).inbox)[: max(0, int(limit))]]
+
     def pop_results(self, name: str, timeout: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:

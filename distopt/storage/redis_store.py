@@ -392,6 +392,13 @@ class RedisStorage(Storage):
         self._run(self._push_result, name, [self.keys.inbox(name)], [codec.dumps(dict(message))])
 
     @_translating
+    def peek_results(self, name: str, limit: int = 10000) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        (items,) = self._read(name, lambda p: p.lrange(self.keys.inbox(name), 0, int(limit) - 1))
+        return [codec.loads(m) for m in items]
+
+    @_translating
     def pop_results(self, name: str, timeout: float = 0.0, limit: int = 1000,
                     prelude: Callable[[Any], None] | None = None) -> list[dict[str, Any]]:
         """Up to ``limit`` messages, waiting up to ``timeout`` seconds for the first. Each

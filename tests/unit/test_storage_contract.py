@@ -254,6 +254,17 @@ def test_inbox_fifo_and_limit(store: Storage, study: str) -> None:
     assert store.pop_results(study, timeout=1.0) == [{"tid": 3, "loss": 1.5}, {"tid": 4, "loss": 2.0}]
 
 
+def test_peek_leaves_the_inbox_as_it_is(store: Storage, study: str) -> None:
+    assert store.peek_results(study) == []
+    for i in range(3):
+        store.push_result(study, {"tid": i})
+    assert store.peek_results(study, limit=2) == [{"tid": 0}, {"tid": 1}]
+    assert store.peek_results(study) == [{"tid": 0}, {"tid": 1}, {"tid": 2}]
+    assert store.pop_results(study, limit=10) == [{"tid": 0}, {"tid": 1}, {"tid": 2}]
+    with pytest.raises(StudyNotFound):
+        store.peek_results("nope")
+
+
 def test_pop_times_out_empty(store: Storage, study: str) -> None:
     start = time.monotonic()
     assert store.pop_results(study, timeout=0.3) == []
