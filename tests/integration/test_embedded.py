@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from distopt.errors import DistoptError
+from distopt.records import TrialState
+from distopt.storage import RedisStorage
+
 ROOT = Path(__file__).resolve().parents[2]
 POLYNOMIAL = ROOT / "scripts" / "polynomial_study.py"
 
@@ -70,6 +74,24 @@ def descendants(pid: int) -> set[int]:
         frontier.extend(k for k in kids if k not in found)
         found.update(kids)
     return found
+
+
+def wait_for_finished_trials(tree: "RunTree", count: int, deadline: float) -> None:
+    """Wait until the run's private Redis (found from its workers' command lines) holds a
+    study with ``count`` finished trials."""
+    while True:
+        for port in sorted(tree.ports):
+            try:
+                storage = RedisStorage(f"redis://127.0.0.1:{port}/0")
+                try:
+                    if any(storage.count_states(s)[TrialState.OK] >= count for s in storage.list_studies()):
+                        return
+                finally:
+                    storage.close()
+            except DistoptError:
+                continue
+        assert time.monotonic() < deadline, f"no {count} finished trials in the run's Redis (ports {tree.ports})"
+        time.sleep(0.05)
 
 
 class RunTree:
@@ -159,8 +181,8 @@ def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the embedded run never started its processes"
             time.sleep(0.05)
-        time.sleep(1.0)  # trials are running
         tree.collect(proc.pid)
+        wait_for_finished_trials(tree, 2, deadline=time.monotonic() + 60)  # trials have run and are running
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:

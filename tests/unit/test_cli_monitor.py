@@ -40,6 +40,7 @@ def url(redis_url):
                                               book_time=1000.0, start_time=1001.0, end_time=1002.0 + tid,
                                               worker="h:1", error="boom" if state == "fail" else None))
     storage.create_study("empty", {"space": None, "labels": [], "status": "created"})
+    storage.acquire_lease("demo", "h:9:coordinator", 600)
     storage.close()
     return redis_url
 
@@ -99,7 +100,8 @@ def test_status_table(url):
     lines = result.output.splitlines()
     assert lines[0].startswith("distopt status · Redis 127.0.0.1:")
     demo = next(line for line in lines if line.startswith("demo "))
-    assert demo.split()[:9] == ["demo", "running", "0", "1", "2", "1", "0", "0", "3/10"]
+    # queued, taken, running, waiting, ok, fail, lost, cancelled, done
+    assert demo.split()[:11] == ["demo", "running", "0", "0", "1", "0", "2", "1", "0", "0", "3/10"]
     assert "best trial 1, loss 0.25" in result.output and '"opt": "sgd"' in result.output
 
 
@@ -123,7 +125,7 @@ def test_watch_redraws_until_ctrl_c(url, monkeypatch):
     assert result.output.count("distopt status · Redis") == 3
     calls.clear()
     lines = run("status", "--redis", url, "--watch", "2", "--json").output.splitlines()
-    assert len(lines) == 3 and all(json.loads(line)["version"] == 1 for line in lines)
+    assert len(lines) == 3 and all(json.loads(line)["version"] == 2 for line in lines)
 
 
 def test_watch_clears_the_screen(url, monkeypatch):
