@@ -77,6 +77,10 @@ class RedisTrials(Trials):
         self._key: bytes | None = None
         self._key_resolved = False
         self._name = exp_key
+        self._running = False
+        self._saved_from_redis = False
+        if exp_key is not None:
+            self._load_stored(quiet=True)
 
     @property
     def study_name(self) -> str | None:
@@ -109,12 +113,16 @@ class RedisTrials(Trials):
         """What ``fmin`` calls: run the attached study on the workers of ``queue``."""
         if self._study is None:
             raise DistoptError("RedisTrials.run_fmin needs a study: call it through fmin(...)")
-        self.stop_reason = run_distributed(
-            self._study, fn, rules, queue=self.queue, parallelism=parallelism, secret=self._secret_key(),
-            insecure=self.insecure, secret_resolved=True, trial_timeout=trial_timeout, max_retries=max_retries,
-            show_progressbar=show_progressbar, ticks=self.ticks, heartbeat_ttl=self.heartbeat_ttl,
-            lease_ttl=self.lease_ttl,
-        )
+        self._running = True
+        try:
+            self.stop_reason = run_distributed(
+                self._study, fn, rules, queue=self.queue, parallelism=parallelism, secret=self._secret_key(),
+                insecure=self.insecure, secret_resolved=True, trial_timeout=trial_timeout, max_retries=max_retries,
+                show_progressbar=show_progressbar, ticks=self.ticks, heartbeat_ttl=self.heartbeat_ttl,
+                lease_ttl=self.lease_ttl,
+            )
+        finally:
+            self._running = False
 
     def _secret_key(self) -> bytes | None:
         """The signing key, settled once (a missing secret raises, saying what to set)."""
@@ -134,18 +142,52 @@ class RedisTrials(Trials):
                       heartbeat_ttl=state.get("heartbeat_ttl"), lease_ttl=state.get("lease_ttl", LEASE_TTL),
                       reconnect_window=state.get("reconnect_window", RECONNECT_WINDOW))
         self._name = state.get("name") or state["exp_key"]
-        if self._name is not None:
+        if self._name is not None and self._study is None and not self._saved:
             self._reattach()
 
     def _reattach(self) -> None:
-        """Load the stored study back, when its space has a JSON form and Redis answers."""
+        self._load_stored(quiet=True)
+
+    # -- reading a stored study (hyperopt's MongoTrials(url, exp_key=...)) -----------------
+    def attach(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
+        if self._saved_from_redis:  # records read from Redis are already in the study there
+            self._saved, self._saved_labels, self._saved_from_redis = [], [], False
+        return super().attach(space, algo, rstate)
+
+    def refresh(self) -> None:
+        """Read the study's trials from Redis again (hyperopt's ``MongoTrials.refresh``),
+        so a script sees what a coordinator elsewhere recorded since. Does nothing while
+        this object's own ``fmin`` runs (its records are the current ones)."""
+        if not self._running and self.study_name is not None:
+            self._load_stored(quiet=False)
+
+    def _load_stored(self, quiet: bool) -> None:
+        """Load the study stored under this name, if it exists: as a ``Study`` when its
+        space has a JSON form, else as records (readable, not resumable from here).
+        ``quiet``: a Redis that cannot be reached is logged, not raised (the constructor
+        does not need Redis)."""
+        name = self.study_name
         try:
             storage = pipelined_storage(self.url, self.prefix, retry_window=self.reconnect_window)
-            if self._name not in storage.list_studies():
+            if name not in storage.list_studies():
+                storage.close()
                 return
-            meta = storage.get_study(self._name)
+            meta = storage.get_study(name)
             if meta.get("space") is None:
+                self._saved = storage.get_trials(name)
+                self._saved_labels = [str(x) for x in meta.get("labels") or []]
+                self._saved_from_redis = True
+                storage.close()
                 return
-            self._study = Study(space_from_json(meta["space"]), storage=storage, name=self._name)
+            old = self._study
+            study = Study(space_from_json(meta["space"]) if old is None else old.space,
+                          algo=None if old is None else old.algo, storage=storage, name=name)
+            if old is not None:
+                study.rng = old.rng
+                old.storage.close()
+            study.raw_results, study.attachments = self._raw, self._attachments
+            self._study = study
         except DistoptError as exc:
-            log.warning("could not reload study %r from %s: %s", self._name, self.url, exc)
+            if not quiet:
+                raise
+            log.warning("could not read study %r from %s: %s", name, self.url, exc)
