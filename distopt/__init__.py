@@ -38,3 +38,4 @@ __all__ = [
 ]
 from .monitor import status; __all__.append("status")  # noqa: E402,E702
 from .snapshot import StudyView, load_study; __all__ += ["load_study", "StudyView"]  # noqa: E402,E702
+from .manage import delete_study, list_studies; __all__ += ["list_studies", "delete_study"]  # noqa: E402,E702

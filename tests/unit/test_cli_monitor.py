@@ -128,10 +128,75 @@ def test_watch_redraws_until_ctrl_c(url, monkeypatch):
     assert len(lines) == 3 and all(json.loads(line)["version"] == 2 for line in lines)
 
 
-def test_watch_clears_the_screen(url, monkeypatch):
+def test_watch_clears_the_screen_on_a_terminal_only(url, monkeypatch):
     monkeypatch.setattr("distopt.cli_monitor.time.sleep", lambda s: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr("distopt.cli_monitor._terminal", lambda: True)
     result = CliRunner().invoke(main, ["status", "--redis", url, "--watch", "1"], color=True)
-    assert result.output.startswith("\x1b[H\x1b[2J")
+    assert result.output.startswith("\x1b[H\x1b[2J") and result.output.count("\x1b[2J") == 1
+    monkeypatch.setattr("distopt.cli_monitor._terminal", lambda: False)
+    result = CliRunner().invoke(main, ["status", "--redis", url, "--watch", "1"], color=True)
+    assert "\x1b" not in result.output and result.output.startswith("distopt status")
+
+
+def test_watch_waits_for_a_study_to_appear(url, monkeypatch):
+    storage = RedisStorage(url)
+    calls = []
+
+    def sleep(seconds):
+        calls.append(seconds)
+        if len(calls) == 2:
+            storage.create_study("later", {"space": None, "labels": [], "status": "created"})
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("distopt.cli_monitor.time.sleep", sleep)
+    result = run("status", "--redis", url, "--study", "later", "--watch", "1")
+    assert result.exit_code == 0, result.output
+    blocks = result.output.split("distopt status · Redis")
+    assert result.output.count("waiting for study 'later' to appear") == 2 and len(blocks) == 3
+    assert "later" in blocks[-1] and "demo" not in blocks[-1]
+
+
+def test_studies_lists_active_first_and_filters(url):
+    storage = RedisStorage(url)
+    storage.create_study("old", {"space": None, "labels": [], "status": "done", "created": 5.0})
+    storage.create_study("orphan", {"space": None, "labels": [], "status": "running", "created": 6.0})
+    rows = json.loads(run("studies", "--redis", url, "--json").output)
+    by_name = {r["name"]: r for r in rows}
+    assert [r["name"] for r in rows][-1] == "old"  # ended studies after the active ones
+    assert by_name["orphan"]["status"] == "interrupted" and by_name["demo"]["status"] == "running"
+    assert by_name["demo"]["counts"]["ok"] == 2 and by_name["demo"]["best_loss"] == 0.25
+    assert by_name["demo"]["coordinator_alive"] and not by_name["orphan"]["coordinator_alive"]
+    active = json.loads(run("studies", "--redis", url, "--json", "--active").output)
+    assert {r["name"] for r in active} == {"demo", "empty", "orphan"}
+    text = run("studies", "--redis", url).output.splitlines()
+    assert text[0].split()[:3] == ["STUDY", "STATUS", "QUEUED"] and text[-1].startswith("old ")
+
+
+def test_status_folds_old_studies(url):
+    storage = RedisStorage(url)
+    for i in range(8):
+        storage.create_study(f"old{i}", {"space": None, "labels": [], "status": "done", "created": float(i)})
+    text = run("status", "--redis", url).output
+    assert "demo " in text and "... and 3 older ended studies" in text
+    assert "old7 " in text and "old0 " not in text  # the most recent ones are shown
+    assert "old0 " in run("status", "--redis", url, "--all").output
+
+
+def test_delete_refuses_a_running_study_unless_forced(url):
+    storage = RedisStorage(url)
+    storage.push_result("demo", {"tid": 3, "attempt": 0, "status": "ok", "loss": 1.0})
+    storage.heartbeat("demo", 3, 0, 1e12, "h:1")
+    result = run("delete", "--redis", url, "--study", "demo")
+    assert result.exit_code == 1 and "being run by coordinator h:9:coordinator" in result.output
+    assert "--force" in result.output and "demo" in storage.list_studies()
+    result = run("delete", "--redis", url, "--study", "demo", "--force")
+    assert result.exit_code == 0 and "deleted study 'demo': 4 trials" in result.output
+    assert storage.list_studies() == ["empty"]
+    assert storage.client.keys("distopt:study:demo:*") == []
+    assert storage.client.keys("distopt:study:empty:*")  # the other study is untouched
+    result = run("delete", "--redis", url, "--study", "demo")
+    assert result.exit_code == 1 and "'demo' not found" in result.output
 
 
 def test_trials_csv_and_json(url, tmp_path):
