@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Mapping, MutableMapping, Sequence
 
+from .codec import decode_attachment
 from .coordinator import StopRules, Tick
 from .distributed import run_distributed
 from .errors import DistoptError
@@ -148,6 +149,27 @@ class RedisTrials(Trials):
     def _reattach(self) -> None:
         self._load_stored(quiet=True)
 
+    # -- attachments stored with the study --------------------------------------------
+    def trial_attachments(self, trial: Mapping[str, Any]) -> MutableMapping[str, Any]:
+        """One trial's attachments: those of this process, then those stored in Redis by
+        the coordinator that recorded the trial (attachments returned on a worker), so a
+        script reading the study elsewhere sees them too."""
+        return _StoredAttachments(super().trial_attachments(trial), lambda: self._stored_attachments(trial["tid"]))
+
+    def _stored_attachments(self, tid: int) -> dict[str, Any]:
+        name = self.study_name
+        if name is None:
+            return {}
+        if self._study is not None:
+            stored = self._study.storage.get_attachments(name, tid)
+        else:
+            storage = pipelined_storage(self.url, self.prefix, retry_window=self.reconnect_window)
+            try:
+                stored = storage.get_attachments(name, tid) if name in storage.list_studies() else {}
+            finally:
+                storage.close()
+        return {k: decode_attachment(v) for k, v in stored.items()}
+
     # -- reading a stored study (hyperopt's MongoTrials(url, exp_key=...)) -----------------
     def attach(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
         if self._saved_from_redis:  # records read from Redis are already in the study there
@@ -191,3 +213,36 @@ class RedisTrials(Trials):
             if not quiet:
                 raise
             log.warning("could not read study %r from %s: %s", name, self.url, exc)
+
+
+class _StoredAttachments(MutableMapping):
+    """A trial's attachments in this process, falling back to the ones stored in Redis
+    (read once, when first needed). Writes stay in this process, as in hyperopt's Trials."""
+
+    def __init__(self, local: MutableMapping[str, Any], load: Callable[[], dict[str, Any]]) -> None:
+        self._local = local
+        self._load = load
+        self._stored: dict[str, Any] | None = None
+
+    def _remote(self) -> dict[str, Any]:
+        if self._stored is None:
+            self._stored = self._load()
+        return self._stored
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._local:
+            return self._local[name]
+        return self._remote()[name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._local[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._local[name]
+
+    def __iter__(self) -> Iterator[str]:
+        names = list(self._local)
+        return iter(names + [k for k in self._remote() if k not in names])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

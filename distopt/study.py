@@ -307,10 +307,14 @@ class Study:
         return out
 
     def _keep_local(self, r: Mapping[str, Any], tid: int) -> None:
-        """Keep a recorded result's raw dict and attachments (hyperopt's Ctrl.attachments)."""
+        """Keep a recorded result's raw dict and attachments (hyperopt's Ctrl.attachments);
+        attachments from a worker (JSON, bytes encoded) are also stored with the study,
+        so any process reads them (``Trials.trial_attachments``)."""
         raw = r.get("raw_result")
         if raw is not None:
             self.raw_results[tid] = raw
+        elif r.get("attachments"):
+            self.storage.put_attachments(self.name, tid, r["attachments"])
         for name, value in (r.get("attachments") or {}).items():
             self.attachments[f"ATTACH::{tid}::{name}"] = decode_attachment(value)
 

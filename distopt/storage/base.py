@@ -105,6 +105,16 @@ class Storage(abc.ABC):
         what no coordinator has recorded yet)."""
         return []
 
+    # -- attachments (hyperopt's trial attachments, JSON values) ------------------------
+    def put_attachments(self, name: str, tid: int, items: Mapping[str, Any]) -> None:
+        """Store trial ``tid``'s attachments (JSON-able values, bytes already encoded);
+        a name stored again replaces its value."""
+        raise NotImplementedError(f"{type(self).__name__} does not store attachments")
+
+    def get_attachments(self, name: str, tid: int) -> dict[str, Any]:
+        """Trial ``tid``'s stored attachments by name ({} when it has none)."""
+        return {}
+
     # -- liveness --------------------------------------------------------------------
     @abc.abstractmethod
     def heartbeat(self, name: str, tid: int, attempt: int, deadline: float, worker: str | None = None) -> None:

@@ -29,6 +29,7 @@ class _Study:
     inbox: collections.deque = dataclasses.field(default_factory=collections.deque)
     heartbeats: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     lease: tuple[str, float] | None = None  # (owner, expiry on self._clock)
+    attachments: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 def _normalized(record: TrialRecord) -> TrialRecord:
@@ -186,6 +187,16 @@ class MemoryStorage(Storage):
                     return []
             count = min(max(1, limit), len(study.inbox))
             return [study.inbox.popleft() for _ in range(count)]
+
+    # -- attachments -------------------------------------------------------------------
+    def put_attachments(self, name: str, tid: int, items: Mapping[str, Any]) -> None:
+        items = _json_copy(dict(items))
+        with self._lock:
+            self._get(name).attachments.setdefault(int(tid), {}).update(items)
+
+    def get_attachments(self, name: str, tid: int) -> dict[str, Any]:
+        with self._lock:
+            return _json_copy(self._get(name).attachments.get(int(tid), {}))
 
     # -- liveness --------------------------------------------------------------------
     def heartbeat(self, name: str, tid: int, attempt: int, deadline: float, worker: str | None = None) -> None:

@@ -435,6 +435,30 @@ class RedisStorage(Storage):
             if remaining <= 0:
                 return []
 
+    # -- attachments -------------------------------------------------------------------
+    @_translating
+    def put_attachments(self, name: str, tid: int, items: Mapping[str, Any]) -> None:
+        if not items:
+            return
+        tid = int(tid)
+        (names,) = self._read(name, lambda p: p.hget(self.keys.attachment_index(name), str(tid)))
+        known = codec.loads(names) if names is not None else []
+        known += [str(k) for k in items if str(k) not in known]
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.keys.attachments(name), mapping={f"{tid}:{k}": codec.dumps(v) for k, v in items.items()})
+        pipe.hset(self.keys.attachment_index(name), str(tid), codec.dumps(known))
+        pipe.execute()
+
+    @_translating
+    def get_attachments(self, name: str, tid: int) -> dict[str, Any]:
+        tid = int(tid)
+        (names,) = self._read(name, lambda p: p.hget(self.keys.attachment_index(name), str(tid)))
+        if names is None:
+            return {}
+        known = codec.loads(names)
+        values = self.client.hmget(self.keys.attachments(name), [f"{tid}:{k}" for k in known]) if known else []
+        return {k: codec.loads(v) for k, v in zip(known, values) if v is not None}
+
     # -- liveness --------------------------------------------------------------------
     @_translating
     def heartbeat(self, name: str, tid: int, attempt: int, deadline: float, worker: str | None = None) -> None:

@@ -515,3 +515,17 @@ def test_worker_record_expires_after_keep(store: Storage, backend: str) -> None:
         while "h:1" in store.worker_records() and time.monotonic() < wait:
             time.sleep(0.05)
     assert store.worker_records() == {}
+
+
+def test_attachments_per_trial(store: Storage, study: str) -> None:
+    assert store.get_attachments(study, 3) == {}
+    store.put_attachments(study, 3, {"model": {"__bytes__": "AAE="}, "note": "hi"})
+    store.put_attachments(study, 3, {"note": "again"})
+    store.put_attachments(study, 30, {"other": [1, 2]})
+    assert store.get_attachments(study, 3) == {"model": {"__bytes__": "AAE="}, "note": "again"}
+    assert store.get_attachments(study, 30) == {"other": [1, 2]}
+    with pytest.raises(StudyNotFound):
+        store.put_attachments("nope", 1, {"a": 1})
+    store.delete_study(study)
+    store.create_study(study, {})
+    assert store.get_attachments(study, 3) == {}  # deleted with the study
