@@ -19,7 +19,7 @@ import click
 
 from .cli_common import ENV_REDIS_URL, reported
 from .errors import ConnectionFailed, DistoptError, StudyNotFound
-from .export import trials_rows, write_rows
+from .export import choice_options, trials_rows, write_rows
 from .monitor import status as get_status
 from .records import TrialState
 from .snapshot import StudySnapshot, load_snapshot
@@ -176,12 +176,16 @@ def delete_command(redis_url: str | None, study: str, force: bool) -> None:
               help="Only trials in this state (repeat for several).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), default="-",
               help="File to write (default: standard output).")
-def trials_command(redis_url: str | None, study: str, fmt: str, states: tuple[str, ...], out: str) -> None:
+@click.option("--indices", is_flag=True, help="Write each choice as its option index (as hyperopt's Trials.vals "
+                                              "keeps it) instead of the option chosen.")
+def trials_command(redis_url: str | None, study: str, fmt: str, states: tuple[str, ...], out: str,
+                   indices: bool) -> None:
     """One row per trial: tid, state, loss, attempt, worker, times, error, then each
-    parameter's flat value as hyperopt keeps it (a choice as its option index, as in
-    Trials.vals; `distopt best` shows the evaluated point)."""
+    parameter's value: a choice as the option chosen (its index with --indices, or when
+    its options are sub-spaces), other parameters as sampled."""
     snap = _snapshot(redis_url, study)
-    rows = trials_rows(snap.records, list(snap.labels), states or None)
+    choices = None if indices or snap.space is None else choice_options(snap.space)
+    rows = trials_rows(snap.records, list(snap.labels), states or None, choices)
     with reported(), _output(out) as fh:
         write_rows(rows, fh, fmt, snap.labels)
     if out != "-":

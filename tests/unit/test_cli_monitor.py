@@ -211,6 +211,14 @@ def test_trials_csv_and_json(url, tmp_path):
     assert [r["state"] for r in json.loads(path.read_text())] == ["ok", "ok", "fail"]
 
 
+def test_trials_exports_choice_values_unless_indices_are_asked(url):
+    rows = list(csv.DictReader(io.StringIO(run("trials", "--redis", url, "--study", "demo").output)))
+    assert [r["opt"] for r in rows] == ["adam", "sgd", "adam", "sgd"]
+    indexed = run("trials", "--redis", url, "--study", "demo", "--indices", "--format", "json").output
+    assert [r["opt"] for r in json.loads(indexed)] == [0, 1, 0, 1]
+    assert [r["lr"] for r in json.loads(indexed)] == [0.01, 0.02, 0.03, 0.04]  # other parameters as sampled
+
+
 def test_trials_to_an_unwritable_file(url, tmp_path):
     result = run("trials", "--redis", url, "--study", "demo", "--out", str(tmp_path / "no" / "t.csv"))
     assert result.exit_code == 1 and "cannot write" in result.output
