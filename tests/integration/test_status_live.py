@@ -86,7 +86,7 @@ def test_status_follows_a_live_study_and_spots_a_killed_worker(redis_url, tmp_pa
 
         thread = threading.Thread(target=coordinate, daemon=True)
         thread.start()
-        doc = wait_for(redis_url, lambda d: d["studies"][STUDY]["counts"]["running"] == 1 and any(
+        doc = wait_for(redis_url, lambda d: d["studies"][STUDY]["states"]["running"] == 1 and any(
             w["trial"] and w["trial"]["study"] == STUDY for w in d["workers"].values()))
         (name, busy), = [(n, w) for n, w in doc["workers"].items() if w["trial"]]
         tid = busy["trial"]["tid"]
