@@ -159,6 +159,9 @@ class _RqView:
     def __init__(self, storage: RedisStorage | None = None, workers: Mapping[str, Any] | None = None) -> None:
         self.storage = storage
         self.running = {w["job"] for w in (workers or {}).values() if w["alive"] is not False and w["job"]}
+        #: job -> (worker id, when it was found dead) for jobs a dead worker was running
+        self.orphaned = {w["last_job"]: (w["id"], (w["last_heartbeat"] or 0.0) + (w["dead_after"] or 0.0))
+                         for w in (workers or {}).values() if w["alive"] is False and w.get("last_job")}
         self._queued: dict[str, set[str]] = {}
 
     def queued(self, queue: Any) -> set[str] | None:
@@ -291,8 +294,28 @@ def study_status(snap: StudySnapshot, storage: Storage, now: float, window: floa
         "rate_window": min(window, _age(snap.records, at)) if snap.records else window,
         "rate_frozen": at != now,
         "eta_seconds": _eta(status, max_evals, finished, rate),
-        "stale": [s for s in stale_all if (s["tid"], s["attempt"]) not in waiting],
+        "stale": _with_orphans(snap.name, snap.records, [s for s in stale_all if (s["tid"], s["attempt"]) not in waiting],
+                               waiting, rq, now),
     }
+
+
+def _with_orphans(name: str, records: Sequence[TrialRecord], stale: list[dict[str, Any]],
+                  waiting: set[tuple[int, int]], rq: "_RqView", now: float) -> list[dict[str, Any]]:
+    """Add the pending trials whose worker is dead (``source`` "worker"): found at once,
+    without waiting for the trial's heartbeat deadline."""
+    if not rq.orphaned:
+        return stale
+    listed = {(s["tid"], s["attempt"]) for s in stale}
+    for rec in records:
+        key = (rec.tid, rec.attempt)
+        if not rec.state.pending or key in listed or key in waiting:
+            continue
+        found = rq.orphaned.get(_job_id(name, rec))
+        if found is not None:
+            worker, deadline = found
+            stale.append({"tid": rec.tid, "attempt": rec.attempt, "state": rec.state.value, "worker": worker,
+                          "deadline": deadline, "overdue": max(0.0, now - deadline), "source": "worker"})
+    return sorted(stale, key=lambda s: s["tid"])
 
 
 def _waiting(inbox: Sequence[Mapping[str, Any]]) -> set[tuple[int, int]]:

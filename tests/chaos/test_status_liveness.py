@@ -108,6 +108,9 @@ def test_killed_workers_idle_and_busy_are_dead_then_dropped(redis_url, tmp_path,
             q = doc["queues"]["distopt"]
             assert q["workers"] == [] and q["started"] == 0 and q["workers_dead"] == 2
             assert q["rq_started"] == 1  # rq itself still believes the killed worker runs its job
+            (orphan,) = doc["studies"]["wkill"]["stale"]  # at once, not after the trial's 30 s ttl
+            assert orphan["source"] == "worker" and orphan["worker"] == busy["id"]
+            assert orphan["tid"] == busy["trial"]["tid"]
             json.dumps(doc, allow_nan=False)
 
             dropped = wait_until(lambda: (lambda d: d if not d["workers"] else None)(status(redis_url)), 60,
