@@ -250,3 +250,42 @@ def test_redis_failure_while_reading_rq_is_named(storage, fake_redis, monkeypatc
     monkeypatch.setattr("distopt.dispatch.inspect.rq_overview", down)
     with pytest.raises(ConnectionFailed, match="cannot reach Redis at fakeredis .* rq's queues"):
         status(fake_redis)
+
+
+def test_an_orphaned_study_is_interrupted_with_a_resume_command_without_password(fake_redis):
+    from distopt.monitor import resume_command
+
+    storage = RedisStorage(fake_redis)
+    make_study(storage, "orphan", [rec(0, S.OK, end=NOW - 5), rec(1, S.RUNNING, start=NOW - 2)], status="running",
+               max_evals=10)
+    storage.release_lease("orphan", "host:1:coord")  # hold none: as after the lease lapsed
+    storage.client.delete(storage.keys.lease("orphan"))
+    st = status(fake_redis, "orphan", now=NOW)["studies"]["orphan"]
+    assert st["status"] == "interrupted" and st["stored_status"] == "running" and st["eta_seconds"] is None
+    assert st["coordinator"] is None and st["coordinator_alive"] is False
+    assert st["resume"] == 'distopt run STUDY_FILE --redis "$DISTOPT_REDIS_URL" --study orphan'  # no URL known
+
+    class Secret(RedisStorage):
+        url = "redis://:hunter2@db:6379/0"
+
+    assert "hunter2" not in resume_command("x", Secret(fake_redis))
+    assert '"$DISTOPT_REDIS_URL"' in resume_command("x", Secret(fake_redis))
+
+
+def test_a_done_study_keeps_the_rate_it_ended_with(storage, fake_redis):
+    records = [rec(i, S.OK, end=NOW - 100 - 10 * i) for i in range(6)]
+    make_study(storage, "s1", records, max_evals=6, status="done")
+    first = status(fake_redis, "s1", now=NOW)["studies"]["s1"]
+    later = status(fake_redis, "s1", now=NOW + 86400)["studies"]["s1"]
+    assert first["rate_per_minute"] == later["rate_per_minute"] > 0 and later["rate_frozen"]
+    assert later["eta_seconds"] == 0.0
+
+
+def test_results_in_the_inbox_are_waiting_not_running_or_stale(storage, fake_redis):
+    make_study(storage, "s1", [rec(0, S.RUNNING, start=NOW - 600), rec(1, S.QUEUED), rec(2, S.QUEUED)],
+               status="interrupted")
+    storage.push_result("s1", {"tid": 0, "attempt": 0, "status": "ok", "loss": 1.0})
+    storage.push_result("s1", {"type": "started", "tid": 1, "attempt": 0})
+    st = status(fake_redis, "s1", now=NOW)["studies"]["s1"]
+    assert st["counts"]["waiting"] == 1 and st["counts"]["running"] == 1 and st["counts"]["queued"] == 1
+    assert st["stale"] == []  # trial 0 started 10 min ago without a beat, but its result is here
