@@ -23,7 +23,9 @@ durations seconds, absent values null::
                     "queues": ["distopt"],
                     "job": "distopt-mnist-17-0",           # rq job id, or null
                     "trial": {"study": "mnist", "tid": 17, "attempt": 0},  # or null
-                    "last_heartbeat": 1714557598.2, "heartbeat_age": 1.8}
+                    "last_heartbeat": 1714557598.2, "heartbeat_age": 1.8,
+                    "versions": {"python": "3.11.7", "cloudpickle": "3.1.2",  # or null
+                                 "distopt": "0.1.0"}}
       },
       "studies": {                          # one study, or all, by name
         "mnist": {
@@ -192,8 +194,7 @@ def merge_workers(rq_workers: Mapping[str, Any], records: Mapping[str, Mapping[s
     for name, w in rq_workers.items():
         rec = by_rq.get(name) or by_id.get(w.get("id") or "")
         if rec is None:
-            out[name] = {**w, "rq_state": w["state"], "alive": None, "liveness": "unknown", "dead_after": None,
-                         "version": None}
+            out[name] = {**w, "rq_state": w["state"], "alive": None, "liveness": "unknown", "dead_after": None}
             continue
         doc = _with_record(dict(w), rec, now, current=rec.get("rq") == name)
         if doc is not None:
@@ -226,7 +227,7 @@ def _with_record(w: dict[str, Any], rec: Mapping[str, Any], now: float, current:
     w.update({
         "rq_state": rq_state, "alive": alive, "liveness": "alive" if alive else "dead",
         "last_heartbeat": beat, "heartbeat_age": age, "dead_after": dead_after,
-        "version": rec.get("version"),
+        "versions": w.get("versions") or rec.get("versions"),
     })
     if not alive:  # what it was doing when it died is history, not work in progress
         w.update({"state": "dead", "last_job": w.get("job") or rec.get("job"), "job": None, "trial": None})

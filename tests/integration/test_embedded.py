@@ -76,24 +76,6 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def wait_for_finished_trials(tree: "RunTree", count: int, deadline: float) -> None:
-    """Wait until the run's private Redis (found from its workers' command lines) holds a
-    study with ``count`` finished trials."""
-    while True:
-        for port in sorted(tree.ports):
-            try:
-                storage = RedisStorage(f"redis://127.0.0.1:{port}/0")
-                try:
-                    if any(storage.count_states(s)[TrialState.OK] >= count for s in storage.list_studies()):
-                        return
-                finally:
-                    storage.close()
-            except DistoptError:
-                continue
-        assert time.monotonic() < deadline, f"no {count} finished trials in the run's Redis (ports {tree.ports})"
-        time.sleep(0.05)
-
-
 class RunTree:
     """The processes a run started and the ports they listened on, collected while it
     runs, so the check after it ignores whatever else the machine is doing."""
@@ -167,6 +149,28 @@ def slow_study(tmp_path: Path, seconds: float) -> Path:
     return study
 
 
+def wait_for_recorded_trial(tree: RunTree, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Wait until the run's private Redis (on a port seen in its processes' command lines)
+    holds a study with a finished trial: the condition itself, not a guess at how long
+    a loaded machine needs for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        tree.collect(proc.pid)
+        for port in sorted(tree.ports):
+            storage = RedisStorage(f"redis://127.0.0.1:{port}/0")
+            try:
+                if any(sum(storage.count_states(s)[st] for st in (TrialState.OK, TrialState.FAIL)) > 0
+                       for s in storage.list_studies()):
+                    return
+            except DistoptError:  # not up yet, or already gone
+                pass
+            finally:
+                storage.close()
+        assert time.monotonic() < deadline, "no trial of the embedded run finished in time"
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
     study = slow_study(tmp_path, 0.2)
@@ -182,7 +186,7 @@ def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
             assert time.monotonic() < deadline, "the embedded run never started its processes"
             time.sleep(0.05)
         tree.collect(proc.pid)
-        wait_for_finished_trials(tree, 2, deadline=time.monotonic() + 60)  # trials have run and are running
+        wait_for_recorded_trial(tree, proc)  # a trial finished and recorded: something to save and count
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
