@@ -3,11 +3,11 @@
 It only reads, so any number of people and scripts can poll it while a study runs.
 The clock is an argument (``now``) so rates, ETAs and stale trials are testable.
 
-Schema (version 1; field by field in docs/status-schema.md); times are epoch seconds,
+Schema (version 2; field by field, with what changed since version 1, in docs/status-schema.md); times are epoch seconds,
 durations seconds, absent values null::
 
     {
-      "version": 1,
+      "version": 2,
       "time": 1714557600.0,                 # the `now` everything is measured against
       "redis": "10.0.0.5:6379",             # where (host:port), never the password
       "queues": {                           # every rq queue on that Redis, by name
