@@ -156,26 +156,40 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
                 max_consecutive_failures: int | None, wait_for_redis: float, progress: bool | None) -> None:
     """Run the study STUDY_FILE defines (objective, space; optionally algo, max_evals).
     With --redis and the --study of an unfinished study, continue it."""
-    from .distributed import interruption_reported
-    from .run import Terminated, check_save_path, default_study_name, run_study_file
+    from .interrupts import stopping_once
+    from .run import check_save_path, default_study_name
 
     check_save_path(save)
     if redis_url is not None and study is None:
         study = default_study_name(Path(study_file))
+    with stopping_once(exiting=True):  # a second Ctrl-C or SIGTERM waits for the shutdown to finish
+        result = _run_reporting(study_file, redis_url, study, save, dict(
+            max_evals=max_evals, parallelism=parallelism,
+            workers=workers, algo=algo, seed=seed, timeout=timeout, secret_file=secret_file,
+            insecure=insecure, queue=queue, trial_timeout=trial_timeout, max_retries=max_retries,
+            heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl, save=save, fail_fast=fail_fast,
+            max_consecutive_failures=max_consecutive_failures, wait_for_redis=wait_for_redis,
+            show_progressbar=sys.stderr.isatty() if progress is None else progress))
+    _report(result, save)
+
+
+def _run_reporting(study_file: str, redis_url: str | None, study: str | None, save: str | None,
+                   options: dict[str, Any]) -> Any:
+    """``run_study_file``; an interruption is reported (how to resume) and exits."""
+    from .distributed import interruption_reported
+    from .run import Terminated, run_study_file
+
     try:
         with interruption_reported():  # _interrupted says how to resume, with the real command
-            result = run_study_file(
-                study_file, redis_url=redis_url, study=study, max_evals=max_evals, parallelism=parallelism,
-                workers=workers, algo=algo, seed=seed, timeout=timeout, secret_file=secret_file,
-                insecure=insecure, queue=queue, trial_timeout=trial_timeout, max_retries=max_retries,
-                heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl, save=save, fail_fast=fail_fast,
-                max_consecutive_failures=max_consecutive_failures, wait_for_redis=wait_for_redis,
-                show_progressbar=sys.stderr.isatty() if progress is None else progress,
-            )
+            return run_study_file(study_file, redis_url=redis_url, study=study, **options)
     except KeyboardInterrupt as exc:
         _interrupted(exc, study, redis_url, EXIT_INTERRUPTED, save)
     except Terminated as exc:
         _interrupted(exc, study, redis_url, int(exc.code), save)  # type: ignore[arg-type]
+
+
+def _report(result: Any, save: str | None) -> None:
+    """Print what the run did; exit 3 when cancelled, 1 when no trial succeeded."""
     if save is not None:
         click.echo(f"trials saved to {save}", err=True)
     if result.study:

@@ -24,6 +24,7 @@ from .cancel import CancelWatch
 from .idle_watch import IdleQueueWatch
 from .coordinator import Coordinator, StopRules, Tick
 from .errors import ConnectionFailed, DistoptError, LeaseError
+from .interrupts import finishing, stops_once
 from .failfast import THRESHOLD as FAIL_FAST, FailureGuard
 from .lease import LEASE_TTL, Lease
 from .objective import ObjectiveRef, check_import_path, path_ref, pickle_objective, resolve_secret
@@ -92,6 +93,7 @@ def ship_objective(
     return ref
 
 
+@stops_once  # a second Ctrl-C waits for the study to be left resumable
 def run_distributed(
     study: Study,
     objective: Callable[[Any], Any] | str,
@@ -177,16 +179,25 @@ def run_distributed(
         except (KeyboardInterrupt, SystemExit, ConnectionFailed) as exc:
             if isinstance(exc, ConnectionFailed):
                 storage.retry_window = 0.0  # Redis stayed away a whole window: do not wait another to say so
+            else:
+                storage.reset_connections()  # the interrupt may have cut a reply short
             _keep_for_resume(study)
+            exc.distopt_kept = True  # type: ignore[union-attr]
             raise
         except BaseException as exc:
             _withdraw(study, executor, exc)
             raise
         finally:
             executor.close()
-        storage.update_study(study.name, {"status": "cancelled" if reason == "cancelled" else "done",
-                                          "stop_reason": reason})
+        with finishing():
+            storage.update_study(study.name, {"status": "cancelled" if reason == "cancelled" else "done",
+                                              "stop_reason": reason})
         return reason
+    except (KeyboardInterrupt, SystemExit) as exc:  # before the loop ran: the study is left as resumable
+        if not getattr(exc, "distopt_kept", False):
+            storage.reset_connections()
+            _keep_for_resume(study)
+        raise
     finally:
         lease.release()
         storage.retry_window = window

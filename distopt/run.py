@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterator
 
 from .errors import DistoptError
 from .failfast import THRESHOLD as FAIL_FAST
+from .interrupts import stopping
 from .fmin import fmin
 from .objective import ENV_SECRET, import_objective, is_import_path, resolve_secret
 from .space import space_eval
@@ -454,10 +455,12 @@ def _sigterm_as_exit() -> Iterator[None]:
         return
 
     def on_term(signum: int, frame: Any) -> None:
+        if stopping():  # already shutting down: let the cleanup finish
+            return
         raise Terminated(signum)
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    finally:  # shutting down after a signal: another one must not cut the rest short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if stopping() else previous)

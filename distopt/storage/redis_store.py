@@ -12,6 +12,7 @@ an rq job and reconnect on the worker.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 import urllib.parse
 from typing import Any, Callable, Iterable, Mapping, TypeVar
@@ -26,6 +27,8 @@ from ..records import TrialRecord, TrialState
 from ..retry import Backoff, call_with_retry
 from .base import Storage, transition_sources
 from .keys import DEFAULT_PREFIX, Keys
+
+log = logging.getLogger(__name__)
 
 URL_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -272,6 +275,15 @@ class RedisStorage(Storage):
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
+
+    def reset_connections(self) -> None:
+        """Drop every pooled connection (the next call opens a fresh one): an interrupt
+        that landed while a reply was being read leaves a connection out of step, and the
+        next command on it would read the old reply."""
+        try:
+            self.client.connection_pool.disconnect()
+        except Exception:  # fakeredis and the like: nothing to reset
+            log.debug("could not reset the connections to %s", self.where, exc_info=True)
 
     @_translating
     def ping(self) -> bool:
