@@ -110,7 +110,8 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
               help=f"Redis of a cluster [env {ENV_REDIS_URL}]. Without it: a private Redis when "
                    "--workers > 0, else in-process.")
 @click.option("--study", default=None,
-              help="[workers] Study name (default: file name + time); an existing one continues (cluster).")
+              help="[workers] Study name (default: the file's name and a hash of its path, so running the same "
+                   "command again continues it); an existing one continues (cluster).")
 @click.option("--max-evals", type=click.IntRange(min=0), default=None,
               help="Finished trials to run (default: the file's max_evals, else 100).")
 @click.option("--parallelism", type=click.IntRange(min=1), default=None,

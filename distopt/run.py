@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import datetime
 import functools
 import hashlib
 import importlib.util
@@ -31,7 +30,6 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -177,10 +175,13 @@ def algo_by_name(name: str) -> Callable[..., Any]:
     return table[name]
 
 
-def default_study_name(path: Path) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_-]", "-", path.stem)[:60] or "study"
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{stem}-{stamp}-{uuid.uuid4().hex[:4]}"
+def default_study_name(path: str | os.PathLike[str]) -> str:
+    """The study name of a run without --study: the file's name and a short hash of its
+    full path, the same every time the file is run on this machine, so running the same
+    command again resumes the study (two files called study.py get two names)."""
+    file = Path(path).resolve()
+    stem = re.sub(r"[^A-Za-z0-9_-]", "-", file.stem)[:60] or "study"
+    return f"{stem}-{hashlib.sha1(str(file).encode()).hexdigest()[:6]}"
 
 
 def run_study_file(

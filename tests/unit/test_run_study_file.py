@@ -121,3 +121,16 @@ def test_save_to_an_unwritable_place_fails_before_the_run(tmp_path):
     out = CliRunner().invoke(main, ["run", str(study_file(tmp_path, "space = hp.uniform('x', 0, 1)")),
                                     "--save", str(tmp_path / "missing" / "t.json")])
     assert out.exit_code == 1 and "choose another --save FILE" in out.output and "trials:" not in out.output
+
+
+def test_the_default_study_name_is_stable_per_file(tmp_path, monkeypatch):
+    from distopt.names import validate_study_name
+    from distopt.run import default_study_name
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = default_study_name(tmp_path / "a" / "my study.py")
+    monkeypatch.chdir(tmp_path)
+    assert default_study_name("a/my study.py") == first  # the same file from another directory
+    assert first.startswith("my-study-") and validate_study_name(first)
+    assert default_study_name(tmp_path / "b" / "my study.py") != first  # another file of that name
