@@ -147,6 +147,9 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
 @click.option("--wait-for-redis", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
               help="[cluster] Wait this long for Redis to answer at start, retrying with backoff (a machine "
                    "booting starts Redis and the coordinator together).")
+@click.option("--no-wait", is_flag=True,
+              help="[cluster] Fail at once when another coordinator holds the study, instead of waiting for its "
+                   "lease to lapse (one that died on this host is taken over at once either way).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @_one_line_errors
 def run_command(study_file: str, redis_url: str | None, study: str | None, max_evals: int | None,
@@ -154,7 +157,8 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
                 timeout: float | None, trial_timeout: float | None, max_retries: int,
                 heartbeat_ttl: float | None, lease_ttl: float | None, secret_file: str | None,
                 insecure: bool, queue: str, save: str | None, fail_fast: int,
-                max_consecutive_failures: int | None, wait_for_redis: float, progress: bool | None) -> None:
+                max_consecutive_failures: int | None, wait_for_redis: float, no_wait: bool,
+                progress: bool | None) -> None:
     """Run the study STUDY_FILE defines (objective, space; optionally algo, max_evals).
     With --redis and the --study of an unfinished study, continue it."""
     from .interrupts import stopping_once
@@ -170,7 +174,7 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
             insecure=insecure, queue=queue, trial_timeout=trial_timeout, max_retries=max_retries,
             heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl, save=save, fail_fast=fail_fast,
             max_consecutive_failures=max_consecutive_failures, wait_for_redis=wait_for_redis,
-            show_progressbar=sys.stderr.isatty() if progress is None else progress))
+            wait_for_lease=not no_wait, show_progressbar=sys.stderr.isatty() if progress is None else progress))
     _report(result, save)
 
 

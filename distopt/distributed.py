@@ -112,6 +112,7 @@ def run_distributed(
     secret_resolved: bool = False,
     fail_fast: int = FAIL_FAST,
     max_consecutive_failures: int | None = None,
+    wait_for_lease: bool = True,
 ) -> str:
     """Run ``study`` on the workers of ``queue`` until a stop rule fires; returns its name.
 
@@ -119,7 +120,9 @@ def run_distributed(
     objective unsigned. A trial whose worker goes silent for ``heartbeat_ttl`` seconds
     (default: the study's, else 30) runs again, up to ``max_retries`` times; one running
     past ``trial_timeout`` FAILs. When the first ``fail_fast`` results fail with one error, or
-    ``max_consecutive_failures`` fail in a row, the study stops (``failfast``). On Ctrl-C
+    ``max_consecutive_failures`` fail in a row, the study stops (``failfast``). A study another
+    coordinator holds is taken over at once when that one died on this host, else after
+    its lease lapses (``wait_for_lease=False``: refused at once). On Ctrl-C
     (or SIGTERM turned into SystemExit) or when
     Redis stays away, pending trials are kept and the study is left "interrupted" for a
     later run to resume; after another error they are cancelled and their queued jobs
@@ -139,7 +142,7 @@ def run_distributed(
     else:
         key = resolve_secret(secret, insecure=insecure, role="coordinator")
     lease = Lease(storage, study.name, lease_ttl)
-    lease.acquire()
+    lease.acquire(wait=wait_for_lease)
     window = storage.retry_window
     try:
         before = storage.get_study(study.name)

@@ -1,9 +1,11 @@
 """The coordinator's lease on a study: one coordinator at a time, and a dead one's
 lease runs out by itself.
 
-Taken once at the start (a second coordinator is refused, naming the holder), renewed
-from a coordinator tick every third of its ttl, released at the end. A coordinator that
-crashed holds it for at most ``ttl`` seconds; then a new run of the same study takes over.
+Taken once at the start, renewed from a coordinator tick every third of its ttl,
+released at the end. A second coordinator takes a study over at once when the holder
+ran on the same host and its process is gone (kill -9, a crash); otherwise it waits for
+the holder's lease to lapse (at most ``ttl`` seconds), saying how long, and is refused
+when the holder renews it meanwhile (it is alive), or at once with ``wait=False``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import socket
 import time
 import uuid
+from typing import Callable
 
 from .errors import DistoptError, LeaseError
 from .storage import RedisStorage
@@ -25,6 +28,25 @@ log = logging.getLogger(__name__)
 LEASE_TTL = 30.0
 
 
+def holder_is_dead(holder: str) -> bool:
+    """True when lease holder ``host:pid:tag`` ran on this host and its process is gone:
+    provably dead, so its study can be taken over without waiting for the lease to lapse."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's live process
+        return False
+    return False
+
+
 class Lease:
     """The study's coordinator lease: taken once, renewed from a tick, released at the end."""
 
@@ -35,16 +57,44 @@ class Lease:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._renewed = 0.0
 
-    def acquire(self) -> None:
-        if not self.storage.acquire_lease(self.study, self.owner, self.ttl):
+    def acquire(self, wait: bool = True, clock: Callable[[], float] = time.monotonic,
+                sleep: Callable[[float], None] = time.sleep) -> None:
+        """Take the lease. Held by a coordinator on this host whose process is gone: take
+        it over at once. Held by another: with ``wait``, wait for it to lapse, saying how
+        long that takes; but a holder that renews it is alive, and is refused (as at once
+        without ``wait``)."""
+        left_before: float | None = None
+        said = -1.0
+        while not self.storage.acquire_lease(self.study, self.owner, self.ttl):
             holder = self.storage.lease_owner(self.study)
-            raise LeaseError(
-                f"study {self.study!r} is already being run by coordinator {holder} (its lease is held in "
-                f"Redis at {self.storage.where}); wait for that run to finish or stop it, or choose another "
-                f"study name (exp_key= / --study). A crashed coordinator's lease expires by itself after its "
-                f"lease ttl ({LEASE_TTL:g} s unless it was started with another)"
-            )
+            left = self.storage.lease_left(self.study)
+            if holder is None or left is None:
+                continue  # it lapsed or was released just now: try again
+            if holder_is_dead(holder):
+                if self.storage.take_over_lease(self.study, holder, self.owner, self.ttl):
+                    log.warning("study %r: took over from coordinator %s, whose process is gone", self.study, holder)
+                    break
+                continue
+            if not wait or (left_before is not None and left > left_before + 0.5):
+                raise self._refused(holder, renewed=left_before is not None)
+            if said < 0 or said - left >= 5 or left < 1:
+                log.warning("study %r is held by coordinator %s, which may have died on another host; its lease "
+                            "lapses in %.0f s, then this run takes over (Ctrl-C to stop; --no-wait fails at once)",
+                            self.study, holder, left)
+                said = left
+            left_before = left
+            sleep(min(0.5, max(0.05, left)))
         self._renewed = time.monotonic()
+
+    def _refused(self, holder: str | None, renewed: bool) -> LeaseError:
+        alive = "it renewed its lease while this run waited, so it is alive; " if renewed else ""
+        where = getattr(self.storage, "where", "this storage")
+        return LeaseError(
+            f"study {self.study!r} is already being run by coordinator {holder} (its lease is held in "
+            f"Redis at {where}); {alive}wait for that run to finish or stop it, or choose another "
+            f"study name (exp_key= / --study). A crashed coordinator's lease is taken over at once on the same "
+            f"host, else once its lease ttl ({self.ttl:g} s) lapses"
+        )
 
     def tick(self, study: Study, now: float) -> None:
         """Renew every third of the ttl; losing the lease stops this coordinator."""

@@ -47,7 +47,8 @@ class RedisTrials(Trials):
     ``reconnect_window``: seconds the coordinator keeps retrying while Redis is away.
     ``fail_fast``: the study stops when its first this many results failed with the same
     error (default 5; 0: never); ``max_consecutive_failures``: ... when this many failed in
-    a row (default: never).
+    a row (default: never). ``wait_for_lease``: a study held by a coordinator that may be
+    dead on another host is taken over once its lease lapses (False: refused at once).
     """
 
     asynchronous = True
@@ -67,6 +68,7 @@ class RedisTrials(Trials):
         reconnect_window: float = RECONNECT_WINDOW,
         fail_fast: int = FAIL_FAST,
         max_consecutive_failures: int | None = None,
+        wait_for_lease: bool = True,
     ) -> None:
         if exp_key is not None:
             validate_study_name(exp_key)
@@ -81,6 +83,7 @@ class RedisTrials(Trials):
         self.reconnect_window = reconnect_window
         self.fail_fast = fail_fast
         self.max_consecutive_failures = max_consecutive_failures
+        self.wait_for_lease = wait_for_lease
         self.stop_reason: str | None = None
         self._secret = secret
         self._key: bytes | None = None
@@ -129,7 +132,7 @@ class RedisTrials(Trials):
                 insecure=self.insecure, secret_resolved=True, trial_timeout=trial_timeout, max_retries=max_retries,
                 show_progressbar=show_progressbar, ticks=self.ticks, heartbeat_ttl=self.heartbeat_ttl,
                 lease_ttl=self.lease_ttl, fail_fast=self.fail_fast,
-                max_consecutive_failures=self.max_consecutive_failures,
+                max_consecutive_failures=self.max_consecutive_failures, wait_for_lease=self.wait_for_lease,
             )
         finally:
             self._running = False

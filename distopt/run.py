@@ -207,6 +207,7 @@ def run_study_file(
     fail_fast: int = FAIL_FAST,
     max_consecutive_failures: int | None = None,
     wait_for_redis: float = 0.0,
+    wait_for_lease: bool = True,
 ) -> RunResult:
     """Run the study a file defines; see the module docstring for the three modes.
     ``max_retries``, ``heartbeat_ttl`` and ``lease_ttl`` are those of ``RedisTrials``.
@@ -229,7 +230,8 @@ def run_study_file(
         _warn_ignored_inline(study=study, parallelism=parallelism, trial_timeout=trial_timeout,
                              max_retries=max_retries, heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl,
                              queue=queue, secret_file=secret_file, insecure=insecure, fail_fast=fail_fast,
-                             max_consecutive_failures=max_consecutive_failures, wait_for_redis=wait_for_redis)
+                             max_consecutive_failures=max_consecutive_failures, wait_for_redis=wait_for_redis,
+                             wait_for_lease=wait_for_lease)
         objective = import_objective(spec.objective) if isinstance(spec.objective, str) else spec.objective
         trials = Trials()
         with _saved(trials, save), contextlib.suppress(AllTrialsFailed):  # the summary gives the reason
@@ -242,7 +244,7 @@ def run_study_file(
     from .redis_trials import RedisTrials
 
     liveness = dict(heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl or LEASE_TTL, fail_fast=fail_fast,
-                    max_consecutive_failures=max_consecutive_failures)
+                    max_consecutive_failures=max_consecutive_failures, wait_for_lease=wait_for_lease)
 
     if redis_url is None:
         with _embedded(workers, queue) as (url, key, ticks):
@@ -309,7 +311,7 @@ _WORKER_ONLY: tuple[tuple[str, str, Any], ...] = (
     ("heartbeat_ttl", "--heartbeat-ttl", None), ("lease_ttl", "--lease-ttl", None),
     ("queue", "--queue", DEFAULT_QUEUE), ("secret_file", "--secret-file", None), ("insecure", "--insecure", False),
     ("fail_fast", "--fail-fast", FAIL_FAST), ("max_consecutive_failures", "--max-consecutive-failures", None),
-    ("wait_for_redis", "--wait-for-redis", 0.0),
+    ("wait_for_redis", "--wait-for-redis", 0.0), ("wait_for_lease", "--no-wait", True),
 )
 
 

@@ -162,6 +162,15 @@ class Storage(abc.ABC):
     def lease_owner(self, name: str) -> str | None:
         ...
 
+    @abc.abstractmethod
+    def lease_left(self, name: str) -> float | None:
+        """Seconds the study's lease has left, None when nobody holds it."""
+
+    @abc.abstractmethod
+    def take_over_lease(self, name: str, holder: str, owner: str, ttl: float) -> bool:
+        """Give the lease to ``owner`` for ``ttl`` seconds if ``holder`` still holds it
+        (a holder known to be dead); False when it changed hands or lapsed meanwhile."""
+
     # -- objective blobs (shared across studies, keyed by digest) ---------------------
     @abc.abstractmethod
     def put_blob(self, digest: str, data: bytes) -> None:

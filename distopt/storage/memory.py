@@ -268,6 +268,22 @@ class MemoryStorage(Storage):
                 return None
             return lease[0]
 
+    def lease_left(self, name: str) -> float | None:
+        with self._lock:
+            lease = self._get(name).lease
+            left = None if lease is None else lease[1] - self._clock()
+            return left if left is not None and left > 0 else None
+
+    def take_over_lease(self, name: str, holder: str, owner: str, ttl: float) -> bool:
+        if ttl <= 0:
+            raise LeaseError(f"lease ttl must be a positive number of seconds, got {ttl!r}")
+        with self._lock:
+            study = self._get(name)
+            if study.lease is None or study.lease[0] != holder or study.lease[1] <= self._clock():
+                return False
+            study.lease = (owner, self._clock() + ttl)
+            return True
+
     # -- blobs -------------------------------------------------------------------------
     def put_blob(self, digest: str, data: bytes) -> None:
         validate_digest(digest)

@@ -97,6 +97,12 @@ if cur and cur ~= ARGV[2] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return 1
 """
+# KEYS: studies, lease | ARGV: name, holder, owner, ttl_ms
+_TAKE_OVER_LEASE = _STUDY_EXISTS + """
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+return 1
+"""
 # KEYS: lease | ARGV: owner
 _RELEASE_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
@@ -227,6 +233,7 @@ class RedisStorage(Storage):
         self._heartbeat = reg(_HEARTBEAT)
         self._acquire_lease = reg(_ACQUIRE_LEASE)
         self._release_lease = reg(_RELEASE_LEASE)
+        self._take_over_lease = reg(_TAKE_OVER_LEASE)
 
     def __getstate__(self) -> dict[str, Any]:
         if self._url is None:
@@ -560,6 +567,18 @@ class RedisStorage(Storage):
     def lease_owner(self, name: str) -> str | None:
         (owner,) = self._read(name, lambda p: p.get(self.keys.lease(name)))
         return None if owner is None else _text(owner)
+
+    @_translating
+    def lease_left(self, name: str) -> float | None:
+        (ms,) = self._read(name, lambda p: p.pttl(self.keys.lease(name)))
+        return None if ms is None or int(ms) < 0 else int(ms) / 1000.0
+
+    @_translating
+    def take_over_lease(self, name: str, holder: str, owner: str, ttl: float) -> bool:
+        if ttl <= 0:
+            raise LeaseError(f"lease ttl must be a positive number of seconds, got {ttl!r}")
+        ttl_ms = max(1, int(round(ttl * 1000)))
+        return self._run(self._take_over_lease, name, [self.keys.lease(name)], [holder, owner, ttl_ms]) == 1
 
     # -- blobs -------------------------------------------------------------------------
     @_translating

@@ -42,3 +42,31 @@ def test_a_killed_coordinator_is_resumed_with_exact_counts(redis_url):
     assert killed_at < N_TRIALS and storage.client.llen(storage.keys.inbox(STUDY)) == 0
     meta = storage.get_study(STUDY)
     assert meta["status"] == "done" and meta["max_evals"] == N_TRIALS and meta["heartbeat_ttl"] == 1.0
+
+
+def test_kill_9_then_rerun_takes_over_at_once_on_the_same_host(redis_url):
+    """The dead coordinator ran on this host and its process is gone: the rerun does not
+    wait out its 30 s lease, and without --study both runs name the study alike."""
+    cmd = [c for c in run_command(redis_url, "unused", "sleepy.py", "--max-evals", "30", "--parallelism", "4",
+                                  "--lease-ttl", "30")]
+    cmd = cmd[:cmd.index("--study")] + cmd[cmd.index("--study") + 2:]  # the default, stable name
+    storage = RedisStorage(redis_url)
+    with worker_pool(redis_url, 2):
+        first = subprocess.Popen(cmd, env=env(), cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        (study,) = wait_until(lambda: storage.list_studies(), 60, "the study to be created")
+        wait_until(lambda: finished(redis_url, study) >= 3, 60, "a few finished trials")
+        dead = storage.lease_owner(study)
+        first.kill()
+        first.wait(10)
+        assert storage.lease_owner(study) == dead and storage.lease_left(study) > 20  # the lease outlives it
+        started = time.monotonic()
+        second = subprocess.Popen(cmd, env=env(), cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        owner = wait_until(lambda: (storage.lease_owner(study) or dead) != dead and storage.lease_owner(study), 60,
+                           "the rerun to take the lease")
+        took = time.monotonic() - started
+        out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert owner.split(":")[1] == str(second.pid) and f"took over from coordinator {dead}" in err
+    assert "trials: 30 (30 ok, 0 failed)" in out and f"study: {study} " in out
+    assert took < 5.0, f"the rerun took {took:.1f} s to take over a dead coordinator's study"

@@ -121,7 +121,7 @@ def test_second_coordinator_is_refused(storage):
     Lease(storage, "busy", owner="first").acquire()
     with pytest.raises(LeaseError, match="already being run by coordinator first"):
         run_distributed(Study(SPACE, storage=storage, name="busy"), objective, StopRules(max_evals=1),
-                        secret=SECRET)
+                        secret=SECRET, wait_for_lease=False)
     assert rq_queue(storage.client).count == 0
 
 

@@ -345,6 +345,19 @@ def test_lease_expires(store: Storage, study: str) -> None:
     assert store.lease_owner(study) == "B"
 
 
+def test_lease_left_and_take_over(store: Storage, study: str) -> None:
+    assert store.lease_left(study) is None
+    assert store.acquire_lease(study, "dead", 30)
+    assert 29 < store.lease_left(study) <= 30
+    assert not store.take_over_lease(study, "someone-else", "B", 30)  # only from the holder named
+    assert store.lease_owner(study) == "dead"
+    assert store.take_over_lease(study, "dead", "B", 10)
+    assert store.lease_owner(study) == "B" and 9 < store.lease_left(study) <= 10
+    assert not store.take_over_lease(study, "dead", "C", 10)  # it changed hands meanwhile
+    store.release_lease(study, "B")
+    assert not store.take_over_lease(study, "B", "C", 10) and store.lease_owner(study) is None
+
+
 # -- blobs -------------------------------------------------------------------------------------------
 def test_blobs(store: Storage, study: str) -> None:
     data = bytes(range(256)) * 10
