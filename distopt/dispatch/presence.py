@@ -4,7 +4,7 @@ Trial heartbeats say whether a trial is still being worked on; this one says whe
 worker process is. It beats from a daemon thread every ``interval`` seconds, also while a
 non-forking worker is deep inside a long trial, so ``distopt status`` can tell a busy
 worker from a dead one. A worker killed with SIGKILL stops beating: it is shown dead once
-its last beat is older than ``dead_after`` (1.5 intervals) and no longer shown after
+its last beat is older than ``dead_after`` (1.75 intervals) and no longer shown after
 ``drop_after``; a worker that stops cleanly removes its record at once.
 
 The record (``Storage.beat_worker``) is a JSON object; ``extra`` fields given to
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 WORKER_HEARTBEAT = 5.0
 ENV_WORKER_HEARTBEAT = "DISTOPT_WORKER_HEARTBEAT"
 #: A worker whose last beat is older than this many intervals is dead.
-DEAD_AFTER_INTERVALS = 1.5
+DEAD_AFTER_INTERVALS = 1.75
 #: A dead worker is no longer listed after this many intervals (at least ``MIN_DROP``).
 DROP_AFTER_INTERVALS = 12
 MIN_DROP = 10.0
