@@ -28,27 +28,11 @@ import numpy as np
 
 from .codec import encode_attachment, to_plain
 from .constants import STATUS_FAIL, STATUS_OK, STATUS_STRINGS
-from .errors import TrialError
+from .errors import InvalidLoss, InvalidResult, InvalidResultStatus, InvalidResultType, TrialError
 
 log = logging.getLogger(__name__)
 
 _HOW = "return a float loss, or a dict such as {'loss': 0.5, 'status': STATUS_OK}"
-
-
-class InvalidResult(TrialError):
-    """The objective returned something that is not a result (hyperopt raises here too)."""
-
-
-class InvalidResultStatus(InvalidResult):
-    """A result dict whose 'status' is not one of hyperopt's STATUS_STRINGS."""
-
-
-class InvalidLoss(InvalidResult):
-    """A result dict with status 'ok' whose 'loss' is missing or not a number."""
-
-
-class InvalidResultType(InvalidResult, TypeError):
-    """The objective returned neither a number nor a dict (None, a string, an array...)."""
 
 
 INVALID_KINDS: dict[str, type[InvalidResult]] = {

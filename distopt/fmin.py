@@ -16,17 +16,13 @@ import sys
 from typing import Any, Callable, Mapping, Sequence
 
 from .coordinator import Coordinator, StopRules
-from .errors import DistoptError
+from .errors import DistoptError, InvalidAnnotatedParameter
 from .executor import InlineExecutor
 from .space.evaluate import space_eval
 from .space.nodes import Node
 from .trials import Trials, generate_trials_to_calculate  # noqa: F401  (hyperopt.fmin's import path)
 
 log = logging.getLogger(__name__)
-
-
-class InvalidAnnotatedParameter(DistoptError, ValueError):
-    """``space="annotated"`` needs every argument of the objective annotated with a node."""
 
 
 def validate_timeout(timeout: Any) -> None:
