@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .coordinator import Coordinator, StopRules
 from .errors import DistoptError, InvalidAnnotatedParameter
 from .executor import InlineExecutor
+from .space.compile import check_labels
 from .space.evaluate import space_eval
 from .space.nodes import Node
 from .trials import Trials, generate_trials_to_calculate  # noqa: F401  (hyperopt.fmin's import path)
@@ -93,6 +94,7 @@ def fmin(
     max_evals = _max_evals(max_evals)
     if isinstance(space, str) and space == "annotated":
         space, fn = _annotated(fn)
+    check_labels(space)
     if trials is None and trials_save_file and os.path.exists(trials_save_file):
         with open(trials_save_file, "rb") as fh:
             trials = pickle.load(fh)

@@ -55,11 +55,23 @@ class HyperoptAlias(importlib.abc.MetaPathFinder):
         target_name = "distopt" + name[len(PREFIX):]
         try:
             module = importlib.import_module(target_name)
+            self._sync(skip=name)
         except ModuleNotFoundError as exc:
             if exc.name is not None and (target_name == exc.name or target_name.startswith(exc.name + ".")):
                 raise ModuleNotFoundError(f"No module named {name!r} ({target_name} does not exist)", name=name) from None
             raise
         return importlib.machinery.ModuleSpec(name, _Existing(module), is_package=hasattr(module, "__path__"))
+
+    @staticmethod
+    def _sync(skip: str) -> None:
+        """Alias every distopt module already loaded. Importing ``hyperopt.fmin`` through a
+        spec would make the import system set ``distopt.fmin`` (the function) to the module
+        of that name; a module found in sys.modules is returned as is, as in hyperopt."""
+        for key, module in list(sys.modules.items()):
+            if key == "distopt" or key.startswith("distopt."):
+                alias = PREFIX + key[len("distopt"):]
+                if alias != skip and alias not in sys.modules:
+                    sys.modules[alias] = module
 
     def _test_module(self, name: str):
         base = os.path.join(self.root, *name.split("."))
