@@ -1,8 +1,10 @@
 """Simulated annealing, with hyperopt's ``anneal.suggest`` semantics.
 
-For each active parameter, pick one earlier trial that used it: the trials sorted by loss
-(failed ones last), the rank drawn from a geometric distribution with mean
-``avg_best_idx`` (so usually one of the best). Sample around its value with a width that
+For each active parameter, take the earlier trial picked for this suggestion (so the
+parameters move together around one trial); when that trial did not use the parameter,
+pick another among those that did: the trials sorted by loss (failed ones last), the rank
+drawn from a geometric distribution with mean ``avg_best_idx`` (so usually one of the
+best). Sample around its value with a width that
 shrinks as the parameter gathers observations: ``1 / (1 + T * shrink_coef)`` of the prior's
 range (uniform kinds, clipped to stay inside it), of the prior's sigma (normal kinds), or
 of the prior's weight against the picked value (choice and randint). A parameter never
@@ -48,6 +50,7 @@ def suggest(
 def _one(space: CompiledSpace, X: np.ndarray, losses: np.ndarray, rng: np.random.Generator,
          avg_best_idx: float, shrink_coef: float) -> dict[str, Any]:
     vals: dict[str, Any] = {}
+    picked: list[int] = []  # rows of the trials this suggestion samples around, in pick order
     for i, spec in enumerate(space.params):
         if not spec.is_active(vals):
             continue
@@ -56,11 +59,14 @@ def _one(space: CompiledSpace, X: np.ndarray, losses: np.ndarray, rng: np.random
         if not seen.any():
             value = sample_prior(spec, 1, rng)[0]
         else:
-            obs, obs_losses = col[seen], losses[seen]
-            rank = min(int(rng.geometric(1.0 / avg_best_idx)) - 1, len(obs) - 1)
-            picked = obs[np.argsort(obs_losses, kind="stable")[rank]]
-            shrink = 1.0 / (1.0 + len(obs) * shrink_coef)
-            value = _around(spec, float(picked), shrink, rng)
+            row = next((r for r in picked if seen[r]), None)
+            if row is None:
+                rows = np.flatnonzero(seen)
+                rank = min(int(rng.geometric(1.0 / avg_best_idx)) - 1, len(rows) - 1)
+                row = int(rows[np.argsort(losses[rows], kind="stable")[rank]])
+                picked.append(row)
+            shrink = 1.0 / (1.0 + int(seen.sum()) * shrink_coef)
+            value = _around(spec, float(col[row]), shrink, rng)
         vals[spec.label] = plain_value(spec, value)
     return vals
 

@@ -35,6 +35,8 @@ OUT_OF_SCOPE: dict[str, str] = {
 #: hyperopt's by design (its samplers draw in another order), so the values cannot match.
 SEED_PINNED: dict[str, str] = {
     "unit/test_rand.py::TestRand::test_seeding": "asserts the 10 exact draws hyperopt's rand.suggest makes from PCG64(123)",
+    "unit/test_domains.py::many_distsTester::test_basic": "needs one lucky draw (|sum of 12 parameters| < 1.1 in 500 random"
+        " trials): on hyperopt itself it passes for rstate 4 only, 1 of seeds 0-9",
 }
 
 
