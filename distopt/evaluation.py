@@ -87,8 +87,8 @@ def _invalid(kind: type[InvalidResult], message: str) -> Outcome:
 
 def interpret(raw: Any, warn: bool = True) -> Outcome:
     """The outcome of a returned value, with hyperopt's rules: a number is the loss; a
-    dict needs a status in STATUS_STRINGS (default 'ok' when it has a 'loss') and, when
-    'ok', a loss ``float()`` accepts. Anything else is invalid (hyperopt raises).
+    dict needs a status in STATUS_STRINGS and, when 'ok', a loss ``float()`` accepts.
+    Anything else is invalid (hyperopt raises).
 
     A loss that is NaN or infinite makes the trial FAIL (reported, so hyperopt's state is
     DONE) with a message naming the value, instead of poisoning the model with it.
@@ -100,7 +100,11 @@ def interpret(raw: Any, warn: bool = True) -> Outcome:
             return _invalid(InvalidResult, (
                 f"the objective returned 'attachments' {attachments!r} of type {type(attachments).__name__}; "
                 "make it a dict {name: value}"))
-        status = returned.get("status", STATUS_OK if "loss" in returned else None)
+        if "status" not in returned:  # hyperopt raises here too (it reads result["status"])
+            return _invalid(InvalidResultStatus, (
+                f"the objective returned a dict without a 'status' ({_short(raw)}); add 'status': STATUS_OK "
+                "(or STATUS_FAIL), or return the loss as a plain number"))
+        status = returned["status"]
         if status not in STATUS_STRINGS:
             return _invalid(InvalidResultStatus, (
                 f"the objective returned a dict with status {status!r} ({_short(raw)}); "

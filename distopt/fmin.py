@@ -15,6 +15,8 @@ import pickle
 import sys
 from typing import Any, Callable, Mapping, Sequence
 
+from .compat.domain import Domain
+from .compat.suggest import HyperoptAlgo, is_hyperopt_algo
 from .coordinator import Coordinator, StopRules
 from .errors import DistoptError, InvalidAnnotatedParameter
 from .executor import InlineExecutor
@@ -100,6 +102,14 @@ def fmin(
             trials = pickle.load(fh)
     if trials is None:
         trials = Trials()
+    elif points_to_evaluate and getattr(trials, "run_fmin", None) is None:
+        log.warning(
+            "points_to_evaluate is ignored when trials= is given, as in hyperopt (%d points not evaluated); "
+            "pass them to generate_trials_to_calculate(points) and use that as trials, or leave trials out",
+            len(points_to_evaluate))
+        points_to_evaluate = None
+    if algo is not None and is_hyperopt_algo(algo):
+        algo = HyperoptAlgo(algo, Domain(fn, space), trials)
     study = trials.attach(space, algo, rstate)
     for point in points_to_evaluate or ():
         study.enqueue(point)
