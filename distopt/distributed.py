@@ -218,8 +218,11 @@ def _listening(storage: RedisStorage, queue: str) -> dict[str, Any]:
     import time
 
     from .dispatch.inspect import listening_versions
+    from .dispatch.presence import dead_worker_names
 
-    return listening_versions(storage.client, queue, time.time())
+    now = time.time()
+    dead = dead_worker_names(storage.worker_records(), now)  # rq keeps killed workers listed for minutes
+    return listening_versions(storage.client, queue, now, dead)
 
 
 def _check_failure_limits(fail_fast: int, max_consecutive_failures: int | None) -> None:
