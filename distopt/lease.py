@@ -28,23 +28,25 @@ log = logging.getLogger(__name__)
 LEASE_TTL = 30.0
 
 
-def holder_is_dead(holder: str) -> bool:
-    """True when lease holder ``host:pid:tag`` ran on this host and its process is gone:
-    provably dead, so its study can be taken over without waiting for the lease to lapse."""
+def holder_alive(holder: str) -> bool | None:
+    """Whether lease holder ``host:pid:tag`` is alive, when that can be known: it ran on
+    this host, so its process either exists (True) or is gone (False: provably dead, its
+    study can be taken over without waiting for the lease to lapse). None for another host."""
     host, _, rest = holder.partition(":")
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
+        return None
     try:
-        os.kill(pid, 0)
+        os.kill(int(pid_text), 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:  # another user's live process
         return False
-    return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def holder_is_dead(holder: str) -> bool:
+    return holder_alive(holder) is False
 
 
 class Lease:
@@ -59,10 +61,10 @@ class Lease:
 
     def acquire(self, wait: bool = True, clock: Callable[[], float] = time.monotonic,
                 sleep: Callable[[float], None] = time.sleep) -> None:
-        """Take the lease. Held by a coordinator on this host whose process is gone: take
-        it over at once. Held by another: with ``wait``, wait for it to lapse, saying how
-        long that takes; but a holder that renews it is alive, and is refused (as at once
-        without ``wait``)."""
+        """Take the lease. Held by a coordinator on this host: take it over at once when its
+        process is gone, refuse at once when it runs. Held from another host: with ``wait``,
+        wait for it to lapse, saying how long that takes; but a holder that renews it is
+        alive, and is refused (as at once without ``wait``)."""
         left_before: float | None = None
         said = -1.0
         while not self.storage.acquire_lease(self.study, self.owner, self.ttl):
@@ -70,13 +72,14 @@ class Lease:
             left = self.storage.lease_left(self.study)
             if holder is None or left is None:
                 continue  # it lapsed or was released just now: try again
-            if holder_is_dead(holder):
+            alive = holder_alive(holder)
+            if alive is False:
                 if self.storage.take_over_lease(self.study, holder, self.owner, self.ttl):
                     log.warning("study %r: took over from coordinator %s, whose process is gone", self.study, holder)
                     break
                 continue
-            if not wait or (left_before is not None and left > left_before + 0.5):
-                raise self._refused(holder, renewed=left_before is not None)
+            if alive or not wait or (left_before is not None and left > left_before + 0.5):
+                raise self._refused(holder, renewed=left_before is not None, here=bool(alive))
             if said < 0 or said - left >= 5 or left < 1:
                 log.warning("study %r is held by coordinator %s, which may have died on another host; its lease "
                             "lapses in %.0f s, then this run takes over (Ctrl-C to stop; --no-wait fails at once)",
@@ -86,8 +89,9 @@ class Lease:
             sleep(min(0.5, max(0.05, left)))
         self._renewed = time.monotonic()
 
-    def _refused(self, holder: str | None, renewed: bool) -> LeaseError:
-        alive = "it renewed its lease while this run waited, so it is alive; " if renewed else ""
+    def _refused(self, holder: str | None, renewed: bool, here: bool = False) -> LeaseError:
+        alive = ("its process runs on this host; " if here else
+                 "it renewed its lease while this run waited, so it is alive; " if renewed else "")
         where = getattr(self.storage, "where", "this storage")
         return LeaseError(
             f"study {self.study!r} is already being run by coordinator {holder} (its lease is held in "

@@ -74,15 +74,24 @@ def test_a_holder_elsewhere_is_waited_for_with_a_countdown(caplog):
     assert len(said) < 12
 
 
+def test_a_live_holder_on_this_host_is_refused_at_once():
+    clock = Clock()
+    storage = storage_with(f"{HOST}:{os.getppid()}:abcd1234", 30.0, clock)
+    with pytest.raises(LeaseError, match="its process runs on this host"):
+        Lease(storage, "s", 30.0).acquire(clock=clock, sleep=clock.sleep)
+    assert clock.now == 1000.0
+
+
 def test_no_wait_and_a_live_holder_are_refused():
     clock = Clock()
     storage = storage_with("far-away:1234:abcd1234", 12.0, clock)
     with pytest.raises(LeaseError, match="already being run by coordinator far-away:1234"):
         Lease(storage, "s", 30.0).acquire(wait=False, clock=clock, sleep=clock.sleep)
 
-    def renewing_sleep(seconds: float) -> None:  # the holder is alive: it renews its lease
+    def renewing_sleep(seconds: float) -> None:  # the holder is alive: it renews every ttl/3
         clock.sleep(seconds)
-        storage.acquire_lease("s", "far-away:1234:abcd1234", 12.0)
+        if storage.lease_left("s") < 8.0:
+            storage.acquire_lease("s", "far-away:1234:abcd1234", 12.0)
 
     with pytest.raises(LeaseError, match="renewed its lease while this run waited, so it is alive"):
         Lease(storage, "s", 30.0).acquire(clock=clock, sleep=renewing_sleep)
