@@ -159,3 +159,28 @@ def test_atpe_is_not_provided_and_says_so():
 
     with pytest.raises(AlgoError, match="lightgbm"):
         run(lambda x: x, hp.uniform("x", 0, 1), 2, algo=atpe.suggest)
+
+
+def test_fmin_takes_a_hyperopt_progress_callback():
+    import contextlib
+
+    seen = []
+
+    @contextlib.contextmanager
+    def callback(initial, total):
+        class Ctx:
+            postfix = ""
+
+            def update(self, n):
+                seen.append((n, self.postfix))
+
+        seen.append(("open", initial, total))
+        yield Ctx()
+        seen.append(("closed",))
+
+    run(lambda x: x ** 2, hp.uniform("x", -1, 1), 4, algo=rand.suggest, show_progressbar=callback)
+    assert seen[0] == ("open", 0, 4) and seen[-1] == ("closed",)
+    assert sum(n for n, *_ in seen[1:-1]) == 4 and seen[-2][1].startswith("best loss: ")
+    from distopt.progress import no_progress_callback
+
+    run(lambda x: x ** 2, hp.uniform("x", -1, 1), 2, algo=rand.suggest, show_progressbar=no_progress_callback)
