@@ -184,3 +184,9 @@ def test_fmin_takes_a_hyperopt_progress_callback():
     from distopt.progress import no_progress_callback
 
     run(lambda x: x ** 2, hp.uniform("x", -1, 1), 2, algo=rand.suggest, show_progressbar=no_progress_callback)
+
+
+def test_anneal_is_a_named_algo_for_distopt_run():
+    from distopt.run import algo_by_name
+
+    assert algo_by_name("anneal") is distopt.algo.anneal.suggest
