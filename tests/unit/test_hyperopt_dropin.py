@@ -190,3 +190,20 @@ def test_anneal_is_a_named_algo_for_distopt_run():
     from distopt.run import algo_by_name
 
     assert algo_by_name("anneal") is distopt.algo.anneal.suggest
+
+
+def test_inserted_documents_survive_pickling():
+    import pickle
+
+    trials = Trials()
+    tid = trials.new_trial_ids(1)[0]
+    misc = {"tid": tid, "cmd": None, "workdir": None, "idxs": {"x": [tid]}, "vals": {"x": [0.25]}}
+    (doc,) = trials.new_trial_docs([tid], [None], [{"status": STATUS_OK, "loss": 1.0}], [misc])
+    doc["state"] = JOB_STATE_DONE
+    trials.insert_trial_doc(doc)
+    trials.refresh()
+    trials.insert_trial_doc(dict(doc, tid=tid + 1, misc=dict(misc, tid=tid + 1)))
+    copy = pickle.loads(pickle.dumps(trials))
+    assert len(copy) == 1
+    copy.refresh()
+    assert len(copy) == 2 and copy.best_trial["result"]["loss"] == 1.0
