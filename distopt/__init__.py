@@ -7,7 +7,7 @@ machines, with a TPE sampler that accounts for the trials still running.
 
 from . import algo
 from .algo import rand, tpe
-from .constants import (
+from .trial.constants import (
     JOB_STATE_CANCEL,
     JOB_STATE_DONE,
     JOB_STATE_ERROR,
@@ -22,10 +22,10 @@ from .constants import (
 )
 from .errors import DistoptError
 from .fmin import fmin
-from .records import TrialState
+from .trial.record import TrialState
 from .redis_trials import RedisTrials
 from .space import hp, space_eval
-from .study import Study, Trial
+from .study.study import Study, Trial
 from .trials import AllTrialsFailed, Trials, generate_trials_to_calculate
 
 __version__ = "0.1.0"
@@ -36,4 +36,4 @@ __all__ = [
     "STATUS_OK", "STATUS_FAIL", "STATUS_NEW", "STATUS_RUNNING", "STATUS_SUSPENDED",
     "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATE_DONE", "JOB_STATE_ERROR", "JOB_STATE_CANCEL", "JOB_STATES",
 ]
-from .monitor import status; __all__.append("status")  # noqa: E402,E702
+from .monitor.document import status; __all__.append("status")  # noqa: E402,E702

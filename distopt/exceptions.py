@@ -3,7 +3,7 @@ AllTrialsFailed`` works after changing the import. Every distopt error derives f
 ``DistoptError``."""
 
 from .errors import DistoptError
-from .evaluation import InvalidLoss, InvalidResult, InvalidResultStatus, InvalidResultType
+from .trial.outcome import InvalidLoss, InvalidResult, InvalidResultStatus, InvalidResultType
 from .trials import AllTrialsFailed
 
 __all__ = ["AllTrialsFailed", "DistoptError", "InvalidLoss", "InvalidResult", "InvalidResultStatus",

@@ -15,9 +15,9 @@ import pickle
 import sys
 from typing import Any, Callable, Mapping, Sequence
 
-from .coordinator import Coordinator, StopRules
+from .coordinator.loop import Coordinator, StopRules
 from .errors import DistoptError
-from .executor import InlineExecutor
+from .coordinator.inline import InlineExecutor
 from .space.evaluate import space_eval
 from .space.nodes import Node
 from .trials import Trials, generate_trials_to_calculate  # noqa: F401  (hyperopt.fmin's import path)

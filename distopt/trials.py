@@ -14,10 +14,10 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .constants import JOB_STATES, STATUS_NEW, STATUS_OK, STATUS_RUNNING
+from .trial.constants import JOB_STATES, STATUS_NEW, STATUS_OK, STATUS_RUNNING
 from .errors import DistoptError
-from .records import JOB_VALID_STATES, TrialRecord, TrialState, hyperopt_state
-from .study import Algo, Study
+from .trial.record import JOB_VALID_STATES, TrialRecord, TrialState, hyperopt_state
+from .study.study import Algo, Study
 
 
 class AllTrialsFailed(DistoptError):
@@ -168,7 +168,7 @@ class Trials:
         else:
             study.algo = algo if algo is not None else study.algo
             if rstate is not None:
-                from .study import as_generator
+                from .study.study import as_generator
 
                 study.rng = as_generator(rstate)
         study.raw_results = self._raw  # shared: results and attachments outlive a study switch
@@ -340,10 +340,10 @@ class Trials:
 
     def to_dataframe(self) -> Any:
         """One row per trial, failed ones too (needs pandas: ``pip install distopt[pandas]``)."""
-        from .export import trials_dataframe
+        from .study.rows import trials_dataframe
 
         if self._study is None:  # unpickled (or unused): its saved records
-            from .snapshot import StudySnapshot
+            from .study.snapshot import StudySnapshot
 
             return trials_dataframe(StudySnapshot("", tuple(self._saved), tuple(self._saved_labels)))
         return trials_dataframe(self._study)
@@ -352,7 +352,7 @@ class Trials:
     def __getstate__(self) -> dict[str, Any]:
         """Records, raw results and attachments; never the space or the algorithm (they
         may hold lambdas, and the next ``fmin`` call gives them again)."""
-        from .codec import record_to_dict
+        from .trial.codec import record_to_dict
 
         study = self._study
         return {
@@ -367,7 +367,7 @@ class Trials:
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        from .codec import record_from_dict
+        from .trial.codec import record_from_dict
 
         self.__init__(state["exp_key"])
         self._points = state["points"]

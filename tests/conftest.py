@@ -12,7 +12,7 @@ import fakeredis
 import pytest
 import redis
 
-from distopt.redis_server import RedisServer
+from distopt.storage.redis.server import RedisServer
 
 
 @pytest.fixture(scope="session")

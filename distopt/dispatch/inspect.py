@@ -72,6 +72,6 @@ def queue_overview(connection: Any, workers: dict[str, dict[str, Any]]) -> dict[
 
 
 def rq_overview(connection: Any, now: float) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """(queues, workers) in one call, for ``distopt.monitor``."""
+    """(queues, workers) in one call, for ``distopt.monitor.document``."""
     workers = worker_overview(connection, now)
     return queue_overview(connection, workers), workers
