@@ -193,7 +193,7 @@ def test_render_workers_queues_and_stale_trials():
 
 
 def test_watch_survives_a_lost_connection(url, monkeypatch):
-    from distopt import cli_monitor
+    from distopt.cli import monitor as cli_monitor
     from distopt.errors import ConnectionFailed
 
     real, calls = cli_monitor.get_status, []

@@ -102,7 +102,7 @@ def test_attachments_are_served_by_trial_attachments(lib):
 def test_attachments_from_workers_travel_base64_encoded():
     """A worker's message is JSON: bytes attachments are base64-encoded and decoded by the
     coordinator into ``trials.attachments``."""
-    from distopt import codec
+    from distopt.trial import codec
 
     trials = Trials()
     study = trials.attach(hp.uniform("x", 0, 1), None, 0)

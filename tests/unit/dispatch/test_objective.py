@@ -12,7 +12,7 @@ import pytest
 import distopt
 from distopt import hp
 from distopt.errors import DistoptError, ObjectiveError
-from distopt import objective as obj
+from distopt.dispatch import objective as obj
 
 
 SPACE = hp.uniform("x", 0, 1)
