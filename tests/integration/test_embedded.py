@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from distopt.errors import DistoptError
+from distopt.trial.record import TrialState
+from distopt.storage import RedisStorage
+
 ROOT = Path(__file__).resolve().parents[2]
 POLYNOMIAL = ROOT / "scripts" / "polynomial_study.py"
 
@@ -116,7 +120,7 @@ def test_embedded_run_leaves_no_process_or_port():
     stdout, stderr = tree.follow(proc, timeout=90)
     assert proc.returncode == 0, stderr
     assert "(embedded)" in stdout and "trials: 30 (30 ok, 0 failed)" in stdout
-    assert "best loss: " in stdout and "best parameters: " in stdout
+    assert "best loss: " in stdout and re.search(r"^best parameters: x=-?[0-9.]+$", stdout, re.M), stdout
     assert "insecure" not in stderr.lower()  # a per-run secret, no warning
     assert tree.ports, "the embedded redis-server's port was not seen"
     assert_nothing_left(tree)
@@ -145,6 +149,28 @@ def slow_study(tmp_path: Path, seconds: float) -> Path:
     return study
 
 
+def wait_for_recorded_trial(tree: RunTree, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Wait until the run's private Redis (on a port seen in its processes' command lines)
+    holds a study with a finished trial: the condition itself, not a guess at how long
+    a loaded machine needs for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        tree.collect(proc.pid)
+        for port in sorted(tree.ports):
+            storage = RedisStorage(f"redis://127.0.0.1:{port}/0")
+            try:
+                if any(sum(storage.count_states(s)[st] for st in (TrialState.OK, TrialState.FAIL)) > 0
+                       for s in storage.list_studies()):
+                    return
+            except DistoptError:  # not up yet, or already gone
+                pass
+            finally:
+                storage.close()
+        assert time.monotonic() < deadline, "no trial of the embedded run finished in time"
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
     study = slow_study(tmp_path, 0.2)
@@ -159,8 +185,8 @@ def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the embedded run never started its processes"
             time.sleep(0.05)
-        time.sleep(1.0)  # trials are running
         tree.collect(proc.pid)
+        wait_for_recorded_trial(tree, proc)  # a trial finished and recorded: something to save and count
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
