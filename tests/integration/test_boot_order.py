@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 
-from distopt.redis_server import RedisServer, free_port
+from distopt.storage.redis.server import RedisServer, free_port
 
 from ..chaos.helpers import ROOT, STUDIES, env, wait_until
 

@@ -1,0 +1,118 @@
+"""The coordinator's lease on a study: one coordinator at a time, and a dead one's
+lease runs out by itself.
+
+Taken once at the start, renewed from a coordinator tick every third of its ttl,
+released at the end. A second coordinator takes a study over at once when the holder
+ran on the same host and its process is gone (kill -9, a crash); otherwise it waits for
+the holder's lease to lapse (at most ``ttl`` seconds), saying how long, and is refused
+when the holder renews it meanwhile (it is alive), or at once with ``wait=False``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Callable
+
+from ..errors import DistoptError, LeaseError
+from ..storage import RedisStorage
+from ..study.study import Study
+
+log = logging.getLogger(__name__)
+
+#: Seconds a coordinator's lease lasts without renewal (a crashed coordinator's study can
+#: be taken over after this long).
+LEASE_TTL = 30.0
+
+
+def holder_alive(holder: str) -> bool | None:
+    """Whether lease holder ``host:pid:tag`` is alive, when that can be known: it ran on
+    this host, so its process either exists (True) or is gone (False: provably dead, its
+    study can be taken over without waiting for the lease to lapse). None for another host."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def holder_is_dead(holder: str) -> bool:
+    return holder_alive(holder) is False
+
+
+class Lease:
+    """The study's coordinator lease: taken once, renewed from a tick, released at the end."""
+
+    def __init__(self, storage: RedisStorage, study: str, ttl: float = LEASE_TTL, owner: str | None = None) -> None:
+        self.storage = storage
+        self.study = study
+        self.ttl = ttl
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._renewed = 0.0
+
+    def acquire(self, wait: bool = True, clock: Callable[[], float] = time.monotonic,
+                sleep: Callable[[float], None] = time.sleep) -> None:
+        """Take the lease. Held by a coordinator on this host: take it over at once when its
+        process is gone, refuse at once when it runs. Held from another host: with ``wait``,
+        wait for it to lapse, saying how long that takes; but a holder that renews it is
+        alive, and is refused (as at once without ``wait``)."""
+        left_before: float | None = None
+        said = -1.0
+        while not self.storage.acquire_lease(self.study, self.owner, self.ttl):
+            holder = self.storage.lease_owner(self.study)
+            left = self.storage.lease_left(self.study)
+            if holder is None or left is None:
+                continue  # it lapsed or was released just now: try again
+            alive = holder_alive(holder)
+            if alive is False:
+                if self.storage.take_over_lease(self.study, holder, self.owner, self.ttl):
+                    log.warning("study %r: took over from coordinator %s, whose process is gone", self.study, holder)
+                    break
+                continue
+            if alive or not wait or (left_before is not None and left > left_before + 0.5):
+                raise self._refused(holder, renewed=left_before is not None, here=bool(alive))
+            if said < 0 or said - left >= 5 or left < 1:
+                log.warning("study %r is held by coordinator %s, which may have died on another host; its lease "
+                            "lapses in %.0f s, then this run takes over (Ctrl-C to stop; --no-wait fails at once)",
+                            self.study, holder, left)
+                said = left
+            left_before = left
+            sleep(min(0.5, max(0.05, left)))
+        self._renewed = time.monotonic()
+
+    def _refused(self, holder: str | None, renewed: bool, here: bool = False) -> LeaseError:
+        alive = ("its process runs on this host; " if here else
+                 "it renewed its lease while this run waited, so it is alive; " if renewed else "")
+        where = getattr(self.storage, "where", "this storage")
+        return LeaseError(
+            f"study {self.study!r} is already being run by coordinator {holder} (its lease is held in "
+            f"Redis at {where}); {alive}wait for that run to finish or stop it, or choose another "
+            f"study name (exp_key= / --study). A crashed coordinator's lease is taken over at once on the same "
+            f"host, else once its lease ttl ({self.ttl:g} s) lapses"
+        )
+
+    def tick(self, study: Study, now: float) -> None:
+        """Renew every third of the ttl; losing the lease stops this coordinator."""
+        if time.monotonic() - self._renewed < self.ttl / 3:
+            return
+        if not self.storage.acquire_lease(self.study, self.owner, self.ttl):
+            raise LeaseError(
+                f"lost the lease on study {self.study!r} to coordinator {self.storage.lease_owner(self.study)}; "
+                "this coordinator stops so that only one records results"
+            )
+        self._renewed = time.monotonic()
+
+    def release(self) -> None:
+        try:
+            self.storage.release_lease(self.study, self.owner)
+        except DistoptError:
+            log.warning("could not release the lease on study %r; it expires by itself", self.study)
