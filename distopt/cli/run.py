@@ -182,15 +182,17 @@ def _run_reporting(study_file: str, redis_url: str | None, study: str | None, sa
                    options: dict[str, Any]) -> Any:
     """``run_study_file``; an interruption is reported (how to resume) and exits."""
     from ..coordinator.distributed import interruption_reported
+    from ..coordinator.interrupts import first_signal
     from .study_file import Terminated, run_study_file
 
     try:
         with interruption_reported():  # _interrupted says how to resume, with the real command
             return run_study_file(study_file, redis_url=redis_url, study=study, **options)
-    except KeyboardInterrupt as exc:
-        _interrupted(exc, study, redis_url, EXIT_INTERRUPTED, save)
-    except Terminated as exc:
-        _interrupted(exc, study, redis_url, int(exc.code), save)  # type: ignore[arg-type]
+    except (KeyboardInterrupt, Terminated) as exc:
+        # the exit status is the first signal's, whichever exception the shutdown ended with
+        first = first_signal()
+        code = 128 + first if first is not None else int(exc.code) if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        _interrupted(exc, study, redis_url, code, save)
 
 
 def _report(result: Any, save: str | None) -> None:

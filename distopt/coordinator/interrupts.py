@@ -29,6 +29,11 @@ _ignored = 0
 _delivering = False  # the first signal is being handed to the handler that was there
 
 
+def first_signal() -> int | None:
+    """The signal that started the shutdown, while inside ``stopping_once``."""
+    return _first
+
+
 def stopping() -> bool:
     """True once an interrupt has started the shutdown (inside ``stopping_once``): a
     handler of its own should then ignore further signals."""
