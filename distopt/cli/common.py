@@ -17,12 +17,7 @@ import click
 
 from ..errors import DistoptError
 
-#: The environment variable every command reads the Redis URL from.
-ENV_REDIS_URL = "DISTOPT_REDIS_URL"
-#: The queue ``distopt run`` and ``distopt worker`` use when --queue is not given.
-ENV_QUEUE = "DISTOPT_QUEUE"
-#: Worker processes of ``distopt worker`` when --processes is not given.
-ENV_PROCESSES = "DISTOPT_PROCESSES"
+from ..defaults import ENV_PROCESSES, ENV_QUEUE, ENV_REDIS_URL  # noqa: E402
 EXIT_ERROR = 1
 #: ``distopt run`` whose study was ended by ``distopt cancel``.
 EXIT_CANCELLED = 3

@@ -33,7 +33,8 @@ from ..storage.redis.retry import wait_for_redis as wait_for
 
 log = logging.getLogger(__name__)
 
-ENV_PARENT_PID = "DISTOPT_PARENT_PID"  # the same name dispatch.worker watches
+from ..defaults import ENV_PARENT_PID  # noqa: E402
+from ..defaults import DEFAULT_QUEUE
 #: A child that exits sooner than this after its start counts as a failed start
 #: (generous: a loaded machine takes seconds to import rq and numpy).
 _QUICK_EXIT = 10.0
@@ -78,7 +79,7 @@ class WorkerPool:
         redis_url: str,
         processes: int,
         *,
-        queues: Sequence[str] = ("distopt",),
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
         secret: bytes | None = None,
         insecure: bool = False,
         burst: bool = False,
@@ -241,7 +242,7 @@ class WorkerPool:
 def run_workers(
     redis_url: str,
     *,
-    queues: Sequence[str] = ("distopt",),
+    queues: Sequence[str] = (DEFAULT_QUEUE,),
     processes: int = 1,
     burst: bool = False,
     fork: bool = False,
@@ -269,7 +270,7 @@ def run_workers(
     finally:
         storage.close()
     if processes == 1:
-        from ..dispatch import work
+        from .rq_worker import work
 
         level = "DEBUG" if verbose > 1 else "INFO" if verbose else "WARNING"
         logging.getLogger("distopt").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING if quiet
