@@ -15,18 +15,17 @@ import pickle
 import sys
 from typing import Any, Callable, Mapping, Sequence
 
-from .coordinator import Coordinator, StopRules
-from .errors import DistoptError
-from .executor import InlineExecutor
+from .compat.domain import Domain
+from .compat.suggest import HyperoptAlgo, is_hyperopt_algo
+from .coordinator.loop import Coordinator, StopRules
+from .errors import DistoptError, InvalidAnnotatedParameter
+from .coordinator.inline import InlineExecutor
+from .space.compile import check_labels
 from .space.evaluate import space_eval
 from .space.nodes import Node
 from .trials import Trials, generate_trials_to_calculate  # noqa: F401  (hyperopt.fmin's import path)
 
 log = logging.getLogger(__name__)
-
-
-class InvalidAnnotatedParameter(DistoptError, ValueError):
-    """``space="annotated"`` needs every argument of the objective annotated with a node."""
 
 
 def validate_timeout(timeout: Any) -> None:
@@ -77,7 +76,7 @@ def fmin(
     return_argmin: bool = True,
     points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
     max_queue_len: int = 1,
-    show_progressbar: bool = True,
+    show_progressbar: Any = True,
     early_stop_fn: Callable[..., Any] | None = None,
     trials_save_file: str = "",
     *,
@@ -97,11 +96,20 @@ def fmin(
     max_evals = _max_evals(max_evals)
     if isinstance(space, str) and space == "annotated":
         space, fn = _annotated(fn)
+    check_labels(space)
     if trials is None and trials_save_file and os.path.exists(trials_save_file):
         with open(trials_save_file, "rb") as fh:
             trials = pickle.load(fh)
     if trials is None:
         trials = Trials()
+    elif points_to_evaluate and getattr(trials, "run_fmin", None) is None:
+        log.warning(
+            "points_to_evaluate is ignored when trials= is given, as in hyperopt (%d points not evaluated); "
+            "pass them to generate_trials_to_calculate(points) and use that as trials, or leave trials out",
+            len(points_to_evaluate))
+        points_to_evaluate = None
+    if algo is not None and is_hyperopt_algo(algo):
+        algo = HyperoptAlgo(algo, Domain(fn, space), trials)
     study = trials.attach(space, algo, rstate)
     for point in points_to_evaluate or ():
         study.enqueue(point)
@@ -111,13 +119,13 @@ def fmin(
     run = getattr(trials, "run_fmin", None)
     if run is not None:  # distributed trials bring their own executor
         run(fn, rules, parallelism=parallelism, trial_timeout=trial_timeout, max_retries=max_retries,
-            show_progressbar=show_progressbar and verbose)
+            show_progressbar=show_progressbar if verbose else False)
     else:
         if trial_timeout is not None:
             log.warning("trial_timeout applies to trials run by workers (RedisTrials); this in-process run ignores it")
         executor = InlineExecutor(fn, reraise=not catch_eval_exceptions)
         coordinator = Coordinator(study, executor, rules, parallelism=1,
-                                  show_progressbar=show_progressbar and verbose,
+                                  show_progressbar=show_progressbar if verbose else False,
                                   ticks=_save_ticks(trials, trials_save_file))
         coordinator.run()
     if trials_save_file:

@@ -80,14 +80,22 @@ def queue_overview(connection: Any, workers: dict[str, dict[str, Any]]) -> dict[
     return out
 
 
+def queued_job_ids(connection: Any, queue: str) -> set[str]:
+    """Ids of the jobs waiting on rq queue ``queue`` (not yet taken by a worker)."""
+    return {j.decode() if isinstance(j, bytes) else j
+            for j in connection.lrange(Queue(queue, connection=connection, serializer=JSONSerializer).key, 0, -1)}
+
+
 def rq_overview(connection: Any, now: float) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """(queues, workers) in one call, for ``distopt.monitor``."""
+    """(queues, workers) in one call, for ``distopt.monitor.document``."""
     workers = worker_overview(connection, now)
     return queue_overview(connection, workers), workers
 
 
-def listening_versions(connection: Any, queue: str, now: float) -> dict[str, dict[str, str] | None]:
+def listening_versions(connection: Any, queue: str, now: float,
+                       dead: Any = frozenset()) -> dict[str, dict[str, str] | None]:
     """Versions each live worker listening on ``queue`` published (None: it published none),
-    by worker name."""
+    by worker name; ``dead`` names workers dead by their own heartbeat (rq keeps a killed
+    worker registered for minutes)."""
     return {name: w["versions"] for name, w in worker_overview(connection, now).items()
-            if queue in w["queues"] and w["state"] != "dead"}
+            if queue in w["queues"] and w["state"] != "dead" and name not in dead}
