@@ -30,9 +30,7 @@ arguments so ``functools.partial(tpe.suggest, gamma=..., liar=...)`` configures 
   queue leaves few rounds of feedback, so it pays to exploit harder there than in a
   sequential search. Only in spaces of at least ``parallel_min_params`` parameters:
   in one or two dimensions the pending trials already cover the promising region,
-  and exploiting harder only stacks the candidates together. Nor in conditional spaces
-  unless ``parallel_conditional``: measured on generated conditional problems, the
-  harder exploitation lost there at 8 and 32 workers.
+  and exploiting harder only stacks the candidates together.
 - ``n_startup_parallel``: with many trials pending the model may start after fewer
   finished trials, down to this many (None: always ``n_startup_jobs``).
 - ``cat_candidates``: candidates for a group of categorical parameters only (such as
@@ -85,7 +83,6 @@ DEFAULTS: dict[str, Any] = {
     "gamma_parallel": 0.07,
     "n_EI_parallel": 48,
     "parallel_min_params": 3,
-    "parallel_conditional": False,
 }
 LIARS = ("worst", "best", "mean", "none")
 SPLITS = ("linear", "sqrt")
@@ -119,7 +116,7 @@ def suggest(
             seen = np.vstack([history.X, pend])
             vals = startup_point(space, seen, rng, cfg["startup_candidates"])
         else:
-            m = _for_pending(model, cfg, len(pend_z) if _exploits_in_parallel(space, cfg) else 0)
+            m = _for_pending(model, cfg, len(pend_z) if len(space) >= cfg["parallel_min_params"] else 0)
             vals = propose(lay, split(obs, pend_z, m), m, rng)
         out.append(vals)
         if i == int(n) - 1:
@@ -129,16 +126,6 @@ def suggest(
         if not startup:
             pend_z = np.vstack([pend_z, internal(lay, row)])
     return out
-
-
-def _exploits_in_parallel(space: CompiledSpace, cfg: dict[str, Any]) -> bool:
-    """Whether ``gamma_parallel`` / ``n_EI_parallel`` apply: in spaces of at least
-    ``parallel_min_params`` parameters, and in conditional spaces only when
-    ``parallel_conditional`` (there the good group is shared among the branches, and a
-    smaller one leaves each branch's good density one or two trials to go by)."""
-    if len(space) < cfg["parallel_min_params"]:
-        return False
-    return cfg["parallel_conditional"] or not any(p.conditional for p in space.params)
 
 
 def _for_pending(model: ModelConfig, cfg: dict[str, Any], n_pending: int) -> ModelConfig:
@@ -231,9 +218,6 @@ def _settings(settings: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(cfg["multivariate"], (bool, np.bool_)):
         raise AlgoError(f"tpe.suggest: multivariate must be True or False, got {cfg['multivariate']!r}")
     cfg["multivariate"] = bool(cfg["multivariate"])
-    if not isinstance(cfg["parallel_conditional"], (bool, np.bool_)):
-        raise AlgoError(f"tpe.suggest: parallel_conditional must be True or False, got {cfg['parallel_conditional']!r}")
-    cfg["parallel_conditional"] = bool(cfg["parallel_conditional"])
     return cfg
 
 

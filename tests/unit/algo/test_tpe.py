@@ -276,7 +276,6 @@ def test_partial_settings_reach_the_sampler():
         ({"cat_candidates": 0}, "0"),
         ({"liar_floor": -1.0}, "-1.0"),
         ({"parallel_min_params": -1}, "-1"),
-        ({"parallel_conditional": 1}, "parallel_conditional"),
     ],
 )
 def test_invalid_settings_raise_algo_error_naming_the_value(settings, needle):
@@ -400,27 +399,3 @@ def test_parallel_exploitation_only_in_spaces_of_enough_parameters(dims, shifted
     sequential = ask(gamma_parallel=None, n_EI_parallel=None)
     assert (ask() != sequential) is shifted
     assert ask(parallel_min_params=dims + 1) == sequential
-
-
-def test_parallel_exploitation_off_in_conditional_spaces_unless_asked():
-    space = {
-        "model": hp.choice("model", [
-            {"a": hp.uniform("a", -5, 5), "b": hp.uniform("b", -5, 5)},
-            {"c": hp.loguniform("c", -3, 3), "d": hp.uniform("d", 0, 1), "e": hp.uniform("e", 0, 1)},
-        ]),
-    }
-
-    def loss(v):
-        return v["a"] ** 2 + v["b"] ** 2 if v["model"] == 0 else 1.0 + v["d"]
-
-    history = run(space, loss, 30, seed=2)
-    cs = compile_space(space)
-    pending = history.X[-8:]
-
-    def ask(**settings):
-        return tpe.suggest(cs, history, pending, 4, np.random.default_rng(5), **settings)
-
-    sequential = ask(gamma_parallel=None, n_EI_parallel=None)
-    assert ask() == sequential
-    assert ask(parallel_conditional=True) != sequential
-    assert ask(parallel_conditional=True, gamma_parallel=None, n_EI_parallel=None) == sequential
