@@ -32,6 +32,12 @@ from .storage import RedisStorage
 log = logging.getLogger(__name__)
 
 ENV_PARENT_PID = "DISTOPT_PARENT_PID"  # the same name dispatch.worker watches
+ENV_REDIS_URL = "DISTOPT_REDIS_URL"  # the variable `distopt worker` reads the URL from (cli_common's)
+#: Python's flag that keeps the working directory off ``sys.path`` (3.11+); older Pythons
+#: get the same from a launcher that drops it before importing anything else.
+_SAFE_PATH = ("-P",) if sys.version_info >= (3, 11) else (
+    "-c", "import sys, runpy; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+          "sys.argv[0] = 'distopt'; runpy.run_module('distopt', run_name='__main__', alter_sys=True)")
 #: A child that exits sooner than this after its start counts as a failed start
 #: (generous: a loaded machine takes seconds to import rq and numpy).
 _QUICK_EXIT = 10.0
@@ -104,8 +110,11 @@ class WorkerPool:
         self.last_exit: tuple[int, int, float] | None = None  # pid, code, seconds it lived
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "distopt"] + ["-v"] * self.verbose
-        cmd += ["worker", "--redis", self.redis_url, "--processes", "1"]
+        """The child's command line: no Redis URL (it may hold a password) and no secret,
+        both go in the environment; the working directory is not put on ``sys.path``, so
+        a file there named like a module (``string.py``) is never imported by a worker."""
+        cmd = [sys.executable, *_SAFE_PATH, "-m", "distopt"] + ["-v"] * self.verbose
+        cmd += ["worker", "--processes", "1"]
         for queue in self.queues:
             cmd += ["--queue", queue]
         cmd += ["--burst"] * self.burst + ["--fork"] * self.fork
@@ -115,6 +124,7 @@ class WorkerPool:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env[ENV_PARENT_PID] = str(os.getpid())
+        env[ENV_REDIS_URL] = self.redis_url
         if self.secret is not None:
             env[ENV_SECRET] = os.fsdecode(self.secret)
         else:

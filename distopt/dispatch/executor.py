@@ -82,8 +82,10 @@ class RQExecutor:
         heartbeat_interval: float = heartbeat.HEARTBEAT_INTERVAL,
         heartbeat_ttl: float = heartbeat.HEARTBEAT_TTL,
         batch: int = POP_LIMIT,
+        secret: bytes | None = None,
     ) -> None:
         self.storage = storage
+        self.secret = secret  # signs each job's payload; workers with a secret run only signed ones
         self.study = study
         self.objective = objective
         self.queue = rq_queue(storage.client, queue)
@@ -109,7 +111,7 @@ class RQExecutor:
             Queue.prepare_data(
                 JOB_FUNC,
                 args=(make_payload(self.study, t.tid, t.attempt, t.vals, self.objective, self.storage.prefix,
-                                   *self.heartbeat, trial_timeout=self.trial_timeout),),
+                                   *self.heartbeat, trial_timeout=self.trial_timeout, secret=self.secret),),
                 job_id=job_id(self.study, t.tid, t.attempt),
                 timeout=self.job_timeout,
                 description=f"distopt study {self.study} trial {t.tid} attempt {t.attempt}",

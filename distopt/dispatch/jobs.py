@@ -9,6 +9,9 @@ rq keeps as the job's result is a small summary for people looking with rq's too
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
+import json
 import os
 import socket
 import time
@@ -19,8 +22,8 @@ from rq import get_current_job
 from ..errors import DistoptError, ObjectiveError
 from ..evaluation import evaluate
 from ..names import validate_study_name
-from ..objective import (ENV_INSECURE, ENV_SECRET, ObjectiveCache, ObjectiveRef, import_objective, unpack,
-                         verify_path)
+from ..objective import (ENV_INSECURE, ENV_SECRET, NO_SECRET_HELP, ObjectiveCache, ObjectiveRef, import_objective,
+                         unpack, verify_path)
 from ..retry import RECONNECT_WINDOW, Backoff, call_with_retry
 from ..space import space_eval
 from ..space.serialize import space_from_json
@@ -28,9 +31,13 @@ from ..storage import RedisStorage, Storage
 from . import heartbeat
 from .time_limit import TrialTimeout, time_limit
 
-#: What rq imports on the worker to run a trial.
+#: What rq imports on the worker to run a trial: the only function a distopt worker runs.
 JOB_FUNC = "distopt.dispatch.jobs.run_trial"
 PAYLOAD_VERSION = 1
+#: What a payload's HMAC covers besides the payload, so it can never pass for another signature.
+_PAYLOAD_DOMAIN = b"distopt-job-payload\0"
+#: Longest text of a refused job echoed in a log line.
+_ECHO = 200
 
 
 def job_id(study: str, tid: int, attempt: int) -> str:
@@ -42,9 +49,10 @@ def job_id(study: str, tid: int, attempt: int) -> str:
 def make_payload(
     study: str, tid: int, attempt: int, vals: Mapping[str, Any], objective: ObjectiveRef, prefix: str,
     heartbeat_interval: float = heartbeat.HEARTBEAT_INTERVAL, heartbeat_ttl: float = heartbeat.HEARTBEAT_TTL,
-    *, trial_timeout: float | None = None,
+    *, trial_timeout: float | None = None, secret: bytes | None = None,
 ) -> dict[str, Any]:
-    return {
+    """The job's only argument; signed (``sig``) with ``secret`` when there is one."""
+    payload = {
         "v": PAYLOAD_VERSION,
         "study": study,
         "tid": int(tid),
@@ -55,6 +63,17 @@ def make_payload(
         "heartbeat": [float(heartbeat_interval), float(heartbeat_ttl)],
         "trial_timeout": None if trial_timeout is None else float(trial_timeout),
     }
+    if secret is not None:
+        payload["sig"] = payload_signature(payload, secret)
+    return payload
+
+
+def payload_signature(payload: Mapping[str, Any], secret: bytes) -> str:
+    """HMAC-SHA256 of the payload's canonical JSON (every key but ``sig``, sorted): what
+    rq's JSON serializer carries reads back to the same text, so a worker recomputes it."""
+    body = json.dumps({k: v for k, v in payload.items() if k != "sig"}, sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
+    return hmac.new(secret, _PAYLOAD_DOMAIN + body.encode(), hashlib.sha256).hexdigest()
 
 
 # -- worker-side settings and caches -----------------------------------------------------
@@ -72,9 +91,11 @@ _storages: dict[tuple[int, str], tuple[Any, RedisStorage]] = {}
 
 
 def configure(secret: bytes | None, insecure: bool) -> None:
-    """Set this process's secret (``distopt worker`` does, before working)."""
+    """Set this process's secret (``distopt worker`` does, before working). ``insecure``
+    means "there is no secret": with a secret it changes nothing, and unsigned jobs and
+    objectives are refused."""
     global _settings
-    _settings = WorkerSettings(secret, bool(insecure))
+    _settings = WorkerSettings(secret, bool(insecure) and secret is None)
 
 
 def reset() -> None:
@@ -93,8 +114,80 @@ def settings() -> WorkerSettings:
     if _settings is not None:
         return _settings
     secret = os.environ.get(ENV_SECRET) or None
-    insecure = os.environ.get(ENV_INSECURE, "").lower() in ("1", "true", "yes")
-    return WorkerSettings(secret.encode() if secret else None, insecure)
+    insecure = os.environ.get(ENV_INSECURE, "").lower() in ("1", "true", "yes") and secret is None
+    return WorkerSettings(os.fsencode(secret) if secret else None, insecure)
+
+
+# -- which jobs a worker accepts ---------------------------------------------------------
+def _echo(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _ECHO else text[:_ECHO] + f"... ({len(text)} characters)"
+
+
+def job_refusal(job: Any) -> str | None:
+    """Why a worker must not run ``job`` (None when it may): rq imports and calls whatever
+    function a job names, and runs its callbacks, so a job anyone could write to Redis is
+    checked here before rq imports anything. Only ``run_trial`` with one payload, no
+    callbacks, dependencies, webhooks, retries or repeats, a job id that matches the
+    payload, and (when this worker has a secret) a payload signed with it, is accepted."""
+    try:
+        func, instance, args, kwargs = job.func_name, job.instance, job.args, job.kwargs
+    except Exception as exc:  # unreadable data: never reaches rq's import
+        return f"its data cannot be read ({type(exc).__name__})"
+    if func != JOB_FUNC:
+        return f"it names the function {_echo(func)}, and a distopt worker runs only {JOB_FUNC}"
+    if instance is not None or kwargs or not isinstance(args, (list, tuple)) or len(args) != 1 \
+            or not isinstance(args[0], dict):
+        return "its arguments are not one distopt payload"
+    # rq's own properties for callbacks import them: read the names it restored instead
+    for what, value in (("an on_success callback", getattr(job, "_success_callback_name", None)),
+                        ("an on_failure callback", getattr(job, "_failure_callback_name", None)),
+                        ("an on_stopped callback", getattr(job, "_stopped_callback_name", None)),
+                        ("webhooks", getattr(job, "webhooks", None)),
+                        ("dependencies", getattr(job, "_dependency_ids", None)),
+                        ("retries", getattr(job, "retries_left", None)),
+                        ("repeats", getattr(job, "repeats_left", None))):
+        if value:
+            return f"it names {what} ({_echo(value)}), which distopt jobs never have"
+    return payload_refusal(args[0], str(job.id))
+
+
+def _trial_of(payload: Mapping[str, Any]) -> tuple[str, int, int] | None:
+    """(study, tid, attempt) a payload names, None when it names no valid one."""
+    try:
+        study, tid, attempt = validate_study_name(payload["study"]), int(payload["tid"]), int(payload["attempt"])
+        str(payload["prefix"])
+    except Exception:
+        return None
+    return study, tid, attempt
+
+
+def payload_refusal(payload: Mapping[str, Any], jid: str | None = None) -> str | None:
+    """Why a payload must not run here: malformed, another job's, or not signed with this
+    worker's secret (unsigned payloads pass only on a worker without a secret)."""
+    trial = _trial_of(payload)
+    if trial is None:
+        return "its payload does not name a valid study, trial and attempt"
+    expected_id = job_id(*trial)
+    if jid is not None and jid != expected_id:
+        return f"its id {_echo(jid)} is not the id of the trial its payload names ({expected_id})"
+    current = settings()
+    sig = payload.get("sig")
+    if current.secret is None:
+        if current.insecure:
+            return None
+        return f"this worker has no secret and does not run unsigned jobs: {NO_SECRET_HELP}"
+    if not isinstance(sig, str):
+        return (f"its payload is unsigned (its coordinator ran without a secret) and this worker only runs jobs "
+                f"signed with its {ENV_SECRET}; give the coordinator the same secret")
+    try:
+        expected = payload_signature(payload, current.secret)
+    except ValueError:
+        return "its payload holds values JSON cannot carry"
+    if not hmac.compare_digest(sig, expected):
+        return (f"its payload's HMAC signature does not verify, so it was signed with a different secret or "
+                f"tampered with; give the coordinator and this worker the same {ENV_SECRET} (or --secret-file)")
+    return None
 
 
 def worker_id() -> str:
@@ -193,6 +286,19 @@ def _push(storage: RedisStorage, study: str, msg: Mapping[str, Any]) -> None:
                     what=f"pushing the result of trial {msg.get('tid')} of study {study}")
 
 
+def report_refusal(connection: Any, payload: Mapping[str, Any], reason: str) -> None:
+    """Tell a trial's study that this worker refused its job (a failed result naming the
+    reason, e.g. another secret), so the study does not wait for it; nothing of the job ran."""
+    trial = _trial_of(payload)
+    if trial is None:
+        return
+    study, tid, attempt = trial
+    storage = _storage(connection, str(payload["prefix"]))
+    worker, now = worker_id(), time.time()
+    msg = _failure(tid, attempt, worker, now, f"worker {worker} refused the job: {reason}", "objective", reason=reason)
+    storage.push_result(study, msg)
+
+
 def _hand_back(storage: RedisStorage, study: str, tid: int, attempt: int, worker: str) -> None:
     """The worker is being stopped mid-trial: tell the coordinator to run it elsewhere now."""
     try:
@@ -213,6 +319,10 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
     job = get_current_job()
     if job is None:
         raise DistoptError("run_trial runs inside an rq worker (it reads the job's Redis connection)")
+    refusal = payload_refusal(payload, str(job.id))
+    if refusal is not None:  # a worker started as plain `rq worker` gets here without the class's check
+        report_refusal(job.connection, payload, refusal)
+        raise ObjectiveError(f"refused job {job.id}: {refusal}")
     study, tid, attempt = str(payload["study"]), int(payload["tid"]), int(payload["attempt"])
     storage = _storage(job.connection, str(payload["prefix"]))
     worker = worker_id()

@@ -24,12 +24,15 @@ from typing import Any, Sequence
 
 import redis.exceptions
 from rq import SimpleWorker, Worker
+from rq.job import Job, JobStatus
+from rq.queue import Queue
+from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from ..retry import Backoff, is_transient
 from ..storage import RedisStorage
 from .executor import DEFAULT_QUEUE, rq_queue
-from .jobs import configure
+from .jobs import JOB_FUNC, configure, job_refusal, report_refusal
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +40,56 @@ log = logging.getLogger(__name__)
 ENV_PARENT_PID = "DISTOPT_PARENT_PID"
 
 
+#: Seconds a refused job stays in rq's failed registry (rq's own default failure ttl).
+REFUSED_TTL = 7 * 24 * 3600
+
+
+class _Guarded:
+    """Checks every job before rq touches its function: a job that is not distopt's own
+    trial job (another function, callbacks, dependencies, an unsigned or badly signed
+    payload) is refused, logged and put in rq's failed registry, and never imported."""
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        reason = job_refusal(job)
+        if reason is None:
+            super().execute_job(job, queue)  # type: ignore[misc]
+            return
+        refuse(self.connection, job, queue, reason)  # type: ignore[attr-defined]
+
+
+def refuse(connection: Any, job: Job, queue: Queue, reason: str) -> None:
+    """Record a refused job: a log line, rq's failed registry (``rq info`` lists it), and,
+    for a trial job that only fails its signature, a failed result on the trial so its
+    study does not wait for it."""
+    log.warning("refused rq job %.100s from queue %s: %s", job.id, queue.name, reason)
+    try:
+        pipe = connection.pipeline()
+        job.set_status(JobStatus.FAILED, pipeline=pipe)
+        queue.failed_job_registry.add(job, ttl=REFUSED_TTL, exc_string=f"refused by distopt: {reason}", pipeline=pipe)
+        Result.create_failure(job, REFUSED_TTL, f"refused by distopt: {reason}", pipeline=pipe)
+        pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+        pipe.execute()
+    except Exception:  # the log line above is the record that matters
+        log.info("could not move refused job %.100s to rq's failed registry", job.id, exc_info=True)
+    try:
+        if job.func_name == JOB_FUNC:
+            report_refusal(connection, job.args[0], reason)
+    except Exception:
+        log.debug("could not report the refusal of job %.100s to its study", job.id, exc_info=True)
+
+
+class GuardedSimpleWorker(_Guarded, SimpleWorker):
+    """rq's ``SimpleWorker`` that runs only distopt's trial jobs."""
+
+
+class GuardedWorker(_Guarded, Worker):
+    """rq's forking ``Worker`` that runs only distopt's trial jobs (checked in the parent,
+    before the fork)."""
+
+
 def make_worker(connection: Any, queues: Sequence[str] = (DEFAULT_QUEUE,), *, fork: bool = False,
                 name: str | None = None) -> SimpleWorker | Worker:
-    cls = Worker if fork else SimpleWorker
+    cls = GuardedWorker if fork else GuardedSimpleWorker
     return cls([rq_queue(connection, q) for q in queues], connection=connection,
                serializer=JSONSerializer, name=name)
 
