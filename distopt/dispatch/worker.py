@@ -56,6 +56,15 @@ class _Guarded:
             return
         refuse(self.connection, job, queue, reason)  # type: ignore[attr-defined]
 
+    def subscribe(self) -> None:
+        """rq's command channel, polled every second instead of every 60 s: rq joins this
+        thread when the worker stops, so a burst or stopping worker no longer waits up
+        to a minute for it."""
+        self.pubsub = self.connection.pubsub()  # type: ignore[attr-defined]
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})  # type: ignore[attr-defined]
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[attr-defined]
+            sleep_time=1.0, daemon=True, exception_handler=self._pubsub_exception_handler)  # type: ignore[attr-defined]
+
 
 def refuse(connection: Any, job: Job, queue: Queue, reason: str) -> None:
     """Record a refused job: a log line, rq's failed registry (``rq info`` lists it), and,
