@@ -132,7 +132,8 @@ def test_inline_run_without_workers():
 
 def slow_study(tmp_path: Path, seconds: float) -> Path:
     """A study file whose objective sleeps ``seconds``: trials are still running when a
-    test interrupts the run or kills a worker."""
+    test interrupts the run or kills a worker. Each finished trial adds a line to
+    ``tmp_path/evaluated.txt``, so a test can wait for progress instead of a time."""
     study = tmp_path / "slow_study.py"
     study.write_text(textwrap.dedent(f"""
         import time
@@ -140,9 +141,17 @@ def slow_study(tmp_path: Path, seconds: float) -> Path:
         space = hp.uniform("x", 0, 1)
         def objective(x):
             time.sleep({seconds!r})
+            with open({str(tmp_path / "evaluated.txt")!r}, "a") as fh:
+                fh.write("1\\n")
             return x
     """))
     return study
+
+
+def evaluated(tmp_path: Path) -> int:
+    """Trials the ``slow_study`` objective has finished so far."""
+    path = tmp_path / "evaluated.txt"
+    return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -159,7 +168,11 @@ def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the embedded run never started its processes"
             time.sleep(0.05)
-        time.sleep(1.0)  # trials are running
+        # with 2 workers and parallelism 2, a third evaluation means a result was recorded
+        while evaluated(tmp_path) < 3:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline + 60, "the embedded run evaluated no trials"
+            time.sleep(0.05)
         tree.collect(proc.pid)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
