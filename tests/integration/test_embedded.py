@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from distopt.errors import DistoptError
+from distopt.records import TrialState
+from distopt.storage import RedisStorage
+
 ROOT = Path(__file__).resolve().parents[2]
 POLYNOMIAL = ROOT / "scripts" / "polynomial_study.py"
 
@@ -132,8 +136,7 @@ def test_inline_run_without_workers():
 
 def slow_study(tmp_path: Path, seconds: float) -> Path:
     """A study file whose objective sleeps ``seconds``: trials are still running when a
-    test interrupts the run or kills a worker. Each finished trial adds a line to
-    ``tmp_path/evaluated.txt``, so a test can wait for progress instead of a time."""
+    test interrupts the run or kills a worker."""
     study = tmp_path / "slow_study.py"
     study.write_text(textwrap.dedent(f"""
         import time
@@ -141,17 +144,31 @@ def slow_study(tmp_path: Path, seconds: float) -> Path:
         space = hp.uniform("x", 0, 1)
         def objective(x):
             time.sleep({seconds!r})
-            with open({str(tmp_path / "evaluated.txt")!r}, "a") as fh:
-                fh.write("1\\n")
             return x
     """))
     return study
 
 
-def evaluated(tmp_path: Path) -> int:
-    """Trials the ``slow_study`` objective has finished so far."""
-    path = tmp_path / "evaluated.txt"
-    return len(path.read_text().splitlines()) if path.exists() else 0
+def wait_for_recorded_trial(tree: RunTree, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Wait until the run's private Redis (on a port seen in its processes' command lines)
+    holds a study with a finished trial: the condition itself, not a guess at how long
+    a loaded machine needs for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        tree.collect(proc.pid)
+        for port in sorted(tree.ports):
+            storage = RedisStorage(f"redis://127.0.0.1:{port}/0")
+            try:
+                if any(sum(storage.count_states(s)[st] for st in (TrialState.OK, TrialState.FAIL)) > 0
+                       for s in storage.list_studies()):
+                    return
+            except DistoptError:  # not up yet, or already gone
+                pass
+            finally:
+                storage.close()
+        assert time.monotonic() < deadline, "no trial of the embedded run finished in time"
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -168,12 +185,8 @@ def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the embedded run never started its processes"
             time.sleep(0.05)
-        # with 2 workers and parallelism 2, a third evaluation means a result was recorded
-        while evaluated(tmp_path) < 3:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline + 60, "the embedded run evaluated no trials"
-            time.sleep(0.05)
         tree.collect(proc.pid)
+        wait_for_recorded_trial(tree, proc)  # a trial finished and recorded: something to save and count
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
