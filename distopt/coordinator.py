@@ -253,7 +253,8 @@ class Coordinator:
         finally:
             progress.close()
         leftover = study.pending_tids() + study.lost_tids()
-        if leftover:
-            self.executor.cancel(study, leftover)
-            study.cancel(leftover)
+        if leftover:  # the records first: their writes are fenced, withdrawing jobs is not
+            cancelled = [rec.tid for rec in study.cancel(leftover)]
+            if cancelled:
+                self.executor.cancel(study, cancelled)
         return self.stop_reason

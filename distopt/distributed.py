@@ -135,6 +135,7 @@ def run_distributed(
     lease.acquire()
     window = storage.retry_window
     try:
+        study.reload()  # holding the lease: what another coordinator did until now is seen, and nothing changes it
         before = storage.get_study(study.name)
         ttl = float(heartbeat_ttl or before.get("heartbeat_ttl") or HEARTBEAT_TTL)
         ref = ship_objective(objective, study, storage, key)
@@ -161,6 +162,7 @@ def run_distributed(
         try:
             reason = coordinator.run()
         except LeaseError:
+            executor.discard()  # jobs kept for the next round trip belong to a study this one lost
             raise
         except (KeyboardInterrupt, SystemExit, ConnectionFailed) as exc:
             if isinstance(exc, ConnectionFailed):
@@ -225,9 +227,10 @@ def _withdraw(study: Study, executor: Any, exc: BaseException) -> None:
     """Cancel what is still pending after a failure, without hiding that failure."""
     try:
         leftover = study.pending_tids() + study.lost_tids()
-        if leftover:
-            executor.cancel(study, leftover)
-            study.cancel(leftover)
+        if leftover:  # the records first: their writes are fenced, withdrawing jobs is not
+            cancelled = [rec.tid for rec in study.cancel(leftover)]
+            if cancelled:
+                executor.cancel(study, cancelled)
         study.storage.update_study(study.name, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
     except Exception:
         log.warning("could not cancel the pending trials of study %r", study.name, exc_info=True)

@@ -35,6 +35,11 @@ class LeaseError(StorageError):
     """Another coordinator holds the study's lease."""
 
 
+class LeaseLost(LeaseError):
+    """This coordinator's lease generation is no longer the study's: another coordinator
+    took the study over, and every write this one tried since was refused."""
+
+
 class ObjectiveError(DistoptError):
     """The objective cannot be shipped to, loaded by, or verified on a worker."""
 

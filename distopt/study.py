@@ -125,6 +125,14 @@ class Study:
         for rec in self.storage.get_trials(self.name):
             self._cache(rec)
 
+    def reload(self) -> None:
+        """Forget this process's view and read the study again from storage: a coordinator
+        does it once it holds the lease, since another one may have advanced the study
+        between this object's creation and then (enqueued points are kept)."""
+        self.history = History(self.compiled)
+        self._records, self._pending, self._lost, self._best = {}, {}, set(), None
+        self._load()
+
     def _cache(self, rec: TrialRecord, history_vals: Mapping[str, Any] | None = None) -> None:
         old = self._records.get(rec.tid)
         self._records[rec.tid] = rec

@@ -210,6 +210,10 @@ class RQExecutor:
             except (InvalidJobOperation, NoSuchJobError):
                 continue
 
+    def discard(self) -> None:
+        """Drop the jobs ``submit_later`` kept, unsent (this coordinator lost the study)."""
+        self._unsent = []
+
     def close(self) -> None:
         """Send any kept jobs (best effort); the connection belongs to the storage."""
         try:

@@ -11,6 +11,8 @@ Layout (prefix ``distopt:`` by default; ``<s>`` is a validated study name)::
     distopt:study:<s>:hb              ZSET   tid -> heartbeat deadline (epoch seconds)
     distopt:study:<s>:hbinfo          HASH   tid -> JSON {"attempt", "worker"}
     distopt:study:<s>:lease           STRING coordinator id, expiring (PX)
+    distopt:study:<s>:generation      STRING "<n>:<coordinator id>" of the lease's current holder (the fence)
+    distopt:study:<s>:claimed         LIST   messages taken from the inbox, not yet handed to a coordinator
     distopt:blob:<digest>             STRING signed objective blob, shared by studies
 
 Study names never contain ':', so one study's keys can never spell another's.
@@ -73,6 +75,12 @@ class Keys:
     def lease(self, study: str) -> str:
         return self._study(study, "lease")
 
+    def generation(self, study: str) -> str:
+        return self._study(study, "generation")
+
+    def claimed(self, study: str) -> str:
+        return self._study(study, "claimed")
+
     def study_keys(self, study: str) -> list[str]:
         """Every key owned by one study (what ``delete_study`` removes)."""
         return [
@@ -84,4 +92,6 @@ class Keys:
             self.heartbeats(study),
             self.heartbeat_info(study),
             self.lease(study),
+            self.generation(study),
+            self.claimed(study),
         ]

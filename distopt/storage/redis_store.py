@@ -20,7 +20,7 @@ import redis
 import redis.exceptions
 
 from .. import codec
-from ..errors import ConnectionFailed, LeaseError, StorageError, TrialError
+from ..errors import ConnectionFailed, LeaseError, LeaseLost, StorageError, StudyNotFound, TrialError
 from ..names import study_not_found, validate_study_name
 from ..records import TrialRecord, TrialState
 from ..retry import Backoff, call_with_retry
@@ -35,6 +35,17 @@ _MAX_BLOCK = 1.0
 # KEYS[3..] of the trial scripts are the per-state sets, in TrialState order.
 _STATE_SLOT = "local SLOT = {" + ", ".join(f"{s.value} = {i + 3}" for i, s in enumerate(TrialState)) + "}\n"
 _STUDY_EXISTS = "if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return -1 end\n"
+# The fence of a coordinator's writes: the last key is the study's generation key and the
+# last argument the writer's lease token ('' for a writer that holds no lease). Both are
+# removed before the script's own body reads KEYS and ARGV. A token that is not the
+# study's current generation writes nothing (-3): a coordinator that lost its lease, even
+# one frozen past its ttl that has not noticed yet, changes nothing.
+_FENCED = """
+local FENCE_KEY = table.remove(KEYS)
+local FENCE = table.remove(ARGV)
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return -1 end
+if FENCE ~= '' and redis.call('GET', FENCE_KEY) ~= FENCE then return -3 end
+"""
 
 # KEYS: studies, meta | ARGV: name, field1, json1, field2, json2, ...
 _CREATE_STUDY = """
@@ -43,16 +54,16 @@ for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 # KEYS: studies, meta | ARGV: name, field1, json1, ...
-_UPDATE_STUDY = _STUDY_EXISTS + """
+_UPDATE_STUDY = _FENCED + """
 for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 # KEYS: studies, counter | ARGV: name, count
-_NEXT_TID = _STUDY_EXISTS + """
+_NEXT_TID = _FENCED + """
 return redis.call('INCRBY', KEYS[2], ARGV[2]) - tonumber(ARGV[2])
 """
 # KEYS: studies, trials, state sets... | ARGV: name, tid, record json, state
-_PUT_TRIAL = _STATE_SLOT + _STUDY_EXISTS + """
+_PUT_TRIAL = _STATE_SLOT + _FENCED + """
 local old = redis.call('HGET', KEYS[2], ARGV[2])
 if old then redis.call('SREM', KEYS[SLOT[cjson.decode(old).state]], ARGV[2]) end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
@@ -61,7 +72,7 @@ return 1
 """
 # KEYS: studies, trials, state sets... | ARGV: name, tid, record json, new state,
 #       expected attempt or '', allowed old states...
-_TRANSITION = _STATE_SLOT + _STUDY_EXISTS + """
+_TRANSITION = _STATE_SLOT + _FENCED + """
 local old = redis.call('HGET', KEYS[2], ARGV[2])
 if not old then return 0 end
 local rec = cjson.decode(old)
@@ -87,12 +98,42 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[5])
 return 1
 """
-# KEYS: studies, lease | ARGV: name, owner, ttl ms
+# KEYS: studies, hb zset, hbinfo hash | ARGV: name, tid
+_CLEAR_HEARTBEAT = _FENCED + """
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+return 1
+"""
+# KEYS: studies, claimed, inbox | ARGV: name, limit
+# What an earlier BLMOVE (in the same round trip) or a fenced-out coordinator left in
+# ``claimed`` comes first, then the inbox; a fenced-out caller takes nothing.
+_POP_RESULTS = _FENCED + """
+local limit = tonumber(ARGV[2])
+local out = redis.call('LRANGE', KEYS[2], 0, limit - 1)
+if #out > 0 then redis.call('LTRIM', KEYS[2], #out, -1) end
+if #out < limit then
+  local rest = redis.call('LPOP', KEYS[3], limit - #out)
+  if rest then for _, m in ipairs(rest) do out[#out + 1] = m end end
+end
+return out
+"""
+# KEYS: studies, lease, generation | ARGV: name, owner, ttl ms, token to renew or ''
+# Returns the holder's token "<n>:<owner>" (a new generation n for a new holder), or nil
+# when another owner holds the lease or, renewing, the token is no longer current.
 _ACQUIRE_LEASE = _STUDY_EXISTS + """
 local cur = redis.call('GET', KEYS[2])
-if cur and cur ~= ARGV[2] then return 0 end
+if cur and cur ~= ARGV[2] then return false end
+local gen = redis.call('GET', KEYS[3])
+if ARGV[4] ~= '' then
+  if gen ~= ARGV[4] then return false end
+elseif not (cur and gen and string.sub(gen, -(#ARGV[2] + 1)) == ':' .. ARGV[2]) then
+  local n = 0
+  if gen then n = tonumber(string.match(gen, '^(%d+):')) or 0 end
+  gen = (n + 1) .. ':' .. ARGV[2]
+  redis.call('SET', KEYS[3], gen)
+end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-return 1
+return gen
 """
 # KEYS: lease | ARGV: owner
 _RELEASE_LEASE = """
@@ -174,6 +215,8 @@ class RedisStorage(Storage):
     def __init__(self, target: str | Any, *, prefix: str = DEFAULT_PREFIX, socket_connect_timeout: float = 5.0,
                  retry_window: float = 0.0) -> None:
         self.keys = Keys(prefix)
+        #: The lease token this storage's writes are fenced with (``Lease`` sets it).
+        self.fence: str | None = None
         self._socket_connect_timeout = socket_connect_timeout
         self.retry_window = float(retry_window)
         if isinstance(target, str):
@@ -219,6 +262,8 @@ class RedisStorage(Storage):
         self._push_result = reg(_PUSH_RESULT)
         self._heartbeat = reg(_HEARTBEAT)
         self._acquire_lease = reg(_ACQUIRE_LEASE)
+        self._clear_heartbeat = reg(_CLEAR_HEARTBEAT)
+        self._pop_results = reg(_POP_RESULTS)
         self._release_lease = reg(_RELEASE_LEASE)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -295,6 +340,29 @@ class RedisStorage(Storage):
             raise self._missing(name)
         return result
 
+    def _run_fenced(self, script: Any, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
+        """Run a ``_FENCED`` script: it writes only while ``fence`` is the study's current
+        lease generation (or when this storage holds no lease)."""
+        result = script(keys=[self.keys.studies, *keys, self.keys.generation(name)],
+                        args=[name, *args, self.fence or ""], client=client)
+        return self._check_fenced(name, result)
+
+    def _check_fenced(self, name: str, result: Any) -> Any:
+        if isinstance(result, int) and result == -1:
+            raise self._missing(name)
+        if isinstance(result, int) and result == -3:
+            raise self._lost(name)
+        return result
+
+    def _lost(self, name: str) -> LeaseLost:
+        current = self.client.get(self.keys.generation(name))
+        now = "its lease data is gone" if current is None else f"the study is now at {_describe(_text(current))}"
+        return LeaseLost(
+            f"this coordinator no longer holds study {name!r}: it held lease {_describe(self.fence)} and {now}. "
+            "Another coordinator took the study over (this one was frozen or cut off past its lease ttl), so this "
+            "one wrote nothing more and stops; the other one finishes the study"
+        )
+
     def _trial_keys(self, name: str) -> list[str]:
         return [self.keys.trials(name), *self.keys.state_sets(name)]
 
@@ -316,7 +384,7 @@ class RedisStorage(Storage):
     def update_study(self, name: str, changes: Mapping[str, Any]) -> None:
         plain = codec.to_plain(dict(changes))
         args = [x for k, v in plain.items() for x in (k, codec.dumps(v))]
-        self._run(self._update_study, name, [self.keys.meta(name)], args)
+        self._run_fenced(self._update_study, name, [self.keys.meta(name)], args)
 
     @_translating
     def list_studies(self) -> list[str]:
@@ -335,12 +403,12 @@ class RedisStorage(Storage):
     def next_tid(self, name: str, count: int = 1) -> int:
         if count < 1:
             raise TrialError(f"count must be at least 1 to reserve trial ids, got {count!r}")
-        return self._run(self._next_tid, name, [self.keys.tid(name)], [int(count)])
+        return int(self._run_fenced(self._next_tid, name, [self.keys.tid(name)], [int(count)]))
 
     @_translating
     def put_trial(self, name: str, record: TrialRecord) -> None:
         text = codec.encode_record(record)
-        self._run(self._put_trial, name, self._trial_keys(name), [record.tid, text, record.state.value])
+        self._run_fenced(self._put_trial, name, self._trial_keys(name), [record.tid, text, record.state.value])
 
     @_translating
     def transition(
@@ -353,7 +421,7 @@ class RedisStorage(Storage):
     ) -> bool:
         allowed = [s.value for s in transition_sources(tid, expected, new)]
         args = [tid, codec.encode_record(new), new.state.value, "" if attempt is None else int(attempt), *allowed]
-        return self._run(self._transition, name, self._trial_keys(name), args) == 1
+        return int(self._run_fenced(self._transition, name, self._trial_keys(name), args)) == 1
 
     @_translating
     def get_trial(self, name: str, tid: int) -> TrialRecord | None:
@@ -398,30 +466,27 @@ class RedisStorage(Storage):
         call to the server is one pipeline: the existence check, then a pop (a BLPOP that
         returns at once when the inbox holds messages, followed by an LPOP of the rest).
         ``prelude(pipeline)`` adds commands (writes whose replies are not needed) that
-        run before the pop in the first of those round trips."""
-        inbox = self.keys.inbox(name)
+        run before the pop in the first of those round trips.
+
+        The pop is fenced: the blocking wait moves at most one message from the inbox to
+        the study's ``claimed`` list, and a script hands out ``claimed`` and then the
+        inbox only while this storage's ``fence`` is the study's lease generation. A
+        coordinator that lost its lease takes nothing: whatever it moved stays in
+        ``claimed`` for the coordinator that holds the study."""
+        inbox, claimed = self.keys.inbox(name), self.keys.claimed(name)
         limit = max(1, int(limit))
         deadline = time.monotonic() + max(0.0, timeout)
         remaining = max(0.0, timeout)
         while True:
             pipe = self.client.pipeline(transaction=False)
-            skip = 0
             if prelude is not None:
                 prelude(pipe)
-                skip, prelude = len(pipe), None
-            pipe.sismember(self.keys.studies, name)
+                prelude = None
             if remaining > 0:
-                pipe.blpop([inbox], timeout=max(0.01, min(remaining, _MAX_BLOCK)))
-                if limit > 1:
-                    pipe.lpop(inbox, limit - 1)
-                exists, got, *rest = pipe.execute()[skip:]
-                items = ([got[1]] if got is not None else []) + list((rest[0] if rest else None) or [])
-            else:
-                pipe.lpop(inbox, limit)
-                exists, items = pipe.execute()[skip:]
-                items = items or []
-            if not exists:
-                raise self._missing(name)
+                pipe.blmove(inbox, claimed, max(0.01, min(remaining, _MAX_BLOCK)), "LEFT", "RIGHT")
+            self._pop_results(keys=[self.keys.studies, claimed, inbox, self.keys.generation(name)],
+                              args=[name, limit, self.fence or ""], client=pipe)
+            items = self._check_fenced(name, pipe.execute()[-1])
             if items:
                 return [codec.loads(m) for m in items]
             remaining = deadline - time.monotonic()
@@ -439,10 +504,11 @@ class RedisStorage(Storage):
 
     @_translating
     def clear_heartbeat(self, name: str, tid: int) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.zrem(self.keys.heartbeats(name), str(int(tid)))
-        pipe.hdel(self.keys.heartbeat_info(name), str(int(tid)))
-        pipe.execute()
+        keys = [self.keys.heartbeats(name), self.keys.heartbeat_info(name)]
+        try:
+            self._run_fenced(self._clear_heartbeat, name, keys, [str(int(tid))])
+        except StudyNotFound:  # nothing left to clear
+            pass
 
     def _beats(self, name: str, max_score: float | str) -> list[tuple[int, float, dict[str, Any]]]:
         zset, info = self.keys.heartbeats(name), self.keys.heartbeat_info(name)
@@ -472,11 +538,20 @@ class RedisStorage(Storage):
 
     # -- coordinator lease -------------------------------------------------------------
     @_translating
-    def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+    def acquire_lease(self, name: str, owner: str, ttl: float, token: str | None = None) -> str | None:
         if ttl <= 0:
             raise LeaseError(f"lease ttl must be a positive number of seconds, got {ttl!r}")
         ttl_ms = max(1, int(round(ttl * 1000)))
-        return self._run(self._acquire_lease, name, [self.keys.lease(name)], [owner, ttl_ms]) == 1
+        keys = [self.keys.studies, self.keys.lease(name), self.keys.generation(name)]
+        result = self._acquire_lease(keys=keys, args=[name, owner, ttl_ms, token or ""])
+        if isinstance(result, int) and result == -1:
+            raise self._missing(name)
+        return None if result is None else _text(result)
+
+    @_translating
+    def lease_ttl(self, name: str) -> float | None:
+        ms = self.client.pttl(self.keys.lease(name))
+        return None if ms is None or int(ms) < 0 else int(ms) / 1000.0
 
     @_translating
     def release_lease(self, name: str, owner: str) -> None:
@@ -496,6 +571,12 @@ class RedisStorage(Storage):
     def get_blob(self, digest: str) -> bytes | None:
         data = self.client.get(self.keys.blob(digest))
         return None if data is None else bytes(data)
+
+
+def _describe(token: str | None) -> str:
+    """'generation 3 (coordinator host:pid:id)' for a lease token '3:host:pid:id'."""
+    number, _, owner = str(token).partition(":")
+    return f"generation {number} (coordinator {owner})"
 
 
 def _text(value: bytes | str) -> str:

@@ -385,8 +385,8 @@ def test_count_states_is_cheap_with_10000_trials(redis_url: str) -> None:
     pipe = store.client.pipeline(transaction=False)
     for tid in range(10_000):  # bulk-load through the real scripts, in one round trip
         state = (S.OK, S.FAIL, S.RUNNING, S.QUEUED)[tid % 4]
-        store._put_trial(keys=[store.keys.studies, *store._trial_keys("big")],
-                         args=["big", tid, codec_text(rec(tid, state)), state.value], client=pipe)
+        store._put_trial(keys=[store.keys.studies, *store._trial_keys("big"), store.keys.generation("big")],
+                         args=["big", tid, codec_text(rec(tid, state)), state.value, ""], client=pipe)
     pipe.execute()
     start = time.perf_counter()
     counts = store.count_states("big")
