@@ -77,3 +77,20 @@ def test_missing_matplotlib_names_the_extra(monkeypatch, trials):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingExtra, match=r"pip install 'distopt\[plot\]'"):
         PLOTS["history"](trials)
+
+
+def test_every_plot_counts_the_same_trials(fake_redis):
+    """A study with failed and pending trials: history, params and histogram titles agree."""
+    study = Study(SPACE, seed=5, storage=RedisStorage(fake_redis), name="counted")
+    for t in study.ask(10):
+        study.tell(t, objective(t.params))
+    study.ask(3)  # still pending
+    snap = read_study(fake_redis, "counted")
+    ok = sum(1 for r in snap.records if r.state.value == "ok")
+    fail = sum(1 for r in snap.records if r.state.value == "fail")
+    expected = f"13 trials: {ok} ok, {fail} failed, 3 other"
+    titles = []
+    for kind in sorted(PLOTS):
+        fig = PLOTS[kind](snap)
+        titles.append(fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title())
+    assert all(expected in t for t in titles), titles
