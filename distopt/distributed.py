@@ -23,7 +23,8 @@ from typing import Any, Callable, Iterator, Sequence
 from .cancel import CancelWatch
 from .idle_watch import IdleQueueWatch
 from .coordinator import Coordinator, StopRules, Tick
-from .errors import ConnectionFailed, DistoptError, LeaseError
+from .errors import ConnectionFailed, DistoptError, LeaseError, StudyNotFound
+from .names import study_lost
 from .failfast import LoadFailureGuard
 from .lease import LEASE_TTL, Lease
 from .objective import ObjectiveRef, check_import_path, path_ref, pickle_objective, resolve_secret
@@ -164,6 +165,10 @@ def run_distributed(
         except LeaseError:
             executor.discard()  # jobs kept for the next round trip belong to a study this one lost
             raise
+        except StudyNotFound as exc:  # it was there when this coordinator took its lease
+            executor.discard()
+            _note_vanished(study)
+            raise study_lost(study.name, storage.where, seen_by="while this coordinator ran it") from exc
         except (KeyboardInterrupt, SystemExit, ConnectionFailed) as exc:
             if isinstance(exc, ConnectionFailed):
                 storage.retry_window = 0.0  # Redis stayed away a whole window: do not wait another to say so
@@ -176,6 +181,7 @@ def run_distributed(
             executor.close()
         storage.update_study(study.name, {"status": "cancelled" if reason == "cancelled" else "done",
                                           "stop_reason": reason})
+        _drain_inbox(study)
         return reason
     finally:
         lease.release()
@@ -191,6 +197,28 @@ def check_worker_versions(storage: RedisStorage, queue: str) -> None:
     from .dispatch.inspect import listening_versions
 
     check_workers(local_versions(), listening_versions(storage.client, queue, time.time()), queue)
+
+
+def _drain_inbox(study: Study) -> None:
+    """Drop what is left in an ended study's inbox (results of withdrawn or superseded
+    attempts): no one would read it, and Redis would keep it forever. Nothing more is
+    pushed once the study's status says it ended."""
+    dropped = 0
+    while True:
+        messages = study.storage.pop_results(study.name, timeout=0.0, limit=1000)
+        if not messages:
+            break
+        dropped += len(messages)
+    if dropped:
+        log.info("dropped %d messages that reached study %r after its trials ended", dropped, study.name)
+
+
+def _note_vanished(study: Study) -> None:
+    """Remember a study Redis lost, so a rerun under its name is told instead of starting afresh."""
+    try:
+        study.storage.note_vanished(study.name, study.incarnation)
+    except Exception:
+        log.debug("could not note that study %r vanished", study.name, exc_info=True)
 
 
 def _check_settings(trial_timeout: float | None, max_retries: int, heartbeat_ttl: float | None,

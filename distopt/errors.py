@@ -39,6 +39,10 @@ class StudyRunning(DistoptError):
     """The study is being run by a live coordinator, so it cannot be deleted or changed."""
 
 
+class StudyLost(StorageError, LookupError):
+    """A study that existed is gone from storage (a Redis without persistence restarted)."""
+
+
 class LeaseError(StorageError):
     """Another coordinator holds the study's lease."""
 

@@ -172,6 +172,8 @@ class WorkerPool:
             if code is None or proc.pid in self._seen:
                 continue
             self._seen.add(proc.pid)
+            if code != 0:
+                self._report_death(proc.pid, code)
             lived = now - self._started[i]
             self.last_exit = (proc.pid, code, lived)
             self._quick_exits = self._quick_exits + 1 if lived < _QUICK_EXIT else 0
@@ -187,6 +189,20 @@ class WorkerPool:
                                f"in a row within {_QUICK_EXIT:g} s of their start); {self._last_words()}")
         if self.alive() == 0:
             raise DistoptError(f"every local worker process has exited; {self._last_words()}")
+
+    def _report_death(self, pid: int, code: int) -> None:
+        """Record how a child that died mid-trial ended on its trial (the objective's crash
+        FAILs it at once with the cause; a kill from outside hands it back)."""
+        from .dispatch.worker import report_dead_worker
+
+        storage = RedisStorage(self.redis_url)
+        try:
+            if report_dead_worker(storage.client, pid, code):
+                log.warning("worker process %s died mid-trial (%s); recorded on its trial", pid, exit_reason(code))
+        except Exception:
+            log.warning("could not record how worker process %s ended on its trial", pid, exc_info=True)
+        finally:
+            storage.close()
 
     def _last_words(self) -> str:
         """The last exited child's exit reason and stderr, for an error message."""

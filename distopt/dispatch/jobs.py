@@ -12,15 +12,19 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import logging
 import os
+import signal
 import socket
 import time
 from typing import Any, Mapping
 
 from rq import get_current_job
 
-from ..errors import DistoptError, ObjectiveError
+from ..errors import DistoptError, ObjectiveError, StudyNotFound
+from .. import codec
 from ..evaluation import evaluate
+from ..records import vals_digest
 from ..names import validate_study_name
 from ..objective import (ENV_INSECURE, ENV_SECRET, NO_SECRET_HELP, ObjectiveCache, ObjectiveRef, import_objective,
                          unpack, verify_path)
@@ -31,6 +35,8 @@ from ..storage import RedisStorage, Storage
 from . import heartbeat
 from .time_limit import TrialTimeout, time_limit
 
+log = logging.getLogger(__name__)
+
 #: What rq imports on the worker to run a trial: the only function a distopt worker runs.
 JOB_FUNC = "distopt.dispatch.jobs.run_trial"
 PAYLOAD_VERSION = 1
@@ -38,6 +44,21 @@ PAYLOAD_VERSION = 1
 _PAYLOAD_DOMAIN = b"distopt-job-payload\0"
 #: Longest text of a refused job echoed in a log line.
 _ECHO = 200
+#: Largest result message (JSON bytes) a worker sends; a bigger one FAILs its trial with
+#: the sizes, instead of filling Redis. Set on the coordinator, which puts it in each job.
+MAX_RESULT_BYTES = 4 * 1024 * 1024
+ENV_MAX_RESULT_BYTES = "DISTOPT_MAX_RESULT_BYTES"
+
+
+def result_limit() -> int:
+    """The result size limit: $DISTOPT_MAX_RESULT_BYTES, else ``MAX_RESULT_BYTES``."""
+    raw = os.environ.get(ENV_MAX_RESULT_BYTES)
+    if raw is None or raw == "":
+        return MAX_RESULT_BYTES
+    if not raw.isdigit() or int(raw) < 1024:
+        raise DistoptError(f"{ENV_MAX_RESULT_BYTES}={raw[:40]!r} is not a number of bytes >= 1024; "
+                           f"unset it for the default ({MAX_RESULT_BYTES})")
+    return int(raw)
 
 
 def job_id(study: str, tid: int, attempt: int) -> str:
@@ -49,7 +70,8 @@ def job_id(study: str, tid: int, attempt: int) -> str:
 def make_payload(
     study: str, tid: int, attempt: int, vals: Mapping[str, Any], objective: ObjectiveRef, prefix: str,
     heartbeat_interval: float = heartbeat.HEARTBEAT_INTERVAL, heartbeat_ttl: float = heartbeat.HEARTBEAT_TTL,
-    *, trial_timeout: float | None = None, secret: bytes | None = None,
+    *, trial_timeout: float | None = None, secret: bytes | None = None, incarnation: str | None = None,
+    max_result_bytes: int = MAX_RESULT_BYTES,
 ) -> dict[str, Any]:
     """The job's only argument; signed (``sig``) with ``secret`` when there is one."""
     payload = {
@@ -62,6 +84,9 @@ def make_payload(
         "prefix": prefix,
         "heartbeat": [float(heartbeat_interval), float(heartbeat_ttl)],
         "trial_timeout": None if trial_timeout is None else float(trial_timeout),
+        "incarnation": incarnation,
+        "params": vals_digest(vals),
+        "max_result_bytes": int(max_result_bytes),
     }
     if secret is not None:
         payload["sig"] = payload_signature(payload, secret)
@@ -84,6 +109,29 @@ class WorkerSettings:
 
 
 _settings: WorkerSettings | None = None
+#: Set when this worker was asked to stop (SIGTERM, SIGINT, the supervisor gone): a
+#: SystemExit or KeyboardInterrupt during a trial is then the stop, not the objective's.
+_stopping = False
+
+
+def note_stop_request() -> None:
+    """Called by the worker's signal handlers before rq acts on the signal."""
+    global _stopping
+    _stopping = True
+
+
+def death_cause(code: int) -> tuple[str, bool]:
+    """(how a process running a trial ended, in words; whether the objective did it). A
+    process that exited by itself (``os._exit``) or crashed (SIGSEGV, SIGABRT, SIGBUS,
+    SIGFPE, SIGILL...) was ended by the code it ran; one killed by SIGKILL, SIGTERM,
+    SIGINT or SIGHUP was ended from outside (an operator, the OOM killer, a shutdown)."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}", -code not in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    return f"exited with code {code}", True
 _objectives = ObjectiveCache()
 _spaces = ObjectiveCache(size=64)
 _checked = ObjectiveCache(size=256)  # (prefix, study, objective) triples already checked
@@ -279,11 +327,41 @@ def _evaluate(fn: Any, params: Any, tid: int, attempt: int, worker: str, start: 
         return _failure(tid, attempt, worker, start, f"trial_timeout: {exc}", "timeout")
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1_000_000 else f"{n:,} bytes"
+
+
+def _capped(msg: dict[str, Any], limit: int) -> dict[str, Any]:
+    """``msg``, or a FAIL naming the sizes when its JSON is over ``limit`` bytes."""
+    size = len(codec.dumps(msg).encode())
+    if size <= limit:
+        return msg
+    reason = (f"the result is {_size(size)} as JSON, over the limit of {_size(limit)} "
+              f"(${ENV_MAX_RESULT_BYTES} on the coordinator); return a smaller result: keep big artifacts in files "
+              "or object storage and return their paths")
+    failed = _failure(int(msg["tid"]), int(msg["attempt"]), str(msg.get("worker")), float(msg.get("start_time") or 0),
+                      reason, "result_size", reason=reason)
+    return {**failed, "incarnation": msg.get("incarnation"), "params": msg.get("params")}
+
+
+def _identity(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What every message about a trial repeats from its job: the study's incarnation and
+    the digest of the parameters, so the coordinator records it only on that trial."""
+    return {"incarnation": payload.get("incarnation"), "params": payload.get("params")}
+
+
 def _push(storage: RedisStorage, study: str, msg: Mapping[str, Any]) -> None:
     """Push a result, riding out a Redis restart: the trial's work is not thrown away
-    (a duplicate push after a lost reply is ignored by the coordinator)."""
-    call_with_retry(storage.push_result, study, msg, backoff=Backoff(RECONNECT_WINDOW),
-                    what=f"pushing the result of trial {msg.get('tid')} of study {study}")
+    (a duplicate push after a lost reply is ignored by the coordinator). A study that is
+    gone from Redis (restarted without persistence, flushed) gets nothing: the result is
+    logged here, and the next coordinator of that name is told the study was lost."""
+    try:
+        call_with_retry(storage.push_result, study, msg, backoff=Backoff(RECONNECT_WINDOW),
+                        what=f"pushing the result of trial {msg.get('tid')} of study {study}")
+    except StudyNotFound:
+        log.warning("study %r existed and its data is gone: Redis lost it; the result of trial %s (attempt %s, "
+                    "loss %s) is dropped", study, msg.get("tid"), msg.get("attempt"), msg.get("loss"))
+        storage.note_vanished(study, msg.get("incarnation"))
 
 
 def report_refusal(connection: Any, payload: Mapping[str, Any], reason: str) -> None:
@@ -296,13 +374,32 @@ def report_refusal(connection: Any, payload: Mapping[str, Any], reason: str) -> 
     storage = _storage(connection, str(payload["prefix"]))
     worker, now = worker_id(), time.time()
     msg = _failure(tid, attempt, worker, now, f"worker {worker} refused the job: {reason}", "objective", reason=reason)
-    storage.push_result(study, msg)
+    storage.push_result(study, {**msg, **_identity(payload)})
 
 
-def _hand_back(storage: RedisStorage, study: str, tid: int, attempt: int, worker: str) -> None:
+def report_death(connection: Any, payload: Mapping[str, Any], code: int, worker: str) -> None:
+    """The process running this payload's trial died (``code`` as ``Popen.returncode``):
+    a FAIL naming the cause when the objective did it (no retry would help), else a
+    hand-back so the trial runs again at once."""
+    trial = _trial_of(payload)
+    if trial is None:
+        return
+    study, tid, attempt = trial
+    storage = _storage(connection, str(payload["prefix"]))
+    cause, by_objective = death_cause(code)
+    if by_objective:
+        msg = _failure(tid, attempt, worker, time.time(), f"the process {worker} running the objective ended: "
+                       f"{cause}", "exit", reason=cause)
+        storage.push_result(study, {**msg, **_identity(payload)})
+    else:
+        _hand_back(storage, study, tid, attempt, f"{worker} ({cause})", _identity(payload))
+
+
+def _hand_back(storage: RedisStorage, study: str, tid: int, attempt: int, worker: str,
+               identity: Mapping[str, Any]) -> None:
     """The worker is being stopped mid-trial: tell the coordinator to run it elsewhere now."""
     try:
-        storage.push_result(study, {"type": "handback", "tid": tid, "attempt": attempt, "worker": worker})
+        storage.push_result(study, {"type": "handback", "tid": tid, "attempt": attempt, "worker": worker, **identity})
     except Exception:  # shutting down: the reaper finds the trial when its heartbeat expires
         pass
 
@@ -327,7 +424,8 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
     storage = _storage(job.connection, str(payload["prefix"]))
     worker = worker_id()
     start = time.time()
-    started = {"type": "started", "tid": tid, "attempt": attempt, "worker": worker, "start_time": start}
+    identity = _identity(payload)
+    started = {"type": "started", "tid": tid, "attempt": attempt, "worker": worker, "start_time": start, **identity}
     interval, ttl = payload.get("heartbeat") or (heartbeat.HEARTBEAT_INTERVAL, heartbeat.HEARTBEAT_TTL)
     timeout = payload.get("trial_timeout")
     with heartbeat.beating(storage, study, tid, attempt, worker, float(interval), float(ttl), started=started):
@@ -342,8 +440,13 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
         else:
             try:
                 msg = _evaluate(fn, params, tid, attempt, worker, start, None if timeout is None else float(timeout))
-            except (KeyboardInterrupt, SystemExit):  # rq's cold shutdown, Ctrl-C
-                _hand_back(storage, study, tid, attempt, worker)
-                raise
-        _push(storage, study, msg)
+            except (KeyboardInterrupt, SystemExit) as exc:
+                if _stopping:  # rq's cold shutdown, Ctrl-C: the trial runs again elsewhere
+                    _hand_back(storage, study, tid, attempt, worker, identity)
+                    raise
+                # the objective itself ended the process: a FAIL naming how, and the worker goes on
+                what = f"{type(exc).__name__}({exc.code!r})" if isinstance(exc, SystemExit) else type(exc).__name__
+                msg = _failure(tid, attempt, worker, start, f"the objective tried to end the worker process: it raised "
+                               f"{what}", "exit", reason=what)
+        _push(storage, study, _capped({**msg, **identity}, int(payload.get("max_result_bytes") or MAX_RESULT_BYTES)))
     return {"tid": tid, "attempt": attempt, "status": msg["status"], "loss": msg["loss"]}

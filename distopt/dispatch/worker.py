@@ -36,7 +36,7 @@ from ..versions import local_versions
 from ..storage import RedisStorage
 from .executor import DEFAULT_QUEUE, rq_queue
 from .inspect import VERSIONS_FIELD
-from .jobs import JOB_FUNC, configure, job_refusal, report_refusal
+from .jobs import JOB_FUNC, configure, job_refusal, note_stop_request, report_death, report_refusal
 from .presence import Presence
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,25 @@ class _Guarded:
             super().execute_job(job, queue)  # type: ignore[misc]
             return
         refuse(self.connection, job, queue, reason)  # type: ignore[attr-defined]
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        note_stop_request()
+        super().request_stop(signum, frame)  # type: ignore[misc]
+
+    def request_force_stop(self, signum: int, frame: Any) -> None:
+        note_stop_request()
+        super().request_force_stop(signum, frame)  # type: ignore[misc]
+
+    def handle_work_horse_killed(self, job: Job, retpid: Any, ret_val: Any, rusage: Any) -> None:
+        """A forked trial's process died: record the cause on the trial at once."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[misc]
+        if ret_val is None or job.func_name != JOB_FUNC:
+            return
+        try:
+            report_death(self.connection, job.args[0], os.waitstatus_to_exitcode(ret_val),  # type: ignore[attr-defined]
+                         f"{worker_name()} (forked {retpid})")
+        except Exception:
+            log.warning("could not record how the process of job %.100s ended", job.id, exc_info=True)
 
 
 def refuse(connection: Any, job: Job, queue: Queue, reason: str) -> None:
@@ -211,6 +230,27 @@ def _wait_for_redis(storage: RedisStorage, backoff: Backoff = Backoff(first=0.2,
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+
+
+def report_dead_worker(connection: Any, pid: int, code: int) -> bool:
+    """A supervised worker process ``pid`` on this host exited with ``code`` (a
+    ``Popen.returncode``): when it was running a trial, record how it ended on that trial
+    (FAIL when the objective did it, else hand it back). Returns whether it ran one."""
+    host = socket.gethostname()
+    for worker in Worker.all(connection=connection, serializer=JSONSerializer):
+        if worker.pid != pid or worker.hostname != host:
+            continue
+        jid = worker.get_current_job_id()
+        job = Job.fetch(jid, connection=connection, serializer=JSONSerializer) if jid else None
+        if job is None or job.func_name != JOB_FUNC or not job.args or not isinstance(job.args[0], dict):
+            continue  # only a trial job the dead worker had accepted is reported on
+        report_death(connection, job.args[0], code, f"{host}:{pid}")
+        try:
+            worker.register_death()
+        except Exception:  # its record expires by itself
+            pass
+        return True
+    return False
 
 
 def count_workers(connection: Any, queue: str = DEFAULT_QUEUE) -> int:

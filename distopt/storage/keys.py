@@ -16,6 +16,7 @@ Layout (prefix ``distopt:`` by default; ``<s>`` is a validated study name)::
     distopt:study:<s>:attach          HASH   "<tid>:<name>" -> JSON attachment of a trial
     distopt:study:<s>:attachidx       HASH   tid -> JSON list of its attachment names
     distopt:blob:<digest>             STRING signed objective blob, shared by studies
+    distopt:vanished:<s>              STRING incarnation of a study whose data Redis lost (a worker saw it)
     distopt:workers                   ZSET   worker id -> its last beat (epoch seconds)
     distopt:worker:<id>               STRING JSON liveness record of one worker process
                                              (``host:pid``), expiring when it stops beating
@@ -52,6 +53,9 @@ class Keys:
 
     def worker(self, worker: str) -> str:
         return f"{self.prefix}worker:{validate_worker_id(worker)}"
+
+    def vanished(self, study: str) -> str:
+        return f"{self.prefix}vanished:{validate_study_name(study)}"
 
     def blob(self, digest: str) -> str:
         return f"{self.prefix}blob:{validate_digest(digest)}"

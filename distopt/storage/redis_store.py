@@ -21,7 +21,7 @@ import redis.exceptions
 
 from .. import codec
 from ..errors import ConnectionFailed, LeaseError, LeaseLost, StorageError, StudyNotFound, TrialError
-from ..names import study_not_found, validate_study_name
+from ..names import study_lost, study_not_found, validate_study_name
 from ..records import TrialRecord, TrialState
 from ..retry import Backoff, call_with_retry
 from .base import Storage, transition_sources
@@ -47,8 +47,9 @@ if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return -1 end
 if FENCE ~= '' and redis.call('GET', FENCE_KEY) ~= FENCE then return -3 end
 """
 
-# KEYS: studies, meta | ARGV: name, field1, json1, field2, json2, ...
+# KEYS: studies, meta, vanished | ARGV: name, field1, json1, field2, json2, ...
 _CREATE_STUDY = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 and redis.call('EXISTS', KEYS[3]) == 1 then return -2 end
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
 for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 return 1
@@ -87,6 +88,8 @@ return 1
 """
 # KEYS: studies, inbox | ARGV: name, message json
 _PUSH_RESULT = _STUDY_EXISTS + """
+local status = redis.call('HGET', KEYS[3], 'status')
+if status == '"done"' or status == '"cancelled"' then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 return 1
 """
@@ -372,8 +375,23 @@ class RedisStorage(Storage):
         validate_study_name(name)
         plain = codec.to_plain(dict(meta))
         args = [x for k, v in plain.items() for x in (k, codec.dumps(v))]
-        result = self._create_study(keys=[self.keys.studies, self.keys.meta(name)], args=[name, *args])
-        return bool(int(result))
+        keys = [self.keys.studies, self.keys.meta(name), self.keys.vanished(name)]
+        result = int(self._create_study(keys=keys, args=[name, *args]))
+        if result == -2:
+            raise study_lost(name, f"Redis at {self.where}", seen_by="a worker that finished one of its trials found "
+                             "it missing")
+        return bool(result)
+
+    @_translating
+    def note_vanished(self, name: str, incarnation: str | None) -> None:
+        """Remember that study ``name`` existed and is gone (a worker found it missing), so
+        no coordinator silently starts a fresh study under its name."""
+        self.client.set(self.keys.vanished(name), incarnation or "?")
+
+    @_translating
+    def forget_vanished(self, name: str) -> None:
+        """Allow the name of a lost study to be used again."""
+        self.client.delete(self.keys.vanished(name))
 
     @_translating
     def get_study(self, name: str) -> dict[str, Any]:
@@ -457,7 +475,9 @@ class RedisStorage(Storage):
     # -- result inbox ----------------------------------------------------------------
     @_translating
     def push_result(self, name: str, message: Mapping[str, Any]) -> None:
-        self._run(self._push_result, name, [self.keys.inbox(name)], [codec.dumps(dict(message))])
+        """A message for a study that ended (done, cancelled) is dropped: nobody would
+        ever read it (a late result of a re-run or withdrawn trial)."""
+        self._run(self._push_result, name, [self.keys.inbox(name), self.keys.meta(name)], [codec.dumps(dict(message))])
 
     @_translating
     def peek_results(self, name: str, limit: int = 10000) -> list[dict[str, Any]]:
