@@ -179,7 +179,7 @@ class WorkerPool:
             self._quick_exits = self._quick_exits + 1 if lived < _QUICK_EXIT else 0
             if restart and not self.burst and self._quick_exits < _MAX_QUICK_EXITS:
                 log.warning("worker process %s stopped (%s) after %.1f s; starting another in its place "
-                            "(a trial it was running runs again once found lost)", proc.pid, exit_reason(code), lived)
+                            "(a trial it was running FAILs with that cause when the objective did it, else runs again)", proc.pid, exit_reason(code), lived)
                 self.procs[i] = self._spawn()
                 self._started[i] = time.monotonic()
         if self.burst or not self.procs:

@@ -128,9 +128,18 @@ class Soak:
         deadline = time.monotonic() + self.args.lease_ttl * 10
         while storage.lease_owner(study) is not None and time.monotonic() < deadline:
             time.sleep(0.1)
-        self.start_coordinator(url, study, self.args.trials)
-        time.sleep(self.args.lease_ttl)  # the new one takes over and works a little
+        before = storage.client.get(storage.keys.generation(study))
+        second = self.start_coordinator(url, study, self.args.trials)
+        deadline = time.monotonic() + 60
+        while storage.client.get(storage.keys.generation(study)) == before and second.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        took_over = storage.client.get(storage.keys.generation(study)) != before
+        time.sleep(self.args.lease_ttl)  # the new one works a little
         os.kill(frozen.pid, signal.SIGCONT)
+        if not took_over:  # nobody took the study while it was frozen: it may go on
+            self.events["SIGSTOP coordinator, no takeover in time"] += 1
+            return
         try:
             frozen.wait(60)
         except subprocess.TimeoutExpired:
@@ -220,9 +229,13 @@ class Soak:
                 server.restart(hard=True)  # no persistence: comes back empty
                 first.wait(120)
                 lost_said = "existed and its data is gone" in Path(first.log).read_text()  # type: ignore[attr-defined]
-                storage.forget_vanished(study)
-                rerun = self.start_coordinator(url, study, 30)
-                rerun.wait(300)
+                for _ in range(5):  # a worker finishing a lost trial late marks the study lost again
+                    storage.forget_vanished(study)
+                    rerun = self.start_coordinator(url, study, 30)
+                    rerun.wait(300)
+                    if rerun.returncode == 0 or "existed and its data is gone" not in Path(rerun.log).read_text():
+                        break
+                    self.events["rerun refused: the study was lost (a late worker said so)"] += 1
                 records = storage.get_trials(study)
                 rerun_err = Path(rerun.log).read_text()  # type: ignore[attr-defined]
             finally:

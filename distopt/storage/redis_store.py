@@ -483,8 +483,12 @@ class RedisStorage(Storage):
     def peek_results(self, name: str, limit: int = 10000) -> list[dict[str, Any]]:
         if limit <= 0:
             return []
-        (items,) = self._read(name, lambda p: p.lrange(self.keys.inbox(name), 0, int(limit) - 1))
-        return [codec.loads(m) for m in items]
+        def fill(pipe: Any) -> None:  # a message a coordinator moved aside but did not take comes first
+            pipe.lrange(self.keys.claimed(name), 0, int(limit) - 1)
+            pipe.lrange(self.keys.inbox(name), 0, int(limit) - 1)
+
+        claimed, inbox = self._read(name, fill)
+        return [codec.loads(m) for m in [*claimed, *inbox][: int(limit)]]
 
     @_translating
     def pop_results(self, name: str, timeout: float = 0.0, limit: int = 1000,
