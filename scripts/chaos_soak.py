@@ -37,8 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from distopt.records import TrialState  # noqa: E402
-from distopt.redis_server import RedisServer  # noqa: E402
+from distopt.trial.record import TrialState  # noqa: E402
+from distopt.storage.redis.server import RedisServer  # noqa: E402
 from distopt.storage import RedisStorage  # noqa: E402
 
 SECRET = "chaos-soak-secret"

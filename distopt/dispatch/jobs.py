@@ -22,18 +22,18 @@ from typing import Any, Mapping
 from rq import get_current_job
 
 from ..errors import DistoptError, ObjectiveError, StudyNotFound
-from .. import codec
-from ..evaluation import evaluate
-from ..records import vals_digest
-from ..names import validate_study_name
-from ..objective import (ENV_INSECURE, ENV_SECRET, NO_SECRET_HELP, ObjectiveCache, ObjectiveRef, import_objective,
-                         unpack, verify_path)
-from ..retry import RECONNECT_WINDOW, Backoff, call_with_retry
+from ..trial import codec
+from ..trial.outcome import evaluate
+from ..trial.record import vals_digest
+from ..trial.names import validate_study_name
+from .objective import (ENV_INSECURE, ENV_SECRET, NO_SECRET_HELP, ObjectiveCache, ObjectiveRef, import_objective,
+                        unpack, verify_path)
+from ..storage.redis.retry import RECONNECT_WINDOW, Backoff, call_with_retry
 from ..space import space_eval
 from ..space.serialize import space_from_json
 from ..storage import RedisStorage, Storage
-from . import heartbeat
-from .time_limit import TrialTimeout, time_limit
+from ..worker import heartbeat
+from ..worker.time_limit import TrialTimeout, time_limit
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import subprocess
 import textwrap
 
-from distopt.records import TrialState
-from distopt.redis_server import RedisServer
+from distopt.trial.record import TrialState
+from distopt.storage.redis.server import RedisServer
 from distopt.storage import RedisStorage
 
 from .helpers import ROOT, env, run_command, wait_until, worker_pool

@@ -9,12 +9,12 @@ import signal
 import subprocess
 
 from distopt import hp
-from distopt.coordinator import StopRules
-from distopt.distributed import run_distributed
-from distopt.records import TrialState
+from distopt.coordinator.loop import StopRules
+from distopt.coordinator.distributed import run_distributed
+from distopt.trial.record import TrialState
 from distopt.storage import RedisStorage
-from distopt.storage.pipelined import pipelined_storage
-from distopt.study import Study
+from distopt.storage.redis.pipelined import pipelined_storage
+from distopt.study.study import Study
 
 from .helpers import LEASE_TTL, ROOT, SECRET, env, finished, records, run_command, wait_until, worker_pool
 

@@ -20,12 +20,12 @@ from rq.serializers import JSONSerializer
 from distopt import fmin, hp, rand
 from distopt.dispatch import RQExecutor, rq_queue
 from distopt.dispatch.jobs import make_payload
-from distopt.distributed import ship_objective
-from distopt.records import TrialState
+from distopt.coordinator.distributed import ship_objective
+from distopt.trial.record import TrialState
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage
-from distopt.study import Study
-from distopt.worker import WorkerPool
+from distopt.study.study import Study
+from distopt.worker.pool import WorkerPool
 
 from tests.chaos.helpers import wait_until
 
@@ -173,7 +173,7 @@ def test_pool_children_never_import_from_the_working_directory(redis_url, tmp_pa
 
 
 def test_the_embedded_redis_has_a_password_nobody_sees(tmp_path):
-    from distopt.run import _embedded
+    from distopt.cli.study_file import _embedded
 
     with _embedded(1, "distopt") as (url, key, _ticks):
         parts = redis.connection.parse_url(url)

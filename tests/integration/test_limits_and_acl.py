@@ -4,11 +4,11 @@ coordinators run as a Redis ACL user limited to distopt's and rq's keys and chan
 from __future__ import annotations
 
 from distopt import fmin, hp, rand
-from distopt.records import TrialState
-from distopt.redis_server import RedisServer
+from distopt.trial.record import TrialState
+from distopt.storage.redis.server import RedisServer
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage
-from distopt.worker import WorkerPool
+from distopt.worker.pool import WorkerPool
 
 SECRET = b"limits-secret"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from distopt import fmin, hp
-from distopt.records import TrialState
+from distopt.trial.record import TrialState
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage
-from distopt.worker import WorkerPool
+from distopt.worker.pool import WorkerPool
 
 SECRET = b"exit-secret"
 HOWS = ["ok", "exit", "kbint", "os_exit", "segv", "ok"]

@@ -6,7 +6,7 @@ Shared by the unit tests that drive the job function through distopt's guarded `
 from typing import Iterator
 
 from distopt.dispatch import jobs
-from distopt.dispatch.worker import make_worker
+from distopt.worker.rq_worker import make_worker
 
 
 def clean_worker(secret: bytes) -> Iterator[None]:
