@@ -92,6 +92,16 @@ class Soak:
     def live_coordinators(self) -> list[subprocess.Popen[str]]:
         return [p for p in self.coordinators if p.poll() is None]
 
+    def holder(self, storage: RedisStorage, study: str) -> subprocess.Popen[str] | None:
+        """The live coordinator process that holds the study's lease ("host:pid:id")."""
+        try:
+            owner = storage.lease_owner(study)
+        except Exception:  # not created yet, or Redis restarting
+            return None
+        parts = (owner or "").split(":")
+        pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+        return next((p for p in self.live_coordinators() if p.pid == pid), None)
+
     def worker_children(self, pool: subprocess.Popen[bytes]) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(pool.pid)], capture_output=True, text=True)
         return [int(p) for p in out.stdout.split()]
@@ -112,18 +122,17 @@ class Soak:
             os.kill(pid, signal.SIGCONT)
             self.events["SIGSTOP worker past its ttl"] += 1
 
-    def kill_coordinator(self, url: str, study: str) -> None:
-        live = self.live_coordinators()
-        if live:
-            live[0].kill()
-            live[0].wait()
+    def kill_coordinator(self, storage: RedisStorage, study: str) -> None:
+        target = self.holder(storage, study)
+        if target is not None:
+            target.kill()
+            target.wait()
             self.events["kill -9 coordinator"] += 1
 
     def freeze_coordinator(self, url: str, study: str, storage: RedisStorage) -> None:
-        live = self.live_coordinators()
-        if not live:
+        frozen = self.holder(storage, study)
+        if frozen is None:
             return
-        frozen = live[0]
         os.kill(frozen.pid, signal.SIGSTOP)
         deadline = time.monotonic() + self.args.lease_ttl * 10
         while storage.lease_owner(study) is not None and time.monotonic() < deadline:
@@ -183,7 +192,7 @@ class Soak:
                             elif event == "freeze_worker":
                                 self.freeze_worker(pool)
                             elif event == "coordinator":
-                                self.kill_coordinator(url, study)
+                                self.kill_coordinator(storage, study)
                             elif event == "freeze_coordinator":
                                 self.freeze_coordinator(url, study, storage)
                             else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from ..errors import DistoptError, StudyNotFound
+from ..errors import DistoptError, StudyLost, StudyNotFound
 
 STUDY_NAME_RULE = "1 to 100 characters from A-Z, a-z, 0-9, '_' and '-'"
 _STUDY_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
@@ -59,10 +59,8 @@ def validate_worker_id(worker: object) -> str:
     return worker
 
 
-def study_lost(name: str, where: str, seen_by: str = "") -> "StudyLost":
+def study_lost(name: str, where: str, seen_by: str = "") -> StudyLost:
     """The error for a study that existed and whose data is gone from Redis."""
-    from .errors import StudyLost
-
     how = f" ({seen_by})" if seen_by else ""
     return StudyLost(
         f"study {name!r} existed and its data is gone: Redis lost it{how}. Redis at {where} was restarted without "
