@@ -32,6 +32,7 @@ from ..storage.redis.retry import RECONNECT_WINDOW, Backoff, call_with_retry
 from ..space import space_eval
 from ..space.serialize import space_from_json
 from ..storage import RedisStorage, Storage
+from ..defaults import ENV_MAX_RESULT_BYTES, HEARTBEAT_INTERVAL, HEARTBEAT_TTL, MAX_RESULT_BYTES
 from ..worker import heartbeat
 from ..worker.time_limit import TrialTimeout, time_limit
 
@@ -44,10 +45,6 @@ PAYLOAD_VERSION = 1
 _PAYLOAD_DOMAIN = b"distopt-job-payload\0"
 #: Longest text of a refused job echoed in a log line.
 _ECHO = 200
-#: Largest result message (JSON bytes) a worker sends; a bigger one FAILs its trial with
-#: the sizes, instead of filling Redis. Set on the coordinator, which puts it in each job.
-MAX_RESULT_BYTES = 4 * 1024 * 1024
-ENV_MAX_RESULT_BYTES = "DISTOPT_MAX_RESULT_BYTES"
 
 
 def result_limit() -> int:
@@ -69,7 +66,7 @@ def job_id(study: str, tid: int, attempt: int) -> str:
 
 def make_payload(
     study: str, tid: int, attempt: int, vals: Mapping[str, Any], objective: ObjectiveRef, prefix: str,
-    heartbeat_interval: float = heartbeat.HEARTBEAT_INTERVAL, heartbeat_ttl: float = heartbeat.HEARTBEAT_TTL,
+    heartbeat_interval: float = HEARTBEAT_INTERVAL, heartbeat_ttl: float = HEARTBEAT_TTL,
     *, trial_timeout: float | None = None, secret: bytes | None = None, incarnation: str | None = None,
     max_result_bytes: int = MAX_RESULT_BYTES,
 ) -> dict[str, Any]:
@@ -426,7 +423,7 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
     start = time.time()
     identity = _identity(payload)
     started = {"type": "started", "tid": tid, "attempt": attempt, "worker": worker, "start_time": start, **identity}
-    interval, ttl = payload.get("heartbeat") or (heartbeat.HEARTBEAT_INTERVAL, heartbeat.HEARTBEAT_TTL)
+    interval, ttl = payload.get("heartbeat") or (HEARTBEAT_INTERVAL, HEARTBEAT_TTL)
     timeout = payload.get("trial_timeout")
     with heartbeat.beating(storage, study, tid, attempt, worker, float(interval), float(ttl), started=started):
         try:  # a Redis blip here is waited out, not reported as a broken objective

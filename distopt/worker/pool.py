@@ -31,8 +31,8 @@ from ..storage import RedisStorage
 
 log = logging.getLogger(__name__)
 
-ENV_PARENT_PID = "DISTOPT_PARENT_PID"  # the same name dispatch.worker watches
-ENV_REDIS_URL = "DISTOPT_REDIS_URL"  # the variable `distopt worker` reads the URL from (cli_common's)
+from ..defaults import ENV_PARENT_PID, ENV_REDIS_URL  # noqa: E402
+from ..defaults import DEFAULT_QUEUE
 #: Python's flag that keeps the working directory off ``sys.path`` (3.11+); older Pythons
 #: get the same from a launcher that drops it before importing anything else.
 _SAFE_PATH = ("-P",) if sys.version_info >= (3, 11) else (
@@ -82,7 +82,7 @@ class WorkerPool:
         redis_url: str,
         processes: int,
         *,
-        queues: Sequence[str] = ("distopt",),
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
         secret: bytes | None = None,
         insecure: bool = False,
         burst: bool = False,
@@ -263,7 +263,7 @@ class WorkerPool:
 def run_workers(
     redis_url: str,
     *,
-    queues: Sequence[str] = ("distopt",),
+    queues: Sequence[str] = (DEFAULT_QUEUE,),
     processes: int = 1,
     burst: bool = False,
     fork: bool = False,
@@ -282,7 +282,7 @@ def run_workers(
         raise DistoptError(f"--processes must be at least 1, got {processes!r}")
     RedisStorage(redis_url).ping()  # fail here, naming host:port, not in every child
     if processes == 1:
-        from ..dispatch import work
+        from .rq_worker import work
 
         level = "DEBUG" if verbose > 1 else "INFO" if verbose else "WARNING"
         work(redis_url, queues, secret=key, insecure=insecure, burst=burst, fork=fork, logging_level=level)

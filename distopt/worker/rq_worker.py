@@ -41,12 +41,9 @@ from .presence import Presence
 
 log = logging.getLogger(__name__)
 
-#: Set by a supervising process to its pid: the worker stops when that process is gone.
-ENV_PARENT_PID = "DISTOPT_PARENT_PID"
+from ..defaults import ENV_PARENT_PID, REFUSED_JOB_TTL  # noqa: E402
 
 
-#: Seconds a refused job stays in rq's failed registry (rq's own default failure ttl).
-REFUSED_TTL = 7 * 24 * 3600
 
 
 class _Guarded:
@@ -89,8 +86,8 @@ def refuse(connection: Any, job: Job, queue: Queue, reason: str) -> None:
     try:
         pipe = connection.pipeline()
         job.set_status(JobStatus.FAILED, pipeline=pipe)
-        queue.failed_job_registry.add(job, ttl=REFUSED_TTL, exc_string=f"refused by distopt: {reason}", pipeline=pipe)
-        Result.create_failure(job, REFUSED_TTL, f"refused by distopt: {reason}", pipeline=pipe)
+        queue.failed_job_registry.add(job, ttl=REFUSED_JOB_TTL, exc_string=f"refused by distopt: {reason}", pipeline=pipe)
+        Result.create_failure(job, REFUSED_JOB_TTL, f"refused by distopt: {reason}", pipeline=pipe)
         pipe.lrem(queue.intermediate_queue_key, 1, job.id)
         pipe.execute()
     except Exception:  # the log line above is the record that matters
