@@ -11,7 +11,8 @@
 # DISTOPT_PROCESSES (worker processes, default 1). A flag given here wins over its
 # variable. The placeholders of .env.example are refused by distopt itself.
 # exec hands PID 1 to distopt, so `docker stop` (SIGTERM) reaches the worker, which
-# finishes or hands back its current trial before exiting.
+# finishes or hands back its current trial before exiting. distopt reads the Redis URL
+# from DISTOPT_REDIS_URL itself: it is never put on a command line, where `ps` shows it.
 set -eu
 
 : "${DISTOPT_REDIS_URL:?set DISTOPT_REDIS_URL, e.g. redis://:password@redis:6379/0}"

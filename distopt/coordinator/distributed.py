@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterator, Sequence
 from .cancel import CancelWatch
 from .idle_watch import IdleQueueWatch
 from .loop import Coordinator, StopRules, Tick
-from ..errors import ConnectionFailed, DistoptError, LeaseError
+from ..errors import ConnectionFailed, DistoptError, LeaseError, StudyNotFound
+from ..trial.names import study_lost
 from .interrupts import finishing, stops_once
 from .failfast import THRESHOLD as FAIL_FAST, FailureGuard
 from .lease import LEASE_TTL, Lease
@@ -145,6 +146,7 @@ def run_distributed(
     lease.acquire(wait=wait_for_lease)
     window = storage.retry_window
     try:
+        study.reload()  # holding the lease: what another coordinator did until now is seen, and nothing changes it
         before = storage.get_study(study.name)
         ttl = float(heartbeat_ttl or before.get("heartbeat_ttl") or HEARTBEAT_TTL)
         ref = ship_objective(objective, study, storage, key)
@@ -158,7 +160,7 @@ def run_distributed(
         parallelism = parallelism or DEFAULT_PARALLELISM
         executor = RQExecutor(storage, study.name, ref, queue=queue, trial_timeout=trial_timeout,
                               heartbeat_interval=ttl / BEATS_PER_TTL, heartbeat_ttl=ttl,
-                              batch=max(4, parallelism // 4))
+                              batch=max(4, parallelism // 4), secret=key)
         liveness = Liveness(heartbeat_ttl=ttl, max_retries=max_retries, trial_timeout=trial_timeout)
         reaper = Reaper(executor, liveness)
         guard = FailureGuard(fail_fast, max_consecutive_failures,
@@ -178,7 +180,12 @@ def run_distributed(
         try:
             reason = coordinator.run()
         except LeaseError:
+            executor.discard()  # jobs kept for the next round trip belong to a study this one lost
             raise
+        except StudyNotFound as exc:  # it was there when this coordinator took its lease
+            executor.discard()
+            _note_vanished(study)
+            raise study_lost(study.name, storage.where, seen_by="while this coordinator ran it") from exc
         except (KeyboardInterrupt, SystemExit, ConnectionFailed) as exc:
             if isinstance(exc, ConnectionFailed):
                 storage.retry_window = 0.0  # Redis stayed away a whole window: do not wait another to say so
@@ -195,6 +202,7 @@ def run_distributed(
         with finishing():
             storage.update_study(study.name, {"status": "cancelled" if reason == "cancelled" else "done",
                                               "stop_reason": reason})
+            _drain_inbox(study)
         return reason
     except (KeyboardInterrupt, SystemExit) as exc:  # before the loop ran: the study is left as resumable
         if not getattr(exc, "distopt_kept", False):
@@ -234,6 +242,28 @@ def _check_failure_limits(fail_fast: int, max_consecutive_failures: int | None) 
                            f"got {max_consecutive_failures!r}")
 
 
+def _drain_inbox(study: Study) -> None:
+    """Drop what is left in an ended study's inbox (results of withdrawn or superseded
+    attempts): no one would read it, and Redis would keep it forever. Nothing more is
+    pushed once the study's status says it ended."""
+    dropped = 0
+    while True:
+        messages = study.storage.pop_results(study.name, timeout=0.0, limit=1000)
+        if not messages:
+            break
+        dropped += len(messages)
+    if dropped:
+        log.info("dropped %d messages that reached study %r after its trials ended", dropped, study.name)
+
+
+def _note_vanished(study: Study) -> None:
+    """Remember a study Redis lost, so a rerun under its name is told instead of starting afresh."""
+    try:
+        study.storage.note_vanished(study.name, study.incarnation)
+    except Exception:
+        log.debug("could not note that study %r vanished", study.name, exc_info=True)
+
+
 def _check_settings(trial_timeout: float | None, max_retries: int, heartbeat_ttl: float | None,
                     lease_ttl: float) -> None:
     for name, value in (("trial_timeout", trial_timeout), ("heartbeat_ttl", heartbeat_ttl), ("lease_ttl", lease_ttl)):
@@ -268,9 +298,10 @@ def _withdraw(study: Study, executor: Any, exc: BaseException) -> None:
     """Cancel what is still pending after a failure, without hiding that failure."""
     try:
         leftover = study.pending_tids() + study.lost_tids()
-        if leftover:
-            executor.cancel(study, leftover)
-            study.cancel(leftover)
+        if leftover:  # the records first: their writes are fenced, withdrawing jobs is not
+            cancelled = [rec.tid for rec in study.cancel(leftover)]
+            if cancelled:
+                executor.cancel(study, cancelled)
         study.storage.update_study(study.name, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
     except Exception:
         log.warning("could not cancel the pending trials of study %r", study.name, exc_info=True)

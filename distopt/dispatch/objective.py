@@ -108,6 +108,9 @@ def resolve_secret(
         raise DistoptError(f"the secret from {origin} is empty: {NO_SECRET_HELP}")
     refuse_placeholder(value, f"the secret from {origin}",
                        "set a random one: python -c 'import secrets; print(secrets.token_hex(32))'")
+    if insecure:
+        log.warning("insecure mode has no effect: this %s has a secret (from %s), so it only %s signed objectives "
+                    "and jobs", role, origin, "ships" if role == "coordinator" else "accepts")
     return value
 
 

@@ -117,7 +117,7 @@ def test_the_redis_service_refuses_the_placeholder_and_keeps_the_password_off_it
     started = redis_start(tmp_path, "s3cret-value")
     assert started.returncode == 0, started.stderr
     args, conf = started.stdout.splitlines()[0], started.stdout.splitlines()[1:]
-    assert args == "redis-server /tmp/redis.conf --appendonly yes" and conf == ["requirepass s3cret-value"]
+    assert args == "redis-server /tmp/redis.conf --appendonly yes" and conf == ['requirepass "s3cret-value"']
 
 
 def test_environment_variables_are_read_by_the_code_or_the_entrypoint():
@@ -132,7 +132,10 @@ def test_environment_variables_are_read_by_the_code_or_the_entrypoint():
 def test_no_secret_is_committed_and_redis_persists():
     redis = COMPOSE["services"]["redis"]
     command = " ".join(redis["command"])
-    assert "--appendonly yes" in command and "requirepass" in command
+    assert "appendonly yes" in command
+    # the password reaches Redis through a config file, never its command line (`ps`)
+    assert "requirepass" in command and "--requirepass" not in command and "${REDIS_PASSWORD" not in command
+    assert "$$REDIS_PASSWORD" in command and "redis-server /tmp/redis.conf" in command
     assert redis["environment"]["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
     env = COMPOSE["x-distopt-env"]
     assert env["DISTOPT_SECRET"].startswith("${DISTOPT_SECRET:?")
@@ -190,7 +193,7 @@ def test_entrypoint_passes_the_users_arguments_as_given(tmp_path):
     fake.chmod(0o755)
     env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "DISTOPT_REDIS_URL": "redis://r:6379/0", "DISTOPT_PROCESSES": "3"}
     out = subprocess.run(["sh", str(ROOT / "workers" / "entrypoint.sh")], env=env, capture_output=True, text=True)
-    assert out.stdout.split() == ["worker"]
+    assert out.stdout.split() == ["worker"]  # the URL, queue and processes stay in the env
     out = subprocess.run(["sh", str(ROOT / "workers" / "entrypoint.sh"), "run", "s.py", "--max-evals", "5"],
                          env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["run", "s.py", "--max-evals", "5"]
