@@ -155,8 +155,11 @@ def test_insecure_does_not_make_a_worker_with_a_secret_accept_unsigned_objective
             proc.kill()  # how a worker stops is not what this test is about
             proc.wait(30)
     assert "insecure mode has no effect" in (tmp_path / "stderr").read_text()
-    (msg,) = [m for m in storage.pop_results("halfopen", limit=10) if m.get("type") is None]
-    assert msg["status"] == "fail" and "unsigned" in msg["error"]
+    # the objective is refused, not run: the worker reports it cannot load it (the trial would run on another
+    # worker, and a study no listening worker can load stops, see the fail-fast tests)
+    msgs = [m for m in storage.pop_results("halfopen", limit=10) if m.get("type") != "started"]
+    assert [m["type"] for m in msgs] == ["unloadable"] and "unsigned" in msgs[0]["reason"]
+    assert msgs[0]["incarnation"] == study.incarnation
 
 
 def test_pool_children_never_import_from_the_working_directory(redis_url, tmp_path, monkeypatch):
