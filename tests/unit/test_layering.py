@@ -31,17 +31,17 @@ def modules(sub: str = "") -> list[pathlib.Path]:
 
 
 def test_package_exists():
-    assert modules("algo") and modules("space") and modules("storage")
+    assert modules("algo") and modules("space") and modules("storage") and modules("pruners")
 
 
-@pytest.mark.parametrize("path", modules("algo") + modules("space"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", modules("algo") + modules("space") + modules("pruners"), ids=lambda p: p.name)
 def test_sampler_and_space_are_pure(path):
     banned = ("redis", "rq", "time", "socket", "os", "subprocess", "threading", "cloudpickle")
     for name in imports_of(path):
         root = name.lstrip(".").split(".")[0]
         assert root not in banned, f"{path.name} imports {name}"
         if name.startswith(".."):
-            assert name.split(".")[2] in ("space", "errors", "algo") or name.startswith("..algo") or \
+            assert name.split(".")[2] in ("space", "errors", "algo", "pruners") or name.startswith("..algo") or \
                 name.startswith("..space") or name.startswith("..errors"), f"{path.name} imports {name}"
 
 
