@@ -20,9 +20,11 @@ from .constants import (
     STATUS_RUNNING,
     STATUS_SUSPENDED,
 )
-from .errors import DistoptError
+from .errors import DistoptError, TrialPruned
 from .fmin import fmin
+from . import pruners
 from .records import TrialState
+from .reporting import report, should_prune
 from .redis_trials import RedisTrials
 from .space import hp, space_eval
 from .study import Study, Trial
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "hp", "fmin", "tpe", "rand", "Trials", "RedisTrials", "space_eval", "Study", "Trial", "TrialState",
     "generate_trials_to_calculate", "AllTrialsFailed", "DistoptError",
+    "report", "should_prune", "TrialPruned", "pruners",
     "STATUS_OK", "STATUS_FAIL", "STATUS_NEW", "STATUS_RUNNING", "STATUS_SUSPENDED",
     "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATE_DONE", "JOB_STATE_ERROR", "JOB_STATE_CANCEL", "JOB_STATES",
 ]

@@ -117,11 +117,12 @@ def _watch(storage: Storage, study: str | None, as_json: bool, every: float) -> 
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), default="-",
               help="File to write (default: standard output).")
 def trials_command(redis_url: str | None, study: str, fmt: str, states: tuple[str, ...], out: str) -> None:
-    """One row per trial: tid, state, loss, attempt, worker, times, error, then each
+    """One row per trial: tid, state, loss, attempt, worker, times, error, the last
+    intermediate step and value reported (JSON: every one, as intermediate_values), then each
     parameter's flat value as hyperopt keeps it (a choice as its option index, as in
     Trials.vals; `distopt best` shows the evaluated point)."""
     snap = _snapshot(redis_url, study)
-    rows = trials_rows(snap.records, list(snap.labels), states or None)
+    rows = trials_rows(snap.records, list(snap.labels), states or None, snap.curves, intermediate=fmt == "json")
     with reported(), _output(out) as fh:
         write_rows(rows, fh, fmt, snap.labels)
     if out != "-":
@@ -163,9 +164,11 @@ def best_command(redis_url: str | None, study: str) -> None:
 @study_option(required=True)
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
               help="PNG file to write.")
-@click.option("--kind", type=click.Choice(["history", "params", "hist"]), default="history", show_default=True,
+@click.option("--kind", type=click.Choice(["history", "params", "hist", "curves"]), default="history",
+              show_default=True,
               help="history: loss per trial and best so far; params: each parameter by trial, colored by "
-                   "loss; hist: histograms of the sampled values.")
+                   "loss; hist: histograms of the sampled values; curves: intermediate values by step, "
+                   "pruned trials marked.")
 def plot_command(redis_url: str | None, study: str, out: str, kind: str) -> None:
     """Draw a study to a PNG file (needs ``pip install distopt[plot]``)."""
     snap = _snapshot(redis_url, study)

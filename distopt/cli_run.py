@@ -112,6 +112,9 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
               help="Local worker processes to start (without --redis: embedded mode).")
 @click.option("--algo", type=click.Choice(["tpe", "rand"]), default=None, help="Sampler (default: the file's algo, else tpe).")
 @click.option("--seed", type=int, default=None, help="Seed of the sampler.")
+@click.option("--pruner", type=click.Choice(["none", "median", "percentile", "asha", "hyperband"]), default=None,
+              help="Stop trials early from the values the objective passes to distopt.report (default: the "
+                   "file's pruner, else none).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop after SEC seconds.")
 @click.option("--trial-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="[workers] Stop and fail a trial that runs longer than SEC seconds.")
@@ -134,7 +137,7 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @_one_line_errors
 def run_command(study_file: str, redis_url: str | None, study: str | None, max_evals: int | None,
-                parallelism: int | None, workers: int, algo: str | None, seed: int | None,
+                parallelism: int | None, workers: int, algo: str | None, seed: int | None, pruner: str | None,
                 timeout: float | None, trial_timeout: float | None, max_retries: int,
                 heartbeat_ttl: float | None, lease_ttl: float | None, secret_file: str | None,
                 insecure: bool, queue: str, save: str | None, progress: bool | None) -> None:
@@ -150,7 +153,7 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
         with interruption_reported():  # _interrupted says how to resume, with the real command
             result = run_study_file(
                 study_file, redis_url=redis_url, study=study, max_evals=max_evals, parallelism=parallelism,
-                workers=workers, algo=algo, seed=seed, timeout=timeout, secret_file=secret_file,
+                workers=workers, algo=algo, seed=seed, timeout=timeout, pruner=pruner, secret_file=secret_file,
                 insecure=insecure, queue=queue, trial_timeout=trial_timeout, max_retries=max_retries,
                 heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl, save=save,
                 show_progressbar=sys.stderr.isatty() if progress is None else progress,
@@ -164,6 +167,7 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
     if result.study:
         click.echo(f"study: {result.study} ({result.mode})")
     cancelled = f", {result.n_cancelled} cancelled" if result.n_cancelled else ""
+    cancelled = (f", {result.n_pruned} pruned" if result.n_pruned else "") + cancelled
     click.echo(f"trials: {result.n_trials} ({result.n_ok} ok, {result.n_fail} failed{cancelled}) "
                f"in {result.elapsed:.1f} s")
     if result.best_loss is not None:

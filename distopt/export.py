@@ -20,8 +20,10 @@ from .space import CompiledSpace
 
 COLUMNS: tuple[str, ...] = (
     "tid", "state", "loss", "attempt", "worker",
-    "book_time", "start_time", "end_time", "duration", "error",
+    "book_time", "start_time", "end_time", "duration", "error", "last_step", "last_value",
 )
+#: The JSON-only column: every intermediate value, as [[step, value], ...].
+CURVE_COLUMN = "intermediate_values"
 TIME_COLUMNS = ("book_time", "start_time", "end_time")
 
 
@@ -45,12 +47,17 @@ def trials_rows(
     records: Sequence[TrialRecord],
     compiled_space: CompiledSpace | Sequence[str] | None = None,
     states: Iterable[TrialState | str] | None = None,
+    curves: Mapping[int, Any] | None = None,
+    intermediate: bool = False,
 ) -> list[dict[str, Any]]:
     """One plain dict per trial, in tid order; ``states`` keeps only those states.
 
     ``compiled_space`` (or a list of labels) fixes the parameter columns and their order;
-    without it they are the labels found in the records.
+    without it they are the labels found in the records. ``curves`` (tid ->
+    ``CurveData``) fill ``last_step``/``last_value`` with each trial's last report, and
+    with ``intermediate`` also ``intermediate_values`` ([[step, value], ...], for JSON).
     """
+    curves = curves or {}
     wanted = None if states is None else {TrialState(s) for s in states}
     columns = param_columns(_labels_of(compiled_space, records))
     rows = []
@@ -69,6 +76,12 @@ def trials_rows(
             "duration": rec.duration,
             "error": rec.error,
         }
+        curve = curves.get(rec.tid)
+        steps, values = (curve.steps, curve.values) if curve is not None else ([], [])
+        row["last_step"] = steps[-1] if steps else None
+        row["last_value"] = values[-1] if values else None
+        if intermediate:
+            row[CURVE_COLUMN] = [[s, v] for s, v in zip(steps, values)]
         for label, column in columns.items():
             row[column] = to_plain(rec.vals.get(label))
         rows.append(row)

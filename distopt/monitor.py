@@ -142,7 +142,7 @@ def study_status(snap: StudySnapshot, storage: Storage, now: float, window: floa
     counts = {s.value: 0 for s in TrialState}
     for rec in snap.records:
         counts[rec.state.value] += 1
-    finished = counts["ok"] + counts["fail"]
+    finished = counts["ok"] + counts["fail"] + counts["pruned"]
     max_evals = _max_evals(meta.get("max_evals"))
     rate = rate_per_minute(snap.records, now, window)
     best = snap.best

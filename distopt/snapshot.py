@@ -30,6 +30,8 @@ class StudySnapshot:
     space: Any = None
     compiled: CompiledSpace | None = None
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: tid -> ``CurveData``: the intermediate values each trial reported
+    curves: Mapping[int, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def best(self) -> TrialRecord | None:
@@ -64,7 +66,7 @@ def load_snapshot(storage: Storage, name: str) -> StudySnapshot:
         except DistoptError:
             space = compiled = None
     labels = _labels(compiled, meta.get("labels"), records)
-    return StudySnapshot(name, records, labels, space, compiled, meta)
+    return StudySnapshot(name, records, labels, space, compiled, meta, storage.curves(name))
 
 
 def read_study(target: Any, name: str) -> StudySnapshot:
@@ -91,7 +93,8 @@ def as_snapshot(source: Any) -> StudySnapshot:
         return StudySnapshot("", (), ())
     if isinstance(source, Study):
         records = tuple(source.trials)
-        return StudySnapshot(source.name, records, tuple(source.compiled.labels), source.space, source.compiled)
+        return StudySnapshot(source.name, records, tuple(source.compiled.labels), source.space, source.compiled,
+                             curves=source.curves())
     raise DistoptError(
         f"expected a Study, a Trials or a StudySnapshot, got {type(source).__name__}; "
         "for a study stored in Redis use load_snapshot(open_storage(url), name)"

@@ -54,7 +54,7 @@ def _studies(studies: Mapping[str, Any], width: int) -> list[str]:
     for name, st in studies.items():
         done = f"{st['finished']}/{st['max_evals']}" if st["max_evals"] is not None else str(st["finished"])
         best = st["best"]
-        rows.append([name, st["status"] or "-", *(st["counts"][s] for s in _STATES), done,
+        rows.append([name, st["status"] or "-", *(st["counts"].get(s, 0) for s in _STATES), done,
                      _loss(best and best["loss"]), f"{st['rate_per_minute']:.1f}",
                      duration(st["eta_seconds"]), len(st["stale"])])
     lines = table(headers, rows, right=range(2, len(headers)))

@@ -20,7 +20,8 @@ from .algo.history import History
 from .codec import decode_attachment, encode_record, to_plain
 from .errors import TrialError
 from .evaluation import interpret
-from .records import TrialRecord, TrialState, finished_record
+from .pruners import Pruner, make_pruner
+from .records import TrialRecord, TrialState, finished_record, pruned_at
 from .space import CompiledSpace, compile_space, space_eval
 from .space.serialize import space_to_json
 from .storage import Storage, open_storage
@@ -90,6 +91,7 @@ class Study:
         storage: Storage | str | None = None,
         name: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        pruner: Pruner | str | Mapping[str, Any] | None = None,
     ) -> None:
         self.space = space
         self.compiled: CompiledSpace = compile_space(space)
@@ -115,8 +117,16 @@ class Study:
             "status": "created",
             "created": time.time(),
         }
+        self.pruner: Pruner = make_pruner(pruner)
+        if pruner is not None:
+            base_meta["pruner"] = self.pruner.to_json()
         base_meta.update(meta or {})
         if not self.storage.create_study(self.name, base_meta):
+            stored = self.storage.get_study(self.name).get("pruner")
+            if pruner is None and stored is not None:
+                self.pruner = make_pruner(stored)  # a resumed study keeps the pruner it was created with
+            elif pruner is not None and stored != self.pruner.to_json():
+                self.storage.update_study(self.name, {"pruner": self.pruner.to_json()})
             self._load()
 
     # -- loading -------------------------------------------------------------------
@@ -137,8 +147,11 @@ class Study:
         else:
             self._lost.discard(rec.tid)
         if rec.state.finished and (old is None or not old.state.finished):
-            self.history.add(rec.vals if history_vals is None else history_vals,
-                             rec.loss if rec.state == TrialState.OK else None)
+            vals = rec.vals if history_vals is None else history_vals
+            if rec.state == TrialState.PRUNED:
+                self.history.add_pruned(vals, *pruned_at(rec))
+            else:
+                self.history.add(vals, rec.loss if rec.state == TrialState.OK else None)
             if rec.state == TrialState.OK and rec.loss is not None and (
                 self._best is None or self._best.loss is None or rec.loss < self._best.loss
             ):
@@ -398,6 +411,14 @@ class Study:
     def n_lost(self) -> int:
         """LOST trials: each will run again or FAIL, so each still counts against the budget."""
         return len(self._lost)
+
+    @property
+    def n_pruned(self) -> int:
+        return self.history.n_pruned
+
+    def curves(self) -> dict[int, Any]:
+        """Every trial's intermediate values (``CurveData`` by tid)."""
+        return self.storage.curves(self.name)
 
     def pending_tids(self) -> list[int]:
         return sorted(self._pending)

@@ -146,14 +146,14 @@ class Trials:
     def study(self) -> Study | None:
         return self._study
 
-    def attach(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
+    def attach(self, space: Any, algo: Algo | None, rstate: Any, pruner: Any = None) -> Study:
         """The study behind these trials; created on first use, reused by later ``fmin``
         calls (which then continue the same search, as in hyperopt). A later call with
         another space gets a study over that space holding the earlier trials (the
         sampler uses the values that fit the new space), as hyperopt uses the new space."""
         study = self._study
         if study is None:
-            study = self._new_study(space, algo, rstate)
+            study = self._new_study(space, algo, rstate, pruner)
             if self._saved:
                 study.restore(self._saved, foreign=True)
             if rstate is None and self._rng_state is not None:
@@ -161,12 +161,17 @@ class Trials:
             self._saved, self._rng_state = [], None
         elif not _same_space(study.space, space):
             old = study
-            study = self._new_study(space, algo if algo is not None else old.algo, rstate)
+            study = self._new_study(space, algo if algo is not None else old.algo, rstate,
+                                    pruner if pruner is not None else old.pruner)
             if rstate is None:
                 study.rng = old.rng
             study.restore([r for r in old.trials if r.state.ended], foreign=True)
         else:
             study.algo = algo if algo is not None else study.algo
+            if pruner is not None:
+                from .pruners import make_pruner
+
+                study.pruner = make_pruner(pruner)
             if rstate is not None:
                 from .study import as_generator
 
@@ -179,8 +184,8 @@ class Trials:
         self._points = []
         return study
 
-    def _new_study(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
-        return Study(space, algo=algo, seed=rstate)
+    def _new_study(self, space: Any, algo: Algo | None, rstate: Any, pruner: Any = None) -> Study:
+        return Study(space, algo=algo, seed=rstate, pruner=pruner)
 
     # -- attachments ---------------------------------------------------------------
     @property

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from rq import Queue, Worker
 from rq.command import send_stop_job_command
@@ -82,6 +82,7 @@ class RQExecutor:
         heartbeat_interval: float = heartbeat.HEARTBEAT_INTERVAL,
         heartbeat_ttl: float = heartbeat.HEARTBEAT_TTL,
         batch: int = POP_LIMIT,
+        pruner: Mapping[str, Any] | None = None,
     ) -> None:
         self.storage = storage
         self.study = study
@@ -92,6 +93,7 @@ class RQExecutor:
         self.job_timeout = rq_job_timeout(trial_timeout)
         self.heartbeat = (heartbeat_interval, heartbeat_ttl)
         self.batch = max(1, int(batch))
+        self.pruner = None if pruner is None or pruner.get("name") in ("none", "nop") else dict(pruner)
         self._warned: set[tuple[str, str]] = set()
         self._unsent: list[Any] = []  # jobs from submit_later, sent with the next wait
 
@@ -109,7 +111,7 @@ class RQExecutor:
             Queue.prepare_data(
                 JOB_FUNC,
                 args=(make_payload(self.study, t.tid, t.attempt, t.vals, self.objective, self.storage.prefix,
-                                   *self.heartbeat, trial_timeout=self.trial_timeout),),
+                                   *self.heartbeat, trial_timeout=self.trial_timeout, pruner=self.pruner),),
                 job_id=job_id(self.study, t.tid, t.attempt),
                 timeout=self.job_timeout,
                 description=f"distopt study {self.study} trial {t.tid} attempt {t.attempt}",

@@ -22,6 +22,8 @@ from ..names import validate_study_name
 from ..objective import (ENV_INSECURE, ENV_SECRET, ObjectiveCache, ObjectiveRef, import_objective, unpack,
                          verify_path)
 from ..retry import RECONNECT_WINDOW, Backoff, call_with_retry
+from ..pruners import make_pruner
+from ..reporting import Reporter
 from ..space import space_eval
 from ..space.serialize import space_from_json
 from ..storage import RedisStorage, Storage
@@ -42,9 +44,11 @@ def job_id(study: str, tid: int, attempt: int) -> str:
 def make_payload(
     study: str, tid: int, attempt: int, vals: Mapping[str, Any], objective: ObjectiveRef, prefix: str,
     heartbeat_interval: float = heartbeat.HEARTBEAT_INTERVAL, heartbeat_ttl: float = heartbeat.HEARTBEAT_TTL,
-    *, trial_timeout: float | None = None,
+    *, trial_timeout: float | None = None, pruner: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """The job's JSON argument; ``pruner`` (a ``Pruner.to_json()``) when the study prunes,
+    so a report is judged on the worker without reading the study first."""
+    payload = {
         "v": PAYLOAD_VERSION,
         "study": study,
         "tid": int(tid),
@@ -55,6 +59,9 @@ def make_payload(
         "heartbeat": [float(heartbeat_interval), float(heartbeat_ttl)],
         "trial_timeout": None if trial_timeout is None else float(trial_timeout),
     }
+    if pruner is not None:
+        payload["pruner"] = dict(pruner)
+    return payload
 
 
 # -- worker-side settings and caches -----------------------------------------------------
@@ -177,13 +184,24 @@ def _failure(tid: int, attempt: int, worker: str, start: float, error: str, kind
 
 
 def _evaluate(fn: Any, params: Any, tid: int, attempt: int, worker: str, start: float,
-              timeout: float | None) -> dict[str, Any]:
+              timeout: float | None, reporter: Reporter | None = None) -> dict[str, Any]:
     """``evaluate`` under the trial's time limit; running past it is a FAIL naming it."""
     try:
         with time_limit(timeout):
-            return evaluate(fn, params, tid=tid, attempt=attempt, worker=worker)
+            return evaluate(fn, params, tid=tid, attempt=attempt, worker=worker, reporter=reporter)
     except TrialTimeout as exc:
         return _failure(tid, attempt, worker, start, f"trial_timeout: {exc}", "timeout")
+
+
+def _reporter(storage: RedisStorage, study: str, tid: int, attempt: int,
+              spec: Mapping[str, Any] | None) -> Reporter:
+    """Where the objective's ``distopt.report`` calls go: one script call each, riding out
+    a Redis restart (a report sent again is not counted twice)."""
+    def call(fn: Any, *args: Any) -> Any:
+        return call_with_retry(fn, *args, backoff=Backoff(RECONNECT_WINDOW),
+                               what=f"reporting an intermediate value of trial {tid} of study {study}")
+
+    return Reporter(storage, study, tid, attempt, make_pruner(spec), call=call)
 
 
 def _push(storage: RedisStorage, study: str, msg: Mapping[str, Any]) -> None:
@@ -231,7 +249,9 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
                            "objective", reason=message)
         else:
             try:
-                msg = _evaluate(fn, params, tid, attempt, worker, start, None if timeout is None else float(timeout))
+                reporter = _reporter(storage, study, tid, attempt, payload.get("pruner"))
+                msg = _evaluate(fn, params, tid, attempt, worker, start, None if timeout is None else float(timeout),
+                                reporter)
             except (KeyboardInterrupt, SystemExit):  # rq's cold shutdown, Ctrl-C
                 _hand_back(storage, study, tid, attempt, worker)
                 raise

@@ -11,6 +11,7 @@ Layout (prefix ``distopt:`` by default; ``<s>`` is a validated study name)::
     distopt:study:<s>:hb              ZSET   tid -> heartbeat deadline (epoch seconds)
     distopt:study:<s>:hbinfo          HASH   tid -> JSON {"attempt", "worker"}
     distopt:study:<s>:lease           STRING coordinator id, expiring (PX)
+    distopt:study:<s>:curves          HASH   tid -> JSON {"a": attempt, "s": [steps], "v": [values]}
     distopt:blob:<digest>             STRING signed objective blob, shared by studies
 
 Study names never contain ':', so one study's keys can never spell another's.
@@ -73,6 +74,10 @@ class Keys:
     def lease(self, study: str) -> str:
         return self._study(study, "lease")
 
+    def curves(self, study: str) -> str:
+        """Intermediate values each trial's current attempt reported (workers write)."""
+        return self._study(study, "curves")
+
     def study_keys(self, study: str) -> list[str]:
         """Every key owned by one study (what ``delete_study`` removes)."""
         return [
@@ -84,4 +89,5 @@ class Keys:
             self.heartbeats(study),
             self.heartbeat_info(study),
             self.lease(study),
+            self.curves(study),
         ]

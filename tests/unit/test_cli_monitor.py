@@ -99,7 +99,7 @@ def test_status_table(url):
     lines = result.output.splitlines()
     assert lines[0].startswith("distopt status · Redis 127.0.0.1:")
     demo = next(line for line in lines if line.startswith("demo "))
-    assert demo.split()[:9] == ["demo", "running", "0", "1", "2", "1", "0", "0", "3/10"]
+    assert demo.split()[:10] == ["demo", "running", "0", "1", "2", "1", "0", "0", "0", "3/10"]
     assert "best trial 1, loss 0.25" in result.output and '"opt": "sgd"' in result.output
 
 

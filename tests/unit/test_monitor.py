@@ -68,7 +68,8 @@ def test_schema_is_json_and_counts_add_up(storage, fake_redis):
     st = doc["studies"]["s1"]
     assert set(st) == {"status", "coordinator", "queue", "created", "counts", "total", "finished", "max_evals",
                        "best", "rate_per_minute", "rate_window", "eta_seconds", "stale"}
-    assert st["counts"] == {"queued": 1, "running": 1, "ok": 2, "fail": 1, "lost": 1, "cancelled": 1}
+    assert st["counts"] == {"queued": 1, "running": 1, "ok": 2, "fail": 1, "lost": 1, "cancelled": 1,
+                            "pruned": 0}
     assert sum(st["counts"].values()) == st["total"] == 7
     assert st["finished"] == 3 and st["max_evals"] == 10 and st["status"] == "running"
 
