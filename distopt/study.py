@@ -249,6 +249,28 @@ class Study:
             raise TrialError(f"trial {tid} cannot take a result: it is {state}")
         return rec
 
+    def report(self, trial: Trial | int, step: int, value: float) -> bool:
+        """Record an intermediate value of a pending trial (ask/tell); True when the
+        study's pruner says stop it (then ``tell_pruned``)."""
+        from .reporting import Reporter
+
+        tid = trial.tid if isinstance(trial, Trial) else int(trial)
+        rec = self.record(tid)
+        return Reporter(self.storage, self.name, tid, rec.attempt, self.pruner).report(step, value)
+
+    def tell_pruned(self, trial: Trial | int) -> TrialRecord:
+        """End a pending trial as PRUNED with the last value it reported (ask/tell)."""
+        tid = trial.tid if isinstance(trial, Trial) else int(trial)
+        curve = self.storage.curves(self.name).get(tid)
+        step = curve.steps[-1] if curve is not None and curve.steps else None
+        value = curve.values[-1] if curve is not None and curve.values else None
+        (rec,) = self.record_results([{"tid": tid, "attempt": None, "ok": False, "loss": None, "result": {},
+                                       "pruned": True, "last_step": step, "last_value": to_plain(value)}])
+        if rec is None:
+            state = self._records[tid].state.value if tid in self._records else "unknown"
+            raise TrialError(f"trial {tid} cannot be pruned: it is {state}")
+        return rec
+
     def record_result(
         self,
         tid: int,

@@ -213,3 +213,18 @@ def test_distopt_trials_exports_the_curves(redis_url):
     assert doc[0]["intermediate_values"] == [[0, 3.0], [1, 2.0], [2, 1.0]] and doc[1]["state"] == "pruned"
     status = CliRunner().invoke(main, ["status", "--redis", redis_url, "--study", "curves", "--json"])
     assert json.loads(status.output)["studies"]["curves"]["counts"]["pruned"] == 1
+
+
+def test_ask_tell_with_reports_and_pruned_trials():
+    study = Study(SPACE, seed=0, pruner=MedianPruner(n_startup_trials=1))
+    first, second = study.ask(2)
+    for step in range(3):
+        assert not study.report(first, step, 3.0 - step)
+    study.tell(first, 1.0)
+    assert not study.report(second, 0, 2.5)  # better than trial 0's 3.0 at step 0
+    assert study.report(second, 1, 2.5)  # its best, 2.5, is worse than trial 0's 2.0 at step 1
+    rec = study.tell_pruned(second)
+    assert rec.state == TrialState.PRUNED and rec.result["last_step"] == 1 and rec.result["last_value"] == 2.5
+    assert study.n_finished == 2 and study.n_pruned == 1
+    with pytest.raises(TrialError, match="cannot be pruned: it is pruned"):
+        study.tell_pruned(second)
