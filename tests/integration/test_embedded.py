@@ -95,6 +95,31 @@ class RunTree:
         return proc.communicate()
 
 
+def wait_for_a_finished_trial(tree: RunTree, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Wait until the run's private Redis (found on its workers' command lines) holds a
+    finished trial, however slow the machine is."""
+    from distopt.errors import DistoptError
+    from distopt.storage import RedisStorage
+
+    deadline = time.monotonic() + timeout
+    while True:
+        tree.collect(proc.pid)
+        for port in sorted(tree.ports):
+            try:
+                storage = RedisStorage(f"redis://127.0.0.1:{port}/0")
+                try:
+                    if any(n["ok"] + n["fail"] for n in ({s.value: c for s, c in storage.count_states(name).items()}
+                                                           for name in storage.list_studies())):
+                        return
+                finally:
+                    storage.close()
+            except DistoptError:
+                pass
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no trial finished in time"
+        time.sleep(0.1)
+
+
 def assert_nothing_left(tree: RunTree) -> None:
     assert tree.pids, "no child process of the run was seen"
     deadline = time.monotonic() + 10
@@ -159,8 +184,7 @@ def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the embedded run never started its processes"
             time.sleep(0.05)
-        time.sleep(1.0)  # trials are running
-        tree.collect(proc.pid)
+        wait_for_a_finished_trial(tree, proc)  # trials are running, and one has finished
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
