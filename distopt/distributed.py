@@ -30,6 +30,7 @@ from .objective import ObjectiveRef, check_import_path, path_ref, pickle_objecti
 from .reaper import HEARTBEAT_TTL, MAX_RETRIES, Liveness, Reaper
 from .storage import RedisStorage
 from .study import Study
+from .versions import check_workers, local_versions
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,8 @@ def run_distributed(
         before = storage.get_study(study.name)
         ttl = float(heartbeat_ttl or before.get("heartbeat_ttl") or HEARTBEAT_TTL)
         ref = ship_objective(objective, study, storage, key)
+        if ref.digest is not None:  # a pickle: the workers' Python and cloudpickle must load it
+            check_worker_versions(storage, queue)
         storage.update_study(study.name, {
             "queue": queue, "objective": ref.to_json(), "status": "running", "coordinator": lease.owner,
             "max_retries": int(max_retries), "max_evals": None if rules.max_evals >= sys.maxsize else rules.max_evals,
@@ -175,6 +178,17 @@ def run_distributed(
     finally:
         lease.release()
         storage.retry_window = window
+
+
+def check_worker_versions(storage: RedisStorage, queue: str) -> None:
+    """Refuse, before the first trial, to run on listening workers whose Python or
+    cloudpickle differs from this process's in major.minor, naming their hosts; warn once
+    about patch differences. Workers that start later check the objective when they load it."""
+    import time
+
+    from .dispatch.inspect import listening_versions
+
+    check_workers(local_versions(), listening_versions(storage.client, queue, time.time()), queue)
 
 
 def _check_settings(trial_timeout: float | None, max_retries: int, heartbeat_ttl: float | None,

@@ -23,7 +23,9 @@ durations seconds, absent values null::
                     "queues": ["distopt"],
                     "job": "distopt-mnist-17-0",           # rq job id, or null
                     "trial": {"study": "mnist", "tid": 17, "attempt": 0},  # or null
-                    "last_heartbeat": 1714557598.2, "heartbeat_age": 1.8}
+                    "last_heartbeat": 1714557598.2, "heartbeat_age": 1.8,
+                    "versions": {"python": "3.11.7", "cloudpickle": "3.1.2",  # or null
+                                 "distopt": "0.1.0"}}
       },
       "studies": {                          # one study, or all, by name
         "mnist": {

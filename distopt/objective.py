@@ -29,6 +29,7 @@ import importlib
 import json
 import logging
 import os
+import platform
 import re
 import site
 import struct
@@ -42,6 +43,7 @@ from typing import Any, Callable, Iterable, Mapping
 import cloudpickle
 
 from .errors import DistoptError, ObjectiveError
+from .versions import compare, local_versions, warn_once
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +306,7 @@ def pack(obj: Any, *, name: str, secret: bytes | None) -> tuple[str, bytes]:
     header = json.dumps({
         "name": name,
         "python": python_version(),
+        "python_full": platform.python_version(),
         "cloudpickle": cloudpickle.__version__,
         "signed": secret is not None,
     }, sort_keys=True).encode()
@@ -371,15 +374,18 @@ def unpack(blob: bytes, digest: str, *, secret: bytes | None, insecure: bool) ->
         header = json.loads(body[_HEADER.size:len(body) - len(payload)])
     except ValueError as exc:
         raise ObjectiveError(f"objective blob {digest[:12]} has an unreadable header: {exc}") from exc
-    mine = {"python": python_version(), "cloudpickle": cloudpickle.__version__}
-    theirs = {k: header.get(k) for k in mine}
-    if theirs != mine:
+    mine = local_versions()
+    theirs = {"python": str(header.get("python_full") or header.get("python")),
+              "cloudpickle": str(header.get("cloudpickle"))}
+    verdict = compare(theirs, mine)
+    if not verdict.compatible:
         raise ObjectiveError(
             f"objective {header.get('name')} was pickled with Python {theirs['python']} and cloudpickle "
             f"{theirs['cloudpickle']}, but this worker has Python {mine['python']} and cloudpickle "
-            f"{mine['cloudpickle']}; run workers with the same Python (major.minor) and cloudpickle "
-            "version as the coordinator"
+            f"{mine['cloudpickle']}; Python and cloudpickle must agree on major.minor: install matching "
+            "versions on this worker"
         )
+    warn_once(f"objective {header.get('name')} (coordinator vs this worker)", verdict)
     try:
         obj = cloudpickle.loads(payload)
     except Exception as exc:

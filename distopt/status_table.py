@@ -82,8 +82,10 @@ def _workers(workers: Mapping[str, Any]) -> list[str]:
         t = w["trial"]
         trial = f"{t['study']} #{t['tid']} (attempt {t['attempt']})" if t else (w["job"] or "-")
         age = "-" if w["heartbeat_age"] is None else f"{duration(w['heartbeat_age'])} ago"
-        rows.append([name, w["hostname"], w["pid"], w["state"], ",".join(w["queues"]), trial, age])
-    return table(["WORKER", "HOST", "PID", "STATE", "QUEUES", "TRIAL", "HEARTBEAT"], rows, right=(2,))
+        v = w.get("versions") or {}
+        versions = f"py {v.get('python', '?')}, cloudpickle {v.get('cloudpickle', '?')}" if v else "-"
+        rows.append([name, w["hostname"], w["pid"], w["state"], ",".join(w["queues"]), trial, age, versions])
+    return table(["WORKER", "HOST", "PID", "STATE", "QUEUES", "TRIAL", "HEARTBEAT", "VERSIONS"], rows, right=(2,))
 
 
 def render(doc: Mapping[str, Any], width: int = 120) -> str:

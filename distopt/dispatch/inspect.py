@@ -8,12 +8,15 @@ is read from its job id (``distopt-<study>-<tid>-<attempt>``), so no job is fetc
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from typing import Any
 
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
+#: The field of rq's worker record where a distopt worker publishes its versions.
+VERSIONS_FIELD = "distopt_versions"
 _JOB_ID = re.compile(r"distopt-(?P<study>[A-Za-z0-9_-]+)-(?P<tid>\d+)-(?P<attempt>\d+)")
 
 
@@ -43,6 +46,11 @@ def worker_overview(connection: Any, now: float) -> dict[str, dict[str, Any]]:
     for worker in sorted(Worker.all(connection=connection, serializer=JSONSerializer), key=lambda w: w.name):
         beat = _epoch(worker.last_heartbeat)
         job = worker.get_current_job_id()
+        raw = connection.hget(worker.key, VERSIONS_FIELD)
+        try:
+            versions = json.loads(raw) if raw else None
+        except ValueError:
+            versions = None
         out[worker.name] = {
             "hostname": worker.hostname,
             "pid": worker.pid,
@@ -53,6 +61,7 @@ def worker_overview(connection: Any, now: float) -> dict[str, dict[str, Any]]:
             "trial": parse_job_id(job),
             "last_heartbeat": beat,
             "heartbeat_age": None if beat is None else max(0.0, now - beat),
+            "versions": versions,  # {"python", "cloudpickle", "distopt"}, None from a worker that published none
         }
     return out
 
@@ -75,3 +84,10 @@ def rq_overview(connection: Any, now: float) -> tuple[dict[str, dict[str, Any]],
     """(queues, workers) in one call, for ``distopt.monitor``."""
     workers = worker_overview(connection, now)
     return queue_overview(connection, workers), workers
+
+
+def listening_versions(connection: Any, queue: str, now: float) -> dict[str, dict[str, str] | None]:
+    """Versions each live worker listening on ``queue`` published (None: it published none),
+    by worker name."""
+    return {name: w["versions"] for name, w in worker_overview(connection, now).items()
+            if queue in w["queues"] and w["state"] != "dead"}

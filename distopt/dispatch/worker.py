@@ -15,9 +15,11 @@ SIGINT (rq's warm shutdown: the current trial finishes first) ends it for good.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from typing import Any, Sequence
@@ -27,8 +29,10 @@ from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
 from ..retry import Backoff, is_transient
+from ..versions import local_versions
 from ..storage import RedisStorage
 from .executor import DEFAULT_QUEUE, rq_queue
+from .inspect import VERSIONS_FIELD
 from .jobs import configure
 
 log = logging.getLogger(__name__)
@@ -37,11 +41,50 @@ log = logging.getLogger(__name__)
 ENV_PARENT_PID = "DISTOPT_PARENT_PID"
 
 
+#: Seconds the thread listening for rq's worker commands waits per read. rq asks for 60,
+#: and redis-py (8.2 on) joins that thread on shutdown until its read returns: a worker
+#: stopping would hang up to a minute after its last trial.
+PUBSUB_WAIT = 1.0
+
+
+class _Publishing:
+    """An rq worker that adds its Python, cloudpickle and distopt versions to the record
+    rq keeps for it, so a coordinator can check them before the first trial and ``distopt
+    status`` can show them (the field lives and dies with rq's own record), and that
+    stops its command listener within ``PUBSUB_WAIT`` seconds."""
+
+    def serialize(self) -> dict:
+        data = super().serialize()  # type: ignore[misc]
+        data[VERSIONS_FIELD] = json.dumps(local_versions(), sort_keys=True)
+        return data
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()  # type: ignore[attr-defined]
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})  # type: ignore[attr-defined]
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=PUBSUB_WAIT, daemon=True, exception_handler=self._pubsub_exception_handler)  # type: ignore[attr-defined]
+
+
+class DistoptSimpleWorker(_Publishing, SimpleWorker):
+    pass
+
+
+class DistoptWorker(_Publishing, Worker):
+    pass
+
+
+def worker_name(generation: int = 0) -> str:
+    """``host:pid`` (the name trial records and heartbeats use), ``host:pid-N`` for the
+    N-th rq worker this process starts after a Redis outage."""
+    base = f"{socket.gethostname()}:{os.getpid()}"
+    return base if generation == 0 else f"{base}-{generation}"
+
+
 def make_worker(connection: Any, queues: Sequence[str] = (DEFAULT_QUEUE,), *, fork: bool = False,
                 name: str | None = None) -> SimpleWorker | Worker:
-    cls = Worker if fork else SimpleWorker
+    cls = DistoptWorker if fork else DistoptSimpleWorker
     return cls([rq_queue(connection, q) for q in queues], connection=connection,
-               serializer=JSONSerializer, name=name)
+               serializer=JSONSerializer, name=name or worker_name())
 
 
 def work(
@@ -65,7 +108,7 @@ def work(
     worked = False
     try:
         for generation in itertools.count():
-            label = name if name is None or generation == 0 else f"{name}-{generation}"
+            label = worker_name(generation) if name is None else name if generation == 0 else f"{name}-{generation}"
             worker: SimpleWorker | Worker | None = None
             try:
                 worker = make_worker(storage.client, queues, fork=fork, name=label)

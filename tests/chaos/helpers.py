@@ -72,13 +72,15 @@ def _alive(pid: int | None) -> bool:
 
 @contextlib.contextmanager
 def worker_pool(url: str, processes: int, *, fork: bool = False, extra_env: dict[str, str] | None = None,
-                queue: str = "distopt") -> Iterator[subprocess.Popen[bytes]]:
-    """``distopt worker --processes N``: a supervisor that restarts children killed under it."""
+                queue: str = "distopt", at_least: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """``distopt worker --processes N``: a supervisor that restarts children killed under it.
+    Entered once ``at_least`` workers (default ``processes``; count other pools' too) listen."""
     cmd = [sys.executable, "-m", "distopt", "worker", "--redis", url, "--processes", str(processes),
            "--queue", queue] + ["--fork"] * fork
     proc = subprocess.Popen(cmd, env=env(**(extra_env or {})), stdin=subprocess.DEVNULL, cwd=str(ROOT))
     try:
-        wait_until(lambda: len(rq_workers(url, queue)) >= processes, 30, f"{processes} workers to register")
+        want = processes if at_least is None else at_least
+        wait_until(lambda: len(rq_workers(url, queue)) >= want, 60, f"{want} workers to register")
         yield proc
     finally:
         if proc.poll() is None:

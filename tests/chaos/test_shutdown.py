@@ -3,6 +3,8 @@ study resumable with the command to resume it, ``distopt cancel`` ends one."""
 
 from __future__ import annotations
 
+import functools
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +16,8 @@ from distopt.records import TrialState
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage
 
-from .helpers import ROOT, SECRET, env, finished, records, run_command, rq_workers, wait_until, worker_pool
+from .helpers import (ROOT, SECRET, env, finished, records, run_command, rq_workers, wait_until, worker_pids,
+                      worker_pool)
 
 
 def slow(x):
@@ -28,12 +31,26 @@ def busy_pid(url, study):
     return busy[0]["pid"], busy[0]["trial"]
 
 
-def coordinate_in_thread(url, study, max_evals, errors, **kw):
+def joined(thread, timeout):
+    """Wait for the coordinator thread; one still running means the study never finished."""
+    thread.join(timeout)
+    assert not thread.is_alive(), f"the coordinator did not finish within {timeout:g} s"
+
+
+def slow_first_time(marker, x):
+    """Long on its first run (so a test can interrupt it), quick when run again."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        time.sleep(20.0)
+    return x
+
+
+def coordinate_in_thread(url, study, max_evals, errors, objective=slow, **kw):
     trials = RedisTrials(url, exp_key=study, secret=SECRET, **kw)
 
     def run() -> None:
         try:
-            fmin(slow, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=max_evals, trials=trials,
+            fmin(objective, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=max_evals, trials=trials,
                  parallelism=1, rstate=0, timeout=60, show_progressbar=False)
         except BaseException as exc:  # surfaced by the callers
             errors.append(exc)
@@ -49,28 +66,29 @@ def test_sigterm_lets_a_worker_finish_its_trial_before_it_exits(redis_url):
         thread = coordinate_in_thread(redis_url, "warm", 2, errors)
         pid, trial = busy_pid(redis_url, "warm")
         assert pid == first.pid
-        with worker_pool(redis_url, 1):  # takes the second trial once the first worker is gone
+        with worker_pool(redis_url, 1, at_least=2):  # takes the second trial once the first worker is gone
             first.send_signal(signal.SIGTERM)
-            assert first.wait(10) == 0
-            thread.join(30)
+            assert first.wait(60) == 0
+            joined(thread, 60)
     assert not errors, errors
     done = {r.tid: r for r in records(redis_url, "warm")}
     assert done[trial["tid"]].state == TrialState.OK and done[trial["tid"]].attempt == 0  # finished, not lost
     assert len(done) == 2 and all(r.state == TrialState.OK for r in done.values())
 
 
-def test_a_second_sigterm_hands_the_trial_back_at_once(redis_url):
+def test_a_second_sigterm_hands_the_trial_back_at_once(redis_url, tmp_path):
     """Cold shutdown: the trial runs again elsewhere now, not after a heartbeat ttl of 30 s."""
     errors: list[BaseException] = []
+    objective = functools.partial(slow_first_time, str(tmp_path / "ran-once"))
     with worker_pool(redis_url, 2) as supervisor:
-        thread = coordinate_in_thread(redis_url, "cold", 1, errors, heartbeat_ttl=30.0)
+        thread = coordinate_in_thread(redis_url, "cold", 1, errors, objective=objective, heartbeat_ttl=30.0)
         pid, trial = busy_pid(redis_url, "cold")
         supervisor.send_signal(signal.SIGTERM)  # forwarded: warm shutdown
-        time.sleep(1.2)  # rq ignores a second signal within a second of the first
+        time.sleep(2.0)  # rq ignores a second signal within a second of the first (a minimum, not a guess)
         supervisor.send_signal(signal.SIGTERM)  # forwarded again: cold shutdown, the trial is handed back
         assert supervisor.wait(10) == 0
         with worker_pool(redis_url, 1):
-            thread.join(20)
+            joined(thread, 60)
     assert not errors, errors
     (rec,) = records(redis_url, "cold")
     assert rec.state == TrialState.OK and rec.attempt == 1
@@ -115,3 +133,15 @@ def test_distopt_cancel_ends_a_running_study(redis_url):
     assert counts[TrialState.OK] < 200 and storage.get_study("tocancel")["status"] == "cancelled"
     ids = [j.decode() for j in storage.client.lrange("rq:queue:distopt", 0, -1)]
     assert not [j for j in ids if j.startswith("distopt-tocancel-")]
+
+
+def test_an_idle_worker_stops_promptly_on_sigterm(redis_url):
+    """rq's command listener reads for 60 s at a time, and redis-py waits for that read on
+    shutdown: the worker must not hang for a minute after its last trial."""
+    for fork in (False, True):
+        with worker_pool(redis_url, 1, fork=fork) as worker:
+            wait_until(lambda: worker.pid in worker_pids(redis_url), 60, "this worker to listen")
+            started = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(30) == 0
+            assert time.monotonic() - started < 15, f"fork={fork}: the worker took {time.monotonic() - started:.1f} s"

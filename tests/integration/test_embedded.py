@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from distopt.errors import DistoptError
+from distopt.records import TrialState
+from distopt.storage import RedisStorage
+
 ROOT = Path(__file__).resolve().parents[2]
 POLYNOMIAL = ROOT / "scripts" / "polynomial_study.py"
 
@@ -95,31 +99,6 @@ class RunTree:
         return proc.communicate()
 
 
-def wait_for_a_finished_trial(tree: RunTree, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    """Wait until the run's private Redis (found on its workers' command lines) holds a
-    finished trial, however slow the machine is."""
-    from distopt.errors import DistoptError
-    from distopt.storage import RedisStorage
-
-    deadline = time.monotonic() + timeout
-    while True:
-        tree.collect(proc.pid)
-        for port in sorted(tree.ports):
-            try:
-                storage = RedisStorage(f"redis://127.0.0.1:{port}/0")
-                try:
-                    if any(n["ok"] + n["fail"] for n in ({s.value: c for s, c in storage.count_states(name).items()}
-                                                           for name in storage.list_studies())):
-                        return
-                finally:
-                    storage.close()
-            except DistoptError:
-                pass
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no trial finished in time"
-        time.sleep(0.1)
-
-
 def assert_nothing_left(tree: RunTree) -> None:
     assert tree.pids, "no child process of the run was seen"
     deadline = time.monotonic() + 10
@@ -170,6 +149,28 @@ def slow_study(tmp_path: Path, seconds: float) -> Path:
     return study
 
 
+def wait_for_recorded_trial(tree: RunTree, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Wait until the run's private Redis (on a port seen in its processes' command lines)
+    holds a study with a finished trial: the condition itself, not a guess at how long
+    a loaded machine needs for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        tree.collect(proc.pid)
+        for port in sorted(tree.ports):
+            storage = RedisStorage(f"redis://127.0.0.1:{port}/0")
+            try:
+                if any(sum(storage.count_states(s)[st] for st in (TrialState.OK, TrialState.FAIL)) > 0
+                       for s in storage.list_studies()):
+                    return
+            except DistoptError:  # not up yet, or already gone
+                pass
+            finally:
+                storage.close()
+        assert time.monotonic() < deadline, "no trial of the embedded run finished in time"
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
     study = slow_study(tmp_path, 0.2)
@@ -184,7 +185,8 @@ def test_interrupted_embedded_run_cleans_up(tmp_path, sig):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the embedded run never started its processes"
             time.sleep(0.05)
-        wait_for_a_finished_trial(tree, proc)  # trials are running, and one has finished
+        tree.collect(proc.pid)
+        wait_for_recorded_trial(tree, proc)  # a trial finished and recorded: something to save and count
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:

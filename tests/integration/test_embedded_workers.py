@@ -12,6 +12,7 @@ import time
 
 from .test_embedded import (
     ROOT, RunTree, assert_nothing_left, descendants, env_without_secret, own_processes, slow_study,
+    wait_for_recorded_trial,
 )
 
 
@@ -32,8 +33,7 @@ def test_a_killed_local_worker_is_replaced_and_the_run_finishes(tmp_path):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the embedded run never started its workers"
             time.sleep(0.05)
-        time.sleep(1.5)  # the workers have taken trials
-        tree.collect(proc.pid)
+        wait_for_recorded_trial(tree, proc)  # the workers are taking trials
         victim = worker_pids(proc.pid)[0]
         os.kill(victim, signal.SIGKILL)
         stdout, stderr = tree.follow(proc, timeout=60)

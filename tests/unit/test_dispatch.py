@@ -228,8 +228,11 @@ def test_started_is_reported_only_for_trials_that_run_a_while():
     with hb.beating(storage, "st", 1, 0, "w", started={"type": "started", "tid": 1}, started_delay=0.05):
         pass
     with hb.beating(storage, "st", 2, 0, "w", started={"type": "started", "tid": 2}, started_delay=0.05):
-        time.sleep(0.3)
-        during = storage.pop_results("st", timeout=0)
+        deadline = time.monotonic() + 10  # the heartbeat thread reports once it is scheduled
+        during = []
+        while not during and time.monotonic() < deadline:
+            during = storage.pop_results("st", timeout=0)
+            time.sleep(0.01)
     assert during == [{"type": "started", "tid": 2}]
     assert storage.pop_results("st", timeout=0) == []
 

@@ -69,9 +69,32 @@ def test_signed_blob_without_a_worker_secret_is_refused_unless_insecure():
 
 def test_version_mismatch_is_refused(monkeypatch):
     monkeypatch.setattr(obj, "python_version", lambda: "2.7")
+    monkeypatch.setattr(obj.platform, "python_version", lambda: "2.7.18")
     ref, blob = obj.pickle_objective(square, SPACE, secret=b"k")
     monkeypatch.undo()
-    with pytest.raises(ObjectiveError, match="Python 2.7"):
+    with pytest.raises(ObjectiveError, match=r"Python 2\.7\.18 .*must agree on major\.minor"):
+        obj.unpack(blob, ref.digest, secret=b"k", insecure=False)
+
+
+def test_a_cloudpickle_patch_difference_loads_and_warns_once(monkeypatch, caplog):
+    major, minor, *_ = obj.cloudpickle.__version__.split(".")
+    monkeypatch.setattr(obj.cloudpickle, "__version__", f"{major}.{minor}.999")
+    ref, blob = obj.pickle_objective(square, SPACE, secret=b"k")
+    monkeypatch.undo()
+    with caplog.at_level("WARNING"):
+        for _ in range(3):
+            _, loaded = obj.unpack(blob, ref.digest, secret=b"k", insecure=False)
+    assert loaded["fn"](3) == 9
+    warned = [r.getMessage() for r in caplog.records if "patch version only" in r.getMessage()]
+    assert len(warned) == 1 and f"cloudpickle {major}.{minor}.999 vs" in warned[0]
+
+
+def test_a_cloudpickle_minor_difference_is_refused(monkeypatch):
+    major, minor, *_ = obj.cloudpickle.__version__.split(".")
+    monkeypatch.setattr(obj.cloudpickle, "__version__", f"{major}.{int(minor) + 1}.0")
+    ref, blob = obj.pickle_objective(square, SPACE, secret=b"k")
+    monkeypatch.undo()
+    with pytest.raises(ObjectiveError, match=rf"cloudpickle {major}\.{int(minor) + 1}\.0, but this worker"):
         obj.unpack(blob, ref.digest, secret=b"k", insecure=False)
 
 

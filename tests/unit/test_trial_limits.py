@@ -64,9 +64,11 @@ def test_time_limit_raises_a_base_exception_and_restores_the_outer_alarm():
                 except Exception:  # user code cannot swallow it
                     pytest.fail("TrialTimeout was caught as an Exception")
         left, _ = signal.getitimer(signal.ITIMER_REAL)
-        assert 0.5 < left < 1.0  # what was left of the outer alarm, re-armed
+        assert 0.0 < left < 1.0  # what was left of the outer alarm, re-armed
         assert signal.getsignal(signal.SIGALRM) is not None and fired == []
-        time.sleep(1.0)
+        deadline = time.monotonic() + 10
+        while not fired and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert fired == [signal.SIGALRM]
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
