@@ -28,7 +28,7 @@ import warnings  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import report  # noqa: E402
+from benchlib import report, wide  # noqa: E402
 from benchlib.adapters import MAIN, OPTIMIZERS, distopt_level  # noqa: E402
 from benchlib.problems import ALL_PROBLEMS, HELD_OUT, PROBLEMS  # noqa: E402
 from benchlib.schedule import durations, run_async  # noqa: E402
@@ -84,13 +84,13 @@ def run_task(task: tuple[str, int, list[int], list[str], int]) -> list[dict]:
     """All optimizers and worker counts for one (problem, seed)."""
     problem_name, seed, qs, optimizers, budget = task
     warnings.simplefilter("ignore")
-    problem = ALL_PROBLEMS[problem_name]
+    problem = wide.problem(problem_name)
     schedule = durations(problem_name, seed, budget)
     records = []
     for q in qs:
         for name in optimizers:
             opt = OPTIMIZERS[name].make(problem.space, seed)
-            res = run_async(opt, problem.fn, problem.optimum, budget, q, schedule)
+            res = run_async(opt, problem.fn, problem.optimum, budget, q, schedule, problem.truth)
             records.append({
                 "problem": problem_name, "optimizer": name, "q": q, "seed": seed, "budget": budget,
                 "best_regret": res.best_regret, "wall_seconds": round(res.wall_seconds, 4),

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import logging
 import math
 import operator
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -255,6 +257,11 @@ class HyperoptAdapter:
         self.trials.refresh()
 
 
+def _env_settings() -> dict[str, Any]:
+    """Settings for ``distopt-custom``: try a setting on a benchmark without editing code."""
+    return json.loads(os.environ.get("DISTOPT_TPE_SETTINGS") or "{}")
+
+
 # -- the registry -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class OptimizerSpec:
@@ -273,6 +280,8 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
                           lambda space, seed, liar=liar: make_distopt(space, seed, _tpe_algo(liar=liar)))
             for liar in ("worst", "best", "mean", "none")
         ],
+        OptimizerSpec("distopt-custom", "distopt TPE with the settings in $DISTOPT_TPE_SETTINGS (a JSON object)",
+                      lambda space, seed: make_distopt(space, seed, _tpe_algo(**_env_settings()))),
         OptimizerSpec("optuna", "optuna TPESampler(seed=s): v5 default (multivariate, constant_liar)",
                       lambda space, seed: make_optuna(space, seed)),
         OptimizerSpec("optuna-cl-mv", "optuna TPESampler(constant_liar=True, multivariate=True, seed=s)",

@@ -26,9 +26,10 @@ class Problem:
     optimum: float
     note: str = ""
     argmin: Any = None  # a point (as the objective receives it) where ``fn == optimum``
+    truth: Callable[[Any], float] | None = None  # noise-free value of a noisy ``fn`` (regret is scored on it)
 
     def regret(self, params: Any) -> float:
-        return float(self.fn(params)) - self.optimum
+        return float((self.truth or self.fn)(params)) - self.optimum
 
     @cached_property
     def scale(self) -> float:

@@ -41,10 +41,12 @@ class RunResult:
 
 
 def run_async(
-    opt: Optimizer, objective: Callable[[Any], float], optimum: float, budget: int, q: int, schedule: np.ndarray
+    opt: Optimizer, objective: Callable[[Any], float], optimum: float, budget: int, q: int, schedule: np.ndarray,
+    truth: Callable[[Any], float] | None = None,
 ) -> RunResult:
     """Drive ``opt`` through the schedule with ``q`` workers; it is told ``objective(params)``
-    and scored by regret ``objective(params) - optimum``."""
+    and scored by regret ``truth(params) - optimum`` (``truth`` defaults to the objective;
+    a noisy problem passes its noise-free value)."""
     if len(schedule) < budget:
         raise ValueError(f"schedule has {len(schedule)} durations, budget is {budget}")
     t0 = time.perf_counter()
@@ -64,7 +66,7 @@ def run_async(
         now, _, handle, params = heapq.heappop(running)
         loss = float(objective(params))
         opt.tell(handle, loss)
-        regrets.append(loss - optimum)
+        regrets.append((loss if truth is None else float(truth(params))) - optimum)
         if asked < budget:
             ask(now)
     finite = [r for r in regrets if math.isfinite(r)]

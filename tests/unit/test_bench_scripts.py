@@ -110,3 +110,73 @@ def test_pruning_script_compares_regret_at_equal_steps(tmp_path: Path) -> None:
         assert all(regret >= -1e-12 for _, regret in r["trace"])
     assert (tmp_path / "p.png").stat().st_size > 5000
     assert "steps to match" in run("bench_pruning.py", "--from-json", str(out))
+
+
+def _benchlib():
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from benchlib import generated, sklearn_tasks, wide
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    return generated, sklearn_tasks, wide
+
+
+def test_generated_problems_know_their_optimum_and_differ() -> None:
+    import numpy as np
+
+    from distopt.algo.prior import sample_prior_point
+    from distopt.space import compile_space, space_eval
+
+    generated, _, wide = _benchlib()
+    names = wide.sets()
+    assert len(names["tuning"]) >= 15 and len(names["validation"]) >= 15
+    assert not set(names["tuning"]) & set(names["validation"])
+    rng = np.random.default_rng(0)
+    shapes = set()
+    for i in range(generated.N_INSTANCES):
+        inst = generated.instance(i)
+        p = wide.problem(inst.name)
+        assert abs(p.regret(p.argmin)) < 1e-9, p.name
+        compiled = compile_space(p.space)
+        assert 2 <= len(inst.branches) <= 4
+        assert len({len(b.params) for b in inst.branches}) == len(inst.branches)  # different dimensions
+        regrets = [p.regret(space_eval(p.space, sample_prior_point(compiled, rng))) for _ in range(100)]
+        assert min(regrets) > -1e-9, p.name
+        shapes.add(tuple(len(b.params) for b in inst.branches))
+    assert len(shapes) > 10
+    # the same index always gives the same problem
+    assert generated.instance(3).describe() == generated.instance(3).describe()
+    assert generated.instance(3).truth(generated.instance(3).argmin) < 1e-12
+
+
+def test_noisy_problem_is_scored_on_its_noise_free_value() -> None:
+    generated, _, wide = _benchlib()
+    noisy = next(generated.instance(i) for i in range(generated.N_INSTANCES) if generated.instance(i).noise > 0)
+    point = noisy.argmin
+    assert noisy.fn(point) != noisy.truth(point)
+    assert noisy.fn(point) == noisy.fn(point)  # deterministic per point
+    assert abs(wide.problem(noisy.name).regret(point)) < 1e-12
+
+
+def test_sklearn_tasks_interpolate_their_table() -> None:
+    _, sk, wide = _benchlib()
+    for task in sk.TASKS:
+        p = wide.problem(task)
+        assert abs(p.regret(p.argmin)) < 1e-12, task
+    # halfway between two grid points of one axis (log scale): the mean of the two errors
+    table = sk.tables()["wine"]["svc"]
+    point = {"svc_C": 10 ** -1.5, "svc_gamma": 1e-3}
+    assert abs(sk.interpolate(table, "svc", point) - 0.5 * (table[0, 2] + table[1, 2])) < 1e-12
+
+
+def test_wide_script_reports_tuning_and_validation(tmp_path: Path) -> None:
+    out = tmp_path / "wide.jsonl"
+    stdout = run("bench_tpe_wide.py", "--problems", "gen00,gen01,mlp_wine", "--seeds", "2", "--budget", "12",
+                 "--q", "1,4", "--json-out", str(out))
+    assert "== tuning instances (2) ==" in stdout and "== validation instances (1) ==" in stdout
+    assert "target on validation" in stdout
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 3 * 2 * 2 * 2
+    assert all(r["best_regret"] >= -1e-9 for r in records)
+    again = run("bench_tpe_wide.py", "--from-json", str(out), str(out))
+    assert "ratio q=4" in again
