@@ -40,3 +40,5 @@ __all__ = [
     "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATE_DONE", "JOB_STATE_ERROR", "JOB_STATE_CANCEL", "JOB_STATES",
 ]
 from .monitor import status; __all__.append("status")  # noqa: E402,E702
+from .snapshot import StudyView, load_study; __all__ += ["load_study", "StudyView"]  # noqa: E402,E702
+from .manage import delete_study, list_studies; __all__ += ["list_studies", "delete_study"]  # noqa: E402,E702

@@ -18,12 +18,13 @@ from typing import Any, Callable, Iterator
 import click
 
 from .cli_common import ENV_REDIS_URL, reported
-from .errors import ConnectionFailed, DistoptError
-from .export import trials_rows, write_rows
+from .errors import ConnectionFailed, DistoptError, StudyNotFound
+from .export import choice_options, trials_rows, write_rows
 from .monitor import status as get_status
 from .records import TrialState
 from .snapshot import StudySnapshot, load_snapshot
-from .status_table import render
+from .manage import delete_study, list_studies
+from .status_table import duration, render, table
 from .storage import URL_SCHEMES, Storage, open_storage
 
 #: Cursor home and clear screen: ``--watch`` redraws in place.
@@ -73,38 +74,97 @@ def _snapshot(redis_url: str | None, study: str) -> StudySnapshot:
 @study_option(required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON (one line per refresh).")
 @click.option("--watch", type=click.FloatRange(min=0.1), metavar="SECONDS",
-              help="Refresh every SECONDS until Ctrl-C.")
-def status_command(redis_url: str | None, study: str | None, as_json: bool, watch: float | None) -> None:
-    """Queues, workers and studies on a Redis: trial counts, best loss, rate, ETA, stale trials."""
+              help="Refresh every SECONDS until Ctrl-C (redraws one screen on a terminal); with --study, "
+                   "waits for the study to appear.")
+@click.option("--all", "show_all", is_flag=True, help="List every ended study too (by default the most recent "
+                                                      "few are shown and the others folded into one line).")
+def status_command(redis_url: str | None, study: str | None, as_json: bool, watch: float | None,
+                   show_all: bool) -> None:
+    """Queues, workers and studies on a Redis: trial counts, best loss, rate, ETA, stale
+    trials. Active studies come first; a study whose coordinator is gone is shown
+    interrupted, with the command that resumes it; dead workers are shown dead."""
     with opened(redis_url) as storage:
         if watch is None:
-            click.echo(_format(get_status(storage, study), as_json), nl=False)
+            click.echo(_format(get_status(storage, study), as_json, show_all), nl=False)
             return
         with contextlib.suppress(KeyboardInterrupt):
-            _watch(storage, study, as_json, watch)
+            _watch(storage, study, as_json, watch, show_all)
 
 
-def _format(doc: dict[str, Any], as_json: bool) -> str:
+def _format(doc: dict[str, Any], as_json: bool, show_all: bool = False) -> str:
     if as_json:
         return json.dumps(doc, allow_nan=False) + "\n"
-    return render(doc, width=shutil.get_terminal_size().columns)
+    return render(doc, width=shutil.get_terminal_size().columns, show_inactive=None if show_all else 5)
 
 
-def _watch(storage: Storage, study: str | None, as_json: bool, every: float) -> None:
-    """Redraw until interrupted; after a first success a lost connection is shown and
+def _terminal() -> bool:
+    """Whether standard output is a terminal (``--watch`` redraws in place only there)."""
+    return sys.stdout.isatty()
+
+
+def _watch(storage: Storage, study: str | None, as_json: bool, every: float, show_all: bool = False) -> None:
+    """Redraw until interrupted: one screen redrawn in place on a terminal, blocks one
+    after another otherwise (a file or a pipe gets no escape codes). A study that does
+    not exist yet is waited for; after a first success a lost connection is shown and
     retried rather than ending the watch (Redis may be restarting)."""
     shown = False
+    redraw = _terminal() and not as_json
     while True:
         try:
-            text = _format(get_status(storage, study), as_json)
+            text = _format(get_status(storage, study), as_json, show_all)
+        except StudyNotFound as exc:
+            text = f"{time.strftime('%H:%M:%S')} waiting for study {study!r} to appear ({exc}); Ctrl-C to stop\n"
+            text = json.dumps({"waiting_for": study, "error": str(exc)}) + "\n" if as_json else text
+            click.echo(CLEAR + text if redraw else text, nl=False)
+            shown = True
         except ConnectionFailed as exc:
             if not shown:
                 raise
             click.echo(f"{time.strftime('%H:%M:%S')} {exc}; retrying every {every:g} s", err=True)
         else:
-            click.echo(text if as_json else CLEAR + text, nl=False)
+            click.echo(CLEAR + text if redraw else text + ("" if as_json else "\n"), nl=False)
             shown = True
         time.sleep(every)
+
+
+# -- studies -------------------------------------------------------------------------------
+@click.command("studies", short_help="List the studies: status, counts, best loss, age.")
+@redis_option
+@click.option("--active", is_flag=True, help="Only studies that are running, interrupted or created.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def studies_command(redis_url: str | None, active: bool, as_json: bool) -> None:
+    """Every study on the Redis, active ones first: status (a study whose coordinator is
+    gone is interrupted), trial counts, best loss and how long ago it last changed."""
+    with opened(redis_url) as storage:
+        rows = list_studies(storage, active=active)
+    if as_json:
+        click.echo(json.dumps(rows, allow_nan=False))
+        return
+    if not rows:
+        click.echo("no active studies" if active else "no studies")
+        return
+    body = [[r["name"], r["status"] or "-", r["counts"]["queued"] + r["counts"]["taken"],
+             r["counts"]["running"], r["counts"]["waiting"], r["counts"]["ok"], r["counts"]["fail"],
+             f"{r['finished']}/{r['max_evals']}" if r["max_evals"] is not None else r["finished"],
+             "-" if r["best_loss"] is None else f"{r['best_loss']:.6g}", f"{duration(r['age'])} ago"]
+            for r in rows]
+    click.echo("\n".join(table(["STUDY", "STATUS", "QUEUED", "RUNNING", "WAITING", "OK", "FAIL", "DONE",
+                                "BEST LOSS", "LAST ACTIVE"], body, right=range(2, 9))))
+
+
+# -- delete --------------------------------------------------------------------------------
+@click.command("delete", short_help="Delete a study and everything it stored.")
+@redis_option
+@study_option(required=True)
+@click.option("--force", is_flag=True, help="Delete it even though a live coordinator runs it.")
+def delete_command(redis_url: str | None, study: str, force: bool) -> None:
+    """Delete a study: its record, trials, inbox, heartbeats and lease, and its jobs still
+    waiting on the queue (other studies are not touched). Refuses a study a live
+    coordinator runs, unless --force."""
+    with opened(redis_url) as storage:
+        done = delete_study(storage, study, force=force)
+    click.echo(f"deleted study {study!r}: {done['trials']} trials, {done['jobs_withdrawn']} queued jobs withdrawn"
+               + (f" (its coordinator {done['coordinator']} will fail)" if done["coordinator"] else ""))
 
 
 # -- trials --------------------------------------------------------------------------------
@@ -116,13 +176,18 @@ def _watch(storage: Storage, study: str | None, as_json: bool, every: float) -> 
               help="Only trials in this state (repeat for several).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), default="-",
               help="File to write (default: standard output).")
-def trials_command(redis_url: str | None, study: str, fmt: str, states: tuple[str, ...], out: str) -> None:
+@click.option("--indices", is_flag=True, help="Write each choice as its option index (as hyperopt's Trials.vals "
+                                              "keeps it) instead of the option chosen.")
+def trials_command(redis_url: str | None, study: str, fmt: str, states: tuple[str, ...], out: str,
+                   indices: bool) -> None:
     """One row per trial: tid, state, loss, attempt, worker, times, error, the last
-    intermediate step and value reported (JSON: every one, as intermediate_values), then each
-    parameter's flat value as hyperopt keeps it (a choice as its option index, as in
-    Trials.vals; `distopt best` shows the evaluated point)."""
+    intermediate step and value reported (JSON: every one, as intermediate_values), then
+    each parameter's value: a choice as the option chosen (its index with --indices, or
+    when its options are sub-spaces), other parameters as sampled."""
     snap = _snapshot(redis_url, study)
-    rows = trials_rows(snap.records, list(snap.labels), states or None, snap.curves, intermediate=fmt == "json")
+    choices = None if indices or snap.space is None else choice_options(snap.space)
+    rows = trials_rows(snap.records, list(snap.labels), states or None, choices=choices, curves=snap.curves,
+                       intermediate=fmt == "json")
     with reported(), _output(out) as fh:
         write_rows(rows, fh, fmt, snap.labels)
     if out != "-":
@@ -184,5 +249,5 @@ def plot_command(redis_url: str | None, study: str, out: str, kind: str) -> None
 
 def register(group: click.Group) -> None:
     """Add the monitoring commands to the ``distopt`` command group."""
-    for command in (status_command, trials_command, best_command, plot_command):
+    for command in (status_command, studies_command, delete_command, trials_command, best_command, plot_command):
         group.add_command(command)

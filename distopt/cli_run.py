@@ -77,6 +77,11 @@ def resume_command(study: str, argv: list[str]) -> tuple[str, bool]:
     return " ".join(["distopt", *words]), needs_env
 
 
+def format_labeled(values: dict[str, Any]) -> str:
+    """``x=4.87, opt='adam'``: each value with its label, floats to 6 significant digits."""
+    return ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in values.items()) or "-"
+
+
 def _verbosity() -> int:
     ctx = click.get_current_context()
     root = ctx.find_root()
@@ -172,7 +177,9 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
                f"in {result.elapsed:.1f} s")
     if result.best_loss is not None:
         click.echo(f"best loss: {result.best_loss:.6g}")
-        click.echo(f"best parameters: {result.best_params!r}")
+        click.echo(f"best parameters: {format_labeled(result.best_labeled or {})}")
+        if isinstance(result.best_params, (dict, list, tuple)) and result.best_params != result.best_labeled:
+            click.echo(f"best point: {result.best_params!r}")
     if result.stop_reason == "cancelled":
         click.echo(f"cancelled: study {result.study!r} was ended by `distopt cancel` before it finished; its "
                    f"finished trials are kept (a later run with --study {result.study} continues it)", err=True)

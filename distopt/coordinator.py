@@ -60,15 +60,24 @@ class StopRules:
 
 
 class Progress:
-    """A tqdm bar of finished/total with the best loss and the number in flight."""
+    """A tqdm bar of finished/total with the best loss and the number in flight. It
+    redraws at most every ``TTY_INTERVAL`` seconds on a terminal and every
+    ``FILE_INTERVAL`` seconds when stderr is a file or a pipe (a log), not per trial."""
 
-    def __init__(self, enabled: bool, total: int, initial: int) -> None:
+    TTY_INTERVAL = 0.1
+    FILE_INTERVAL = 10.0
+
+    def __init__(self, enabled: bool, total: int, initial: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.bar = None
+        self.clock = clock
+        self._drawn = clock()
         if enabled:
             from tqdm.auto import tqdm
 
             total_arg = None if total >= sys.maxsize else total
-            self.bar = tqdm(total=total_arg, initial=initial, dynamic_ncols=True, unit="trial", file=sys.stderr)
+            self.interval = self.TTY_INTERVAL if _is_tty(sys.stderr) else self.FILE_INTERVAL
+            self.bar = tqdm(total=total_arg, initial=initial, dynamic_ncols=True, unit="trial", file=sys.stderr,
+                            mininterval=self.interval)
 
     def update(self, done: int, best: float | None, in_flight: int) -> None:
         if self.bar is None:
@@ -76,11 +85,21 @@ class Progress:
         self.bar.n = done
         best_text = "?" if best is None else f"{best:.6g}"
         self.bar.set_postfix_str(f"best loss: {best_text}, in flight: {in_flight}", refresh=False)
-        self.bar.refresh()
+        now = self.clock()
+        if now - self._drawn >= self.interval:
+            self.bar.refresh()
+            self._drawn = now
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.close()
+            self.bar.close()  # draws the final state
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 class Coordinator:

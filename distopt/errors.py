@@ -31,6 +31,14 @@ class StudyNotFound(StorageError, LookupError):
     """The named study does not exist on this storage."""
 
 
+class StudyClosed(DistoptError):
+    """The study ended (done or cancelled): it takes no new trials until a run continues it."""
+
+
+class StudyRunning(DistoptError):
+    """The study is being run by a live coordinator, so it cannot be deleted or changed."""
+
+
 class LeaseError(StorageError):
     """Another coordinator holds the study's lease."""
 

@@ -17,9 +17,11 @@ workers, ``attachments`` are JSON-able, with bytes base64-encoded (``codec.encod
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import numbers
+import os
 import time
 import traceback
 from typing import Any, Callable, Mapping
@@ -239,5 +241,29 @@ def evaluate(
         if out.attachments:
             msg["attachments"] = out.attachments
     elif out.attachments:
-        msg["attachments"] = {str(k): encode_attachment(str(k), v) for k, v in out.attachments.items()}
+        encoded = {str(k): encode_attachment(str(k), v) for k, v in out.attachments.items()}
+        size, limit = len(json.dumps(encoded)), max_attachment_bytes()
+        if size <= limit:
+            msg["attachments"] = encoded
+        else:  # refused loudly: the trial fails and says why, rather than losing them quietly
+            failed = {"status": STATUS_FAIL}
+            msg.update(status=STATUS_FAIL, loss=None, result=failed, reported=False, error=(
+                f"AttachmentsTooLarge: the attachments of trial {tid} ({', '.join(sorted(encoded))}) take {size} "
+                f"bytes as JSON (bytes base64-encoded), over the limit of {limit} bytes (${ENV_MAX_ATTACHMENT_BYTES}); "
+                "store large artifacts elsewhere (a file, an object store) and attach their path"))
     return msg
+
+
+#: Largest JSON size of one trial's attachments from a worker (they are stored in Redis).
+MAX_ATTACHMENT_BYTES = 4 * 1024 * 1024
+ENV_MAX_ATTACHMENT_BYTES = "DISTOPT_MAX_ATTACHMENT_BYTES"
+
+
+def max_attachment_bytes() -> int:
+    """``$DISTOPT_MAX_ATTACHMENT_BYTES``, else ``MAX_ATTACHMENT_BYTES``."""
+    raw = os.environ.get(ENV_MAX_ATTACHMENT_BYTES)
+    try:
+        return int(raw) if raw else MAX_ATTACHMENT_BYTES
+    except ValueError:
+        log.warning("ignoring $%s=%r: not a whole number of bytes", ENV_MAX_ATTACHMENT_BYTES, raw)
+        return MAX_ATTACHMENT_BYTES

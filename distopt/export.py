@@ -1,8 +1,10 @@
 """Trials as rows: plain dicts, CSV, JSON lines of a JSON array, or a pandas DataFrame.
 
 One row per trial with fixed columns (``COLUMNS``) and then one column per parameter,
-holding the flat value hyperopt keeps in ``misc.vals`` (a choice as its option index;
-empty when the parameter was inactive in that trial's branch). Times are epoch seconds,
+holding the flat value hyperopt keeps in ``misc.vals`` (empty when the parameter was
+inactive in that trial's branch); a choice whose options are plain values (strings,
+numbers, booleans, null) is written as the option chosen when ``choices`` gives them
+(``choice_options``), else as its option index. Times are epoch seconds,
 so a file read back gives the same numbers. A parameter whose label equals a fixed
 column is written as ``param:<label>``.
 """
@@ -43,12 +45,49 @@ def _labels_of(space: CompiledSpace | Sequence[str] | None, records: Sequence[Tr
     return list(seen)
 
 
+def choice_options(space: Any) -> dict[str, list[Any]]:
+    """label -> options of every choice in ``space`` whose options are all plain JSON
+    values (a choice between sub-spaces keeps its index in exports)."""
+    from .space.nodes import Choice, Expr
+
+    found: dict[str, list[Any]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Choice):
+            if all(o is None or isinstance(o, (str, int, float, bool)) for o in node.options):
+                found[node.label] = list(node.options)
+            for option in node.options:
+                walk(option)
+        elif isinstance(node, Expr):
+            for arg in node.args:
+                walk(arg)
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk(space)
+    return found
+
+
+def chosen_value(options: Sequence[Any] | None, value: Any) -> Any:
+    """The option ``value`` indexes in ``options`` (``value`` itself without options)."""
+    if options is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if float(value).is_integer() and 0 <= int(value) < len(options):
+        return options[int(value)]
+    return value
+
+
 def trials_rows(
     records: Sequence[TrialRecord],
     compiled_space: CompiledSpace | Sequence[str] | None = None,
     states: Iterable[TrialState | str] | None = None,
     curves: Mapping[int, Any] | None = None,
     intermediate: bool = False,
+    choices: Mapping[str, Sequence[Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """One plain dict per trial, in tid order; ``states`` keeps only those states.
 
@@ -56,8 +95,11 @@ def trials_rows(
     without it they are the labels found in the records. ``curves`` (tid ->
     ``CurveData``) fill ``last_step``/``last_value`` with each trial's last report, and
     with ``intermediate`` also ``intermediate_values`` ([[step, value], ...], for JSON).
+    ``choices`` (``choice_options`` of the space) writes those choices as the option
+    chosen instead of its index.
     """
     curves = curves or {}
+    choices = choices or {}
     wanted = None if states is None else {TrialState(s) for s in states}
     columns = param_columns(_labels_of(compiled_space, records))
     rows = []
@@ -83,7 +125,7 @@ def trials_rows(
         if intermediate:
             row[CURVE_COLUMN] = [[s, v] for s, v in zip(steps, values)]
         for label, column in columns.items():
-            row[column] = to_plain(rec.vals.get(label))
+            row[column] = to_plain(chosen_value(choices.get(label), rec.vals.get(label)))
         rows.append(row)
     return rows
 

@@ -15,6 +15,7 @@ from .errors import DistoptError, StudyNotFound
 STUDY_NAME_RULE = "1 to 100 characters from A-Z, a-z, 0-9, '_' and '-'"
 _STUDY_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _DIGEST = re.compile(r"[A-Za-z0-9_.:+=-]{1,256}")
+_WORKER = re.compile(r"[A-Za-z0-9_.:@+=-]{1,256}")
 
 
 class InvalidName(DistoptError, ValueError):
@@ -39,6 +40,17 @@ def validate_digest(digest: object) -> str:
             "A-Z, a-z, 0-9 and '_.:+=-' (a hex SHA-256 digest fits)"
         )
     return digest
+
+
+def validate_worker_id(worker: object) -> str:
+    """Return ``worker`` unchanged if it can name a worker's liveness record (``host:pid``
+    fits), else raise ``InvalidName``."""
+    if not isinstance(worker, str) or not _WORKER.fullmatch(worker):
+        raise InvalidName(
+            f"invalid worker id {worker!r}: expected 1 to 256 characters from A-Z, a-z, 0-9 and "
+            "'_.:@+=-', such as host:pid"
+        )
+    return worker
 
 
 def study_not_found(name: str, known: Iterable[str], where: str) -> StudyNotFound:

@@ -57,6 +57,18 @@ def _title(snap: StudySnapshot, what: str) -> str:
     return f"{what} — {snap.name}" if snap.name else what
 
 
+def trial_counts(snap: StudySnapshot) -> str:
+    """"41 trials: 35 ok, 4 failed, 2 other": one count, the same in every plot's title
+    (pruned trials counted apart when there are any)."""
+    ok = sum(1 for r in snap.records if r.state == TrialState.OK)
+    fail = sum(1 for r in snap.records if r.state == TrialState.FAIL)
+    pruned = sum(1 for r in snap.records if r.state == TrialState.PRUNED)
+    other = len(snap.records) - ok - fail - pruned
+    parts = [f"{ok} ok", f"{fail} failed"] + ([f"{pruned} pruned"] if pruned else []) + \
+        ([f"{other} other"] if other else [])
+    return f"{len(snap.records)} trials: {', '.join(parts)}"
+
+
 def _finite(rec: TrialRecord) -> bool:
     return rec.state == TrialState.OK and rec.loss is not None and math.isfinite(rec.loss)
 
@@ -87,7 +99,7 @@ def plot_history(source: Any, out: str | os.PathLike[str] | None = None) -> Any:
         ax.set_yscale("log")
     ax.set_xlabel("trial")
     ax.set_ylabel("loss")
-    ax.set_title(_title(snap, f"Optimization history, {len(ok)} trials"))
+    ax.set_title(_title(snap, f"Optimization history, {trial_counts(snap)}"))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper right", frameon=False)
     return _save(fig, out)
@@ -189,7 +201,7 @@ def plot_params(source: Any, out: str | os.PathLike[str] | None = None) -> Any:
         ax.grid(True, alpha=0.3)
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, label="loss" + (" (log)" if use_log else ""), shrink=0.9)
-    fig.suptitle(_title(snap, "Parameters by trial, colored by loss"))
+    fig.suptitle(_title(snap, f"Parameters by trial, colored by loss, {trial_counts(snap)}"))
     return _save(fig, out)
 
 
@@ -238,7 +250,7 @@ def plot_hist(source: Any, out: str | os.PathLike[str] | None = None) -> Any:
         ax.set_ylabel("trials", fontsize=9)
         ax.grid(True, alpha=0.3, axis="y")
     axes[0].legend(frameon=False, fontsize=8)
-    fig.suptitle(_title(snap, f"Sampled values, {len(snap.records)} trials"))
+    fig.suptitle(_title(snap, f"Sampled values, {trial_counts(snap)}"))
     return _save(fig, out)
 
 
@@ -282,7 +294,7 @@ def plot_curves(source: Any, out: str | os.PathLike[str] | None = None) -> Any:
         ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("intermediate value")
-    ax.set_title(_title(snap, f"Learning curves, {len(curves)} trials, {counts['pruned']} pruned"))
+    ax.set_title(_title(snap, f"Learning curves of {len(curves)} trials, {trial_counts(snap)}"))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper right", frameon=False)
     return _save(fig, out)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Mapping, MutableMapping, Sequence
 
+from .codec import decode_attachment
 from .coordinator import StopRules, Tick
 from .distributed import run_distributed
 from .errors import DistoptError
@@ -77,6 +78,10 @@ class RedisTrials(Trials):
         self._key: bytes | None = None
         self._key_resolved = False
         self._name = exp_key
+        self._running = False
+        self._saved_from_redis = False
+        if exp_key is not None:
+            self._load_stored(quiet=True)
 
     @property
     def study_name(self) -> str | None:
@@ -110,12 +115,16 @@ class RedisTrials(Trials):
         """What ``fmin`` calls: run the attached study on the workers of ``queue``."""
         if self._study is None:
             raise DistoptError("RedisTrials.run_fmin needs a study: call it through fmin(...)")
-        self.stop_reason = run_distributed(
-            self._study, fn, rules, queue=self.queue, parallelism=parallelism, secret=self._secret_key(),
-            insecure=self.insecure, secret_resolved=True, trial_timeout=trial_timeout, max_retries=max_retries,
-            show_progressbar=show_progressbar, ticks=self.ticks, heartbeat_ttl=self.heartbeat_ttl,
-            lease_ttl=self.lease_ttl,
-        )
+        self._running = True
+        try:
+            self.stop_reason = run_distributed(
+                self._study, fn, rules, queue=self.queue, parallelism=parallelism, secret=self._secret_key(),
+                insecure=self.insecure, secret_resolved=True, trial_timeout=trial_timeout, max_retries=max_retries,
+                show_progressbar=show_progressbar, ticks=self.ticks, heartbeat_ttl=self.heartbeat_ttl,
+                lease_ttl=self.lease_ttl,
+            )
+        finally:
+            self._running = False
 
     def _secret_key(self) -> bytes | None:
         """The signing key, settled once (a missing secret raises, saying what to set)."""
@@ -135,18 +144,106 @@ class RedisTrials(Trials):
                       heartbeat_ttl=state.get("heartbeat_ttl"), lease_ttl=state.get("lease_ttl", LEASE_TTL),
                       reconnect_window=state.get("reconnect_window", RECONNECT_WINDOW))
         self._name = state.get("name") or state["exp_key"]
-        if self._name is not None:
+        if self._name is not None and self._study is None and not self._saved:
             self._reattach()
 
     def _reattach(self) -> None:
-        """Load the stored study back, when its space has a JSON form and Redis answers."""
+        self._load_stored(quiet=True)
+
+    # -- attachments stored with the study --------------------------------------------
+    def trial_attachments(self, trial: Mapping[str, Any]) -> MutableMapping[str, Any]:
+        """One trial's attachments: those of this process, then those stored in Redis by
+        the coordinator that recorded the trial (attachments returned on a worker), so a
+        script reading the study elsewhere sees them too."""
+        return _StoredAttachments(super().trial_attachments(trial), lambda: self._stored_attachments(trial["tid"]))
+
+    def _stored_attachments(self, tid: int) -> dict[str, Any]:
+        name = self.study_name
+        if name is None:
+            return {}
+        if self._study is not None:
+            stored = self._study.storage.get_attachments(name, tid)
+        else:
+            storage = pipelined_storage(self.url, self.prefix, retry_window=self.reconnect_window)
+            try:
+                stored = storage.get_attachments(name, tid) if name in storage.list_studies() else {}
+            finally:
+                storage.close()
+        return {k: decode_attachment(v) for k, v in stored.items()}
+
+    # -- reading a stored study (hyperopt's MongoTrials(url, exp_key=...)) -----------------
+    def attach(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
+        if self._saved_from_redis:  # records read from Redis are already in the study there
+            self._saved, self._saved_labels, self._saved_from_redis = [], [], False
+        return super().attach(space, algo, rstate)
+
+    def refresh(self) -> None:
+        """Read the study's trials from Redis again (hyperopt's ``MongoTrials.refresh``),
+        so a script sees what a coordinator elsewhere recorded since. Does nothing while
+        this object's own ``fmin`` runs (its records are the current ones)."""
+        if not self._running and self.study_name is not None:
+            self._load_stored(quiet=False)
+
+    def _load_stored(self, quiet: bool) -> None:
+        """Load the study stored under this name, if it exists: as a ``Study`` when its
+        space has a JSON form, else as records (readable, not resumable from here).
+        ``quiet``: a Redis that cannot be reached is logged, not raised (the constructor
+        does not need Redis)."""
+        name = self.study_name
         try:
             storage = pipelined_storage(self.url, self.prefix, retry_window=self.reconnect_window)
-            if self._name not in storage.list_studies():
+            if name not in storage.list_studies():
+                storage.close()
                 return
-            meta = storage.get_study(self._name)
+            meta = storage.get_study(name)
             if meta.get("space") is None:
+                self._saved = storage.get_trials(name)
+                self._saved_labels = [str(x) for x in meta.get("labels") or []]
+                self._saved_from_redis = True
+                storage.close()
                 return
-            self._study = Study(space_from_json(meta["space"]), storage=storage, name=self._name)
+            old = self._study
+            study = Study(space_from_json(meta["space"]) if old is None else old.space,
+                          algo=None if old is None else old.algo, storage=storage, name=name)
+            if old is not None:
+                study.rng = old.rng
+                old.storage.close()
+            study.raw_results, study.attachments = self._raw, self._attachments
+            self._study = study
         except DistoptError as exc:
-            log.warning("could not reload study %r from %s: %s", self._name, self.url, exc)
+            if not quiet:
+                raise
+            log.warning("could not read study %r from %s: %s", name, self.url, exc)
+
+
+class _StoredAttachments(MutableMapping):
+    """A trial's attachments in this process, falling back to the ones stored in Redis
+    (read once, when first needed). Writes stay in this process, as in hyperopt's Trials."""
+
+    def __init__(self, local: MutableMapping[str, Any], load: Callable[[], dict[str, Any]]) -> None:
+        self._local = local
+        self._load = load
+        self._stored: dict[str, Any] | None = None
+
+    def _remote(self) -> dict[str, Any]:
+        if self._stored is None:
+            self._stored = self._load()
+        return self._stored
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._local:
+            return self._local[name]
+        return self._remote()[name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._local[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._local[name]
+
+    def __iter__(self) -> Iterator[str]:
+        names = list(self._local)
+        return iter(names + [k for k in self._remote() if k not in names])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

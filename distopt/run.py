@@ -101,6 +101,8 @@ class RunResult:
     #: The most common first line of the failed trials' errors, and how many had it.
     top_failure: tuple[str, int] | None = None
     n_pruned: int = 0
+    #: The best trial's parameters by label, a choice as the option chosen (for printing).
+    best_labeled: dict[str, Any] | None = None
 
 
 def load_study_file(path: str | os.PathLike[str]) -> StudyFile:
@@ -363,14 +365,23 @@ def _saved(trials: Any, save: str | None) -> Iterator[None]:
                 log.error("cannot write the trials to %s: %s", save, exc)
 
 
+def labeled_values(space: Any, vals: Any) -> dict[str, Any]:
+    """``vals`` by label, each choice whose options are plain values as the option chosen."""
+    from .export import choice_options, chosen_value
+
+    options = choice_options(space)
+    return {label: chosen_value(options.get(label), value) for label, value in dict(vals).items()}
+
+
 def write_trials(study: Any, path: str) -> int:
     """Every trial of ``study`` as ``distopt trials`` exports it: CSV for a ``.csv`` path,
     else JSON; the number written."""
-    from .export import trials_rows, write_rows
+    from .export import choice_options, trials_rows, write_rows
 
     labels = list(study.compiled.labels)
     fmt = "csv" if path.lower().endswith(".csv") else "json"
-    rows = trials_rows(study.trials, labels, curves=study.curves(), intermediate=fmt == "json")
+    rows = trials_rows(study.trials, labels, choices=choice_options(study.space), curves=study.curves(),
+                       intermediate=fmt == "json")
     tmp = f"{path}.tmp"
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         write_rows(rows, fh, fmt, labels)
@@ -396,6 +407,7 @@ def _result(trials: Trials, name: str | None, mode: str, spec: StudyFile, starte
         stop_reason=getattr(trials, "stop_reason", None),
         top_failure=_top_failure(records),
         n_pruned=sum(1 for r in records if r.state.value == "pruned"),
+        best_labeled=None if best is None else labeled_values(spec.space, best.vals),
     )
 
 

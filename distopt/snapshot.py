@@ -87,6 +87,8 @@ def as_snapshot(source: Any) -> StudySnapshot:
 
     if isinstance(source, StudySnapshot):
         return source
+    if isinstance(source, StudyView):
+        return source.snapshot
     if isinstance(source, Trials):
         source = source.study
     if source is None:
@@ -110,3 +112,93 @@ def _labels(compiled: CompiledSpace | None, stored: Any, records: Sequence[Trial
     for rec in records:
         seen.update(dict.fromkeys(rec.vals))
     return tuple(seen)
+
+
+class StudyView:
+    """A stored study, read-only: its trials, best trial and a DataFrame, read from Redis
+    (``distopt.load_study(url, name)``). It has no way to ask for or record a trial, so
+    reading a finished study can never change it; ``refresh()`` reads it again."""
+
+    def __init__(self, target: Any, name: str, *, prefix: str | None = None) -> None:
+        self._target = target
+        self._prefix = prefix
+        self.name = name
+        self._snap = self._read()
+
+    def _read(self) -> StudySnapshot:
+        storage = open_storage(self._target) if self._prefix is None else open_storage(self._target,
+                                                                                       prefix=self._prefix)
+        try:
+            return load_snapshot(storage, self.name)
+        finally:
+            if storage is not self._target:
+                storage.close()
+
+    def refresh(self) -> "StudyView":
+        """Read the study again (a running study keeps changing); returns itself."""
+        self._snap = self._read()
+        return self
+
+    def __repr__(self) -> str:
+        return f"StudyView({self.name!r}, {len(self._snap.records)} trials, status {self.status!r})"
+
+    def __len__(self) -> int:
+        return len(self._snap.records)
+
+    @property
+    def snapshot(self) -> StudySnapshot:
+        return self._snap
+
+    @property
+    def trials(self) -> list[TrialRecord]:
+        """Every trial record, in tid order."""
+        return list(self._snap.records)
+
+    @property
+    def status(self) -> Any:
+        """The status its coordinator last wrote (``distopt.status`` says whether one runs it)."""
+        return self._snap.meta.get("status")
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return dict(self._snap.meta)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._snap.labels)
+
+    @property
+    def space(self) -> Any:
+        """The search space, rebuilt from the JSON form stored with the study (None without one)."""
+        return self._snap.space
+
+    @property
+    def best_trial(self) -> TrialRecord | None:
+        return self._snap.best
+
+    @property
+    def best_loss(self) -> float | None:
+        best = self._snap.best
+        return None if best is None else best.loss
+
+    @property
+    def best_params(self) -> Any:
+        """What the objective received in the best trial (choices as their values)."""
+        best = self._snap.best
+        return None if best is None else self._snap.params(best)
+
+    def states(self, *states: TrialState | str) -> list[TrialRecord]:
+        wanted = {TrialState(s) for s in states}
+        return [r for r in self._snap.records if r.state in wanted]
+
+    def to_dataframe(self) -> Any:
+        """One row per trial (needs ``pip install distopt[pandas]``)."""
+        from .export import trials_dataframe
+
+        return trials_dataframe(self._snap)
+
+
+def load_study(target: Any, name: str, *, prefix: str | None = None) -> StudyView:
+    """Study ``name`` from a Redis URL, a redis client or a ``Storage``, as a read-only
+    ``StudyView``; raises ``StudyNotFound`` naming the studies that exist."""
+    return StudyView(target, name, prefix=prefix)

@@ -12,7 +12,11 @@ from typing import Any, Mapping, Sequence
 
 from .records import TrialState
 
-_STATES = [s.value for s in TrialState]
+#: Columns of the studies table: pending trials by what they are doing, then ended states.
+_COUNTS = ["queued", "taken", "running", "waiting"] + [s.value for s in TrialState if not s.pending]
+#: Studies that are not active beyond this many are folded into one line.
+SHOW_INACTIVE = 5
+_ACTIVE = ("running", "interrupted", "created")
 
 
 def duration(seconds: float | None) -> str:
@@ -48,21 +52,41 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence
     return lines
 
 
-def _studies(studies: Mapping[str, Any], width: int) -> list[str]:
-    headers = ["STUDY", "STATUS", *(s.upper() for s in _STATES), "DONE", "BEST LOSS", "RATE/MIN", "ETA", "STALE"]
+def _count(st: Mapping[str, Any], name: str) -> Any:
+    return st["counts"].get(name, 0)
+
+
+def _studies(studies: Mapping[str, Any], width: int, show_inactive: int | None = SHOW_INACTIVE) -> list[str]:
+    """Active studies (running, interrupted, created) all shown; of the others the
+    ``show_inactive`` most recent, the rest folded into one line."""
+    active = {n: st for n, st in studies.items() if st["status"] in _ACTIVE}
+    others = [(n, st) for n, st in studies.items() if st["status"] not in _ACTIVE]
+    shown_others = others if show_inactive is None else others[:show_inactive]
+    shown = {**active, **dict(shown_others)}
+    headers = ["STUDY", "STATUS", *(c.upper() for c in _COUNTS), "DONE", "BEST LOSS", "RATE/MIN", "ETA", "STALE"]
     rows = []
-    for name, st in studies.items():
+    for name, st in shown.items():
         done = f"{st['finished']}/{st['max_evals']}" if st["max_evals"] is not None else str(st["finished"])
         best = st["best"]
-        rows.append([name, st["status"] or "-", *(st["counts"].get(s, 0) for s in _STATES), done,
+        rows.append([name, st["status"] or "-", *(_count(st, c) for c in _COUNTS), done,
                      _loss(best and best["loss"]), f"{st['rate_per_minute']:.1f}",
                      duration(st["eta_seconds"]), len(st["stale"])])
     lines = table(headers, rows, right=range(2, len(headers)))
-    for name, st in studies.items():
+    folded = len(others) - len(shown_others)
+    if folded:
+        lines.append(f"  ... and {folded} older ended studies (`distopt studies` lists them all)")
+    for name, st in shown.items():
+        if st["status"] not in _ACTIVE:
+            continue
+        if st.get("resume"):
+            lines.append(_clip(f"  {name}: INTERRUPTED, no coordinator holds it; resume it with: {st['resume']}",
+                               max(width, 160)))
         best = st["best"]
         if best is not None:
             params = json.dumps(best["params"], sort_keys=True)
             lines.append(_clip(f"  {name}: best trial {best['tid']}, loss {_loss(best['loss'])}: {params}", width))
+        if _count(st, "waiting"):
+            lines.append(f"  {name}: {_count(st, 'waiting')} results wait in the inbox for a coordinator to record them")
         for s in st["stale"]:
             lines.append(
                 f"  {name}: STALE trial {s['tid']} (attempt {s['attempt']}, {s['state']}) on {s['worker'] or '?'}: "
@@ -72,8 +96,9 @@ def _studies(studies: Mapping[str, Any], width: int) -> list[str]:
 
 
 def _queues(queues: Mapping[str, Any]) -> list[str]:
-    rows = [[name, q["depth"], q["started"], q["failed"], len(q["workers"])] for name, q in queues.items()]
-    return table(["QUEUE", "WAITING", "STARTED", "FAILED", "WORKERS"], rows, right=(1, 2, 3, 4))
+    rows = [[name, q["depth"], q["started"], q["failed"], len(q["workers"]), q.get("workers_dead", 0)]
+            for name, q in queues.items()]
+    return table(["QUEUE", "WAITING", "STARTED", "FAILED", "WORKERS", "DEAD"], rows, right=(1, 2, 3, 4, 5))
 
 
 def _workers(workers: Mapping[str, Any]) -> list[str]:
@@ -88,11 +113,12 @@ def _workers(workers: Mapping[str, Any]) -> list[str]:
     return table(["WORKER", "HOST", "PID", "STATE", "QUEUES", "TRIAL", "HEARTBEAT", "VERSIONS"], rows, right=(2,))
 
 
-def render(doc: Mapping[str, Any], width: int = 120) -> str:
-    """The whole document: a header line, then studies, queues and workers."""
+def render(doc: Mapping[str, Any], width: int = 120, show_inactive: int | None = SHOW_INACTIVE) -> str:
+    """The whole document: a header line, then studies (ended ones beyond
+    ``show_inactive`` folded; None shows all), queues and workers."""
     when = datetime.datetime.fromtimestamp(doc["time"], tz=datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     lines = [f"distopt status · Redis {doc['redis']} · {when}", ""]
-    lines += _studies(doc["studies"], width) if doc["studies"] else ["no studies"]
+    lines += _studies(doc["studies"], width, show_inactive) if doc["studies"] else ["no studies"]
     lines.append("")
     lines += _queues(doc["queues"]) if doc["queues"] else ["no rq queues"]
     lines.append("")

@@ -18,7 +18,7 @@ import numpy as np
 from . import algo as _algo
 from .algo.history import History
 from .codec import decode_attachment, encode_record, to_plain
-from .errors import TrialError
+from .errors import StudyClosed, TrialError
 from .evaluation import interpret
 from .pruners import Pruner, make_pruner
 from .records import TrialRecord, TrialState, finished_record, pruned_at
@@ -28,6 +28,8 @@ from .storage import Storage, open_storage
 from .names import validate_study_name
 
 Algo = Callable[..., list]
+#: A study with one of these statuses takes no new trials.
+CLOSED_STATUSES = ("done", "cancelled")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,11 +123,13 @@ class Study:
         if pruner is not None:
             base_meta["pruner"] = self.pruner.to_json()
         base_meta.update(meta or {})
+        self._closed = False  # the study ended: check before adding trials to it
         if not self.storage.create_study(self.name, base_meta):
-            stored = self.storage.get_study(self.name).get("pruner")
-            if pruner is None and stored is not None:
-                self.pruner = make_pruner(stored)  # a resumed study keeps the pruner it was created with
-            elif pruner is not None and stored != self.pruner.to_json():
+            stored = self.storage.get_study(self.name)
+            self._closed = stored.get("status") in CLOSED_STATUSES
+            if pruner is None and stored.get("pruner") is not None:
+                self.pruner = make_pruner(stored["pruner"])  # a resumed study keeps the pruner it was created with
+            elif pruner is not None and stored.get("pruner") != self.pruner.to_json():
                 self.storage.update_study(self.name, {"pruner": self.pruner.to_json()})
             self._load()
 
@@ -206,15 +210,34 @@ class Study:
         return fixed + list(self.algo(self.compiled, self.history, pending, rest, self.rng))
 
     def ask(self, n: int | None = None) -> Trial | list[Trial]:
-        """One trial (``n`` None) or a list of ``n``; each stays pending until told."""
+        """One trial (``n`` None) or a list of ``n``; each stays pending until told.
+        Raises ``StudyClosed`` on a study that is done or cancelled."""
         count = 1 if n is None else int(n)
         if count < 1:
             raise TrialError(f"ask(n) needs n >= 1, got {n!r}")
+        self._check_open()  # before the sampler runs: nothing is drawn or stored
         trials = [self.trial_for(rec) for rec in self._create(self.suggest(count))]
         return trials[0] if n is None else trials
 
+    def _check_open(self) -> None:
+        """Refuse new trials in a study that ended; a run that continues it first marks
+        it running again (one read of its meta, only while it looked ended)."""
+        if not self._closed:
+            return
+        status = self.storage.get_study(self.name).get("status")
+        if status not in CLOSED_STATUSES:
+            self._closed = False
+            return
+        raise StudyClosed(
+            f"study {self.name!r} is {status} ({self.n_finished} trials finished): it takes no new trials, and "
+            f"none was added. Read it with distopt.load_study(url, {self.name!r}); to continue it, run it again "
+            f"with a larger budget: fmin(..., max_evals=MORE, trials=RedisTrials(url, exp_key={self.name!r})) or "
+            f"`distopt run STUDY_FILE --redis URL --study {self.name} --max-evals MORE`"
+        )
+
     def _create(self, suggestions: Sequence[Mapping[str, Any]]) -> list[TrialRecord]:
         """Store new QUEUED records for ``suggestions`` under fresh trial ids."""
+        self._check_open()
         now = time.time()
         plain = [to_plain(dict(vals)) for vals in suggestions]
 
@@ -319,10 +342,14 @@ class Study:
         return out
 
     def _keep_local(self, r: Mapping[str, Any], tid: int) -> None:
-        """Keep a recorded result's raw dict and attachments (hyperopt's Ctrl.attachments)."""
+        """Keep a recorded result's raw dict and attachments (hyperopt's Ctrl.attachments);
+        attachments from a worker (JSON, bytes encoded) are also stored with the study,
+        so any process reads them (``Trials.trial_attachments``)."""
         raw = r.get("raw_result")
         if raw is not None:
             self.raw_results[tid] = raw
+        elif r.get("attachments"):
+            self.storage.put_attachments(self.name, tid, r["attachments"])
         for name, value in (r.get("attachments") or {}).items():
             self.attachments[f"ATTACH::{tid}::{name}"] = decode_attachment(value)
 

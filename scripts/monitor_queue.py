@@ -24,9 +24,12 @@ def summary(doc: dict) -> list[str]:
         best = "-" if st["best"] is None else f"{st['best']['loss']:.6g}"
         lines.append(f"study {name}: {st['status']}, {c['queued']} queued, {c['running']} running, "
                      f"{c['ok']} ok, {c['fail']} failed, best {best}, {len(st['stale'])} stale")
+        if st.get("resume"):
+            lines.append(f"study {name}: no coordinator; resume with {st['resume']}")
     for name, q in doc["queues"].items():
         busy = sum(1 for w in q["workers"] if doc["workers"][w]["state"] == "busy")
-        lines.append(f"queue {name}: {q['depth']} waiting, {busy}/{len(q['workers'])} workers busy")
+        lines.append(f"queue {name}: {q['depth']} waiting, {busy}/{len(q['workers'])} workers busy"
+                     + (f", {q['workers_dead']} dead" if q.get("workers_dead") else ""))
     return lines
 
 

@@ -80,6 +80,12 @@ def queue_overview(connection: Any, workers: dict[str, dict[str, Any]]) -> dict[
     return out
 
 
+def queued_job_ids(connection: Any, queue: str) -> set[str]:
+    """Ids of the jobs waiting on rq queue ``queue`` (not yet taken by a worker)."""
+    return {j.decode() if isinstance(j, bytes) else j
+            for j in connection.lrange(Queue(queue, connection=connection, serializer=JSONSerializer).key, 0, -1)}
+
+
 def rq_overview(connection: Any, now: float) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """(queues, workers) in one call, for ``distopt.monitor``."""
     workers = worker_overview(connection, now)

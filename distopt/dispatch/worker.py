@@ -22,7 +22,7 @@ import signal
 import socket
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import redis.exceptions
 from rq import SimpleWorker, Worker
@@ -34,6 +34,7 @@ from ..storage import RedisStorage
 from .executor import DEFAULT_QUEUE, rq_queue
 from .inspect import VERSIONS_FIELD
 from .jobs import configure
+from .presence import Presence
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +99,20 @@ def work(
     name: str | None = None,
     logging_level: str = "WARNING",
     max_jobs: int | None = None,
+    heartbeat_interval: float | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> bool:
     """Run one rq worker in this process until stopped (or, with ``burst``, until the
-    queues are empty). Returns whether it ran any job."""
+    queues are empty). Returns whether it ran any job.
+
+    The process beats on its own (``presence.Presence``) every ``heartbeat_interval``
+    seconds (default ``$DISTOPT_WORKER_HEARTBEAT``, else 5), publishing ``extra`` with it."""
     storage = RedisStorage(redis_url)
     storage.ping()  # a wrong URL fails here, naming host:port
     configure(secret, insecure)
     _watch_parent()
+    presence = Presence(storage, queues, interval=heartbeat_interval, fork=fork,
+                        extra={"versions": local_versions(), **(extra or {})}).start()
     worked = False
     try:
         for generation in itertools.count():
@@ -112,6 +120,8 @@ def work(
             worker: SimpleWorker | Worker | None = None
             try:
                 worker = make_worker(storage.client, queues, fork=fork, name=label)
+                presence.rq_name, presence.current_job = worker.name, worker.get_current_job_id
+                presence.beat()  # name the rq worker at once
                 worked |= bool(worker.work(burst=burst, logging_level=logging_level, max_jobs=max_jobs))
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
                 log.warning("worker lost Redis at %s (%s)", storage.where, exc)
@@ -123,6 +133,7 @@ def work(
             _forget(worker)
         raise AssertionError("unreachable")  # pragma: no cover
     finally:
+        presence.stop()
         storage.close()
 
 

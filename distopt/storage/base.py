@@ -138,6 +138,20 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def curves(self, name: str) -> dict[int, CurveData]:
         """Every trial's curve (``complete`` set for trials that ended OK)."""
+    def peek_results(self, name: str, limit: int = 10000) -> list[dict[str, Any]]:
+        """The first ``limit`` messages waiting in the inbox, left in place (monitors read
+        what no coordinator has recorded yet)."""
+        return []
+
+    # -- attachments (hyperopt's trial attachments, JSON values) ------------------------
+    def put_attachments(self, name: str, tid: int, items: Mapping[str, Any]) -> None:
+        """Store trial ``tid``'s attachments (JSON-able values, bytes already encoded);
+        a name stored again replaces its value."""
+        raise NotImplementedError(f"{type(self).__name__} does not store attachments")
+
+    def get_attachments(self, name: str, tid: int) -> dict[str, Any]:
+        """Trial ``tid``'s stored attachments by name ({} when it has none)."""
+        return {}
 
     # -- liveness --------------------------------------------------------------------
     @abc.abstractmethod
@@ -156,6 +170,21 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def heartbeats(self, name: str) -> dict[int, dict[str, Any]]:
         """tid -> {"attempt", "deadline", "worker"} for every live heartbeat."""
+
+    # -- worker processes' own liveness (independent of any trial) ----------------------
+    def beat_worker(self, worker: str, record: Mapping[str, Any], keep: float) -> None:
+        """Publish the liveness record of worker process ``worker`` (``host:pid``); the
+        record holds at least ``beat`` (epoch seconds of this beat). It is kept ``keep``
+        seconds after the beat, then forgotten (a worker killed with SIGKILL leaves it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep worker records")
+
+    def forget_worker(self, worker: str) -> None:
+        """Remove a worker's record at once (it stopped cleanly)."""
+
+    def worker_records(self) -> dict[str, dict[str, Any]]:
+        """worker id -> its latest record, for every worker whose record is still kept.
+        A backend without workers (memory) has none."""
+        return {}
 
     # -- coordinator lease -------------------------------------------------------------
     @abc.abstractmethod

@@ -12,14 +12,19 @@ Layout (prefix ``distopt:`` by default; ``<s>`` is a validated study name)::
     distopt:study:<s>:hbinfo          HASH   tid -> JSON {"attempt", "worker"}
     distopt:study:<s>:lease           STRING coordinator id, expiring (PX)
     distopt:study:<s>:curves          HASH   tid -> JSON {"a": attempt, "s": [steps], "v": [values]}
+    distopt:study:<s>:attach          HASH   "<tid>:<name>" -> JSON attachment of a trial
+    distopt:study:<s>:attachidx       HASH   tid -> JSON list of its attachment names
     distopt:blob:<digest>             STRING signed objective blob, shared by studies
+    distopt:workers                   ZSET   worker id -> its last beat (epoch seconds)
+    distopt:worker:<id>               STRING JSON liveness record of one worker process
+                                             (``host:pid``), expiring when it stops beating
 
 Study names never contain ':', so one study's keys can never spell another's.
 """
 
 from __future__ import annotations
 
-from ..names import validate_digest, validate_study_name
+from ..names import validate_digest, validate_study_name, validate_worker_id
 from ..records import TrialState
 
 DEFAULT_PREFIX = "distopt:"
@@ -39,6 +44,13 @@ class Keys:
     @property
     def studies(self) -> str:
         return f"{self.prefix}studies"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}workers"
+
+    def worker(self, worker: str) -> str:
+        return f"{self.prefix}worker:{validate_worker_id(worker)}"
 
     def blob(self, digest: str) -> str:
         return f"{self.prefix}blob:{validate_digest(digest)}"
@@ -77,6 +89,11 @@ class Keys:
     def curves(self, study: str) -> str:
         """Intermediate values each trial's current attempt reported (workers write)."""
         return self._study(study, "curves")
+    def attachments(self, study: str) -> str:
+        return self._study(study, "attach")
+
+    def attachment_index(self, study: str) -> str:
+        return self._study(study, "attachidx")
 
     def study_keys(self, study: str) -> list[str]:
         """Every key owned by one study (what ``delete_study`` removes)."""
@@ -90,4 +107,6 @@ class Keys:
             self.heartbeat_info(study),
             self.lease(study),
             self.curves(study),
+            self.attachments(study),
+            self.attachment_index(study),
         ]

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .. import codec
 from ..errors import LeaseError, StorageError, TrialError
-from ..names import study_not_found, validate_digest, validate_study_name
+from ..names import study_not_found, validate_digest, validate_study_name, validate_worker_id
 from ..records import TrialRecord, TrialState
 from .base import CurveData, ReportReply, Storage, check_report, transition_sources
 
@@ -30,6 +30,7 @@ class _Study:
     heartbeats: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     lease: tuple[str, float] | None = None  # (owner, expiry on self._clock)
     curves: dict[int, tuple[int, list[int], list[float]]] = dataclasses.field(default_factory=dict)
+    attachments: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 def _normalized(record: TrialRecord) -> TrialRecord:
@@ -56,6 +57,7 @@ class MemoryStorage(Storage):
         self._inbox_ready = threading.Condition(self._lock)
         self._studies: dict[str, _Study] = {}
         self._blobs: dict[str, bytes] = {}
+        self._workers: dict[str, tuple[dict[str, Any], float]] = {}  # id -> (record, expiry on clock)
 
     def __repr__(self) -> str:
         return f"MemoryStorage({len(self._studies)} studies)"
@@ -169,6 +171,10 @@ class MemoryStorage(Storage):
             self._get(name).inbox.append(message)
             self._inbox_ready.notify_all()
 
+    def peek_results(self, name: str, limit: int = 10000) -> list[dict[str, Any]]:
+        with self._lock:
+            return [_json_copy(m) for m in list(self._get(name).inbox)[: max(0, int(limit))]]
+
     def pop_results(self, name: str, timeout: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
@@ -211,6 +217,15 @@ class MemoryStorage(Storage):
             rec = study.trials.get(tid)
             out[tid] = CurveData(attempt, list(steps), list(values), rec is not None and rec.state == TrialState.OK)
         return out
+    # -- attachments -------------------------------------------------------------------
+    def put_attachments(self, name: str, tid: int, items: Mapping[str, Any]) -> None:
+        items = _json_copy(dict(items))
+        with self._lock:
+            self._get(name).attachments.setdefault(int(tid), {}).update(items)
+
+    def get_attachments(self, name: str, tid: int) -> dict[str, Any]:
+        with self._lock:
+            return _json_copy(self._get(name).attachments.get(int(tid), {}))
 
     # -- liveness --------------------------------------------------------------------
     def heartbeat(self, name: str, tid: int, attempt: int, deadline: float, worker: str | None = None) -> None:
@@ -238,6 +253,23 @@ class MemoryStorage(Storage):
     def heartbeats(self, name: str) -> dict[int, dict[str, Any]]:
         with self._lock:
             return {tid: dict(b) for tid, b in sorted(self._get(name).heartbeats.items())}
+
+    # -- worker records ----------------------------------------------------------------
+    def beat_worker(self, worker: str, record: Mapping[str, Any], keep: float) -> None:
+        validate_worker_id(worker)
+        record = _json_copy(dict(record))
+        with self._lock:
+            self._workers[worker] = (record, self._clock() + float(keep))
+
+    def forget_worker(self, worker: str) -> None:
+        validate_worker_id(worker)
+        with self._lock:
+            self._workers.pop(worker, None)
+
+    def worker_records(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            now = self._clock()
+            return {w: _json_copy(r) for w, (r, expiry) in sorted(self._workers.items()) if expiry > now}
 
     # -- coordinator lease -------------------------------------------------------------
     def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:

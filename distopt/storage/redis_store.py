@@ -422,6 +422,13 @@ class RedisStorage(Storage):
         self._run(self._push_result, name, [self.keys.inbox(name)], [codec.dumps(dict(message))])
 
     @_translating
+    def peek_results(self, name: str, limit: int = 10000) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        (items,) = self._read(name, lambda p: p.lrange(self.keys.inbox(name), 0, int(limit) - 1))
+        return [codec.loads(m) for m in items]
+
+    @_translating
     def pop_results(self, name: str, timeout: float = 0.0, limit: int = 1000,
                     prelude: Callable[[Any], None] | None = None) -> list[dict[str, Any]]:
         """Up to ``limit`` messages, waiting up to ``timeout`` seconds for the first. Each
@@ -483,6 +490,29 @@ class RedisStorage(Storage):
         raw, ok = self._read(name, fill)
         ok = {_text(t) for t in ok}
         return {int(t): _curve(v, _text(t) in ok) for t, v in raw.items()}
+    # -- attachments -------------------------------------------------------------------
+    @_translating
+    def put_attachments(self, name: str, tid: int, items: Mapping[str, Any]) -> None:
+        if not items:
+            return
+        tid = int(tid)
+        (names,) = self._read(name, lambda p: p.hget(self.keys.attachment_index(name), str(tid)))
+        known = codec.loads(names) if names is not None else []
+        known += [str(k) for k in items if str(k) not in known]
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.keys.attachments(name), mapping={f"{tid}:{k}": codec.dumps(v) for k, v in items.items()})
+        pipe.hset(self.keys.attachment_index(name), str(tid), codec.dumps(known))
+        pipe.execute()
+
+    @_translating
+    def get_attachments(self, name: str, tid: int) -> dict[str, Any]:
+        tid = int(tid)
+        (names,) = self._read(name, lambda p: p.hget(self.keys.attachment_index(name), str(tid)))
+        if names is None:
+            return {}
+        known = codec.loads(names)
+        values = self.client.hmget(self.keys.attachments(name), [f"{tid}:{k}" for k in known]) if known else []
+        return {k: codec.loads(v) for k, v in zip(known, values) if v is not None}
 
     # -- liveness --------------------------------------------------------------------
     @_translating
@@ -525,6 +555,33 @@ class RedisStorage(Storage):
             tid: {"attempt": int(d["attempt"]), "deadline": deadline, "worker": d.get("worker")}
             for tid, deadline, d in self._beats(name, "+inf")
         }
+
+    # -- worker records ----------------------------------------------------------------
+    @_translating
+    def beat_worker(self, worker: str, record: Mapping[str, Any], keep: float) -> None:
+        """One MULTI: the record (expiring after ``keep``), its beat in the index, and the
+        index pruned of workers silent for longer than ``keep``."""
+        beat = float(record["beat"])
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(self.keys.worker(worker), codec.dumps(dict(record)), px=max(1, int(round(float(keep) * 1000))))
+        pipe.zadd(self.keys.workers, {worker: beat})
+        pipe.zremrangebyscore(self.keys.workers, "-inf", f"({beat - float(keep)!r}")
+        pipe.execute()
+
+    @_translating
+    def forget_worker(self, worker: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self.keys.worker(worker))
+        pipe.zrem(self.keys.workers, worker)
+        pipe.execute()
+
+    @_translating
+    def worker_records(self) -> dict[str, dict[str, Any]]:
+        ids = sorted(_text(w) for w in self.client.zrange(self.keys.workers, 0, -1))
+        if not ids:
+            return {}
+        texts = self.client.mget([self.keys.worker(w) for w in ids])
+        return {w: codec.loads(t) for w, t in zip(ids, texts) if t is not None}
 
     # -- coordinator lease -------------------------------------------------------------
     @_translating

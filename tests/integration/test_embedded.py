@@ -120,7 +120,7 @@ def test_embedded_run_leaves_no_process_or_port():
     stdout, stderr = tree.follow(proc, timeout=90)
     assert proc.returncode == 0, stderr
     assert "(embedded)" in stdout and "trials: 30 (30 ok, 0 failed)" in stdout
-    assert "best loss: " in stdout and "best parameters: " in stdout
+    assert "best loss: " in stdout and re.search(r"^best parameters: x=-?[0-9.]+$", stdout, re.M), stdout
     assert "insecure" not in stderr.lower()  # a per-run secret, no warning
     assert tree.ports, "the embedded redis-server's port was not seen"
     assert_nothing_left(tree)

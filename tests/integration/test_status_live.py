@@ -86,7 +86,7 @@ def test_status_follows_a_live_study_and_spots_a_killed_worker(redis_url, tmp_pa
 
         thread = threading.Thread(target=coordinate, daemon=True)
         thread.start()
-        doc = wait_for(redis_url, lambda d: d["studies"][STUDY]["counts"]["running"] == 1 and any(
+        doc = wait_for(redis_url, lambda d: d["studies"][STUDY]["states"]["running"] == 1 and any(
             w["trial"] and w["trial"]["study"] == STUDY for w in d["workers"].values()))
         (name, busy), = [(n, w) for n, w in doc["workers"].items() if w["trial"]]
         tid = busy["trial"]["tid"]
@@ -108,3 +108,51 @@ def test_status_follows_a_live_study_and_spots_a_killed_worker(redis_url, tmp_pa
         assert not thread.is_alive() and not errors, errors
         st = check_counts(redis_url, status(redis_url, STUDY, now=now + 3600))
         assert st["counts"]["cancelled"] == 1 and st["total"] == 13 and st["stale"] == []
+
+
+def test_numbers_add_up_at_every_poll_of_a_200_trial_study(redis_url):
+    """A script polls while 200 trials run: at every poll each trial is in exactly one
+    bucket, the pending buckets are the stored pending trials, nothing finished is lost
+    between polls, and every worker listed is alive."""
+    from distopt.errors import StudyNotFound
+
+    def objective(x):
+        time.sleep(0.01)
+        return (x - 1.0) ** 2
+
+    study, n = "poll200", 200
+    errors: list[BaseException] = []
+
+    def coordinate() -> None:
+        try:
+            fmin(objective, hp.uniform("x", -5, 5), max_evals=n, parallelism=4, rstate=1, show_progressbar=False,
+                 trials=RedisTrials(redis_url, exp_key=study, secret=SECRET))
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    polls, last_finished = 0, 0
+    with WorkerPool(redis_url, 2, secret=SECRET.encode(), grace=2.0):
+        thread = threading.Thread(target=coordinate, daemon=True)
+        thread.start()
+        while thread.is_alive() or polls == 0:
+            try:
+                doc = status(redis_url, study)
+            except StudyNotFound:
+                continue
+            st = doc["studies"][study]
+            c, s = st["counts"], st["states"]
+            assert sum(c.values()) == sum(s.values()) == st["total"] <= n + 4, st
+            assert c["queued"] + c["taken"] + c["running"] + c["waiting"] == s["queued"] + s["running"], st
+            assert c["ok"] == s["ok"] and c["fail"] == s["fail"] == 0 and st["finished"] == s["ok"], st
+            assert st["finished"] >= last_finished, (st, last_finished)
+            assert all(w["alive"] for w in doc["workers"].values()), doc["workers"]
+            assert doc["queues"].get("distopt", {"started": 0})["started"] <= 2
+            last_finished = st["finished"]
+            polls += 1
+        thread.join(60)
+    assert not errors, errors
+    assert polls >= 5
+    end = status(redis_url, study)["studies"][study]
+    assert end["status"] == "done" and end["counts"]["ok"] == end["total"] == n and end["eta_seconds"] == 0.0
+    later = status(redis_url, study, now=time.time() + 600)["studies"][study]
+    assert later["rate_per_minute"] == end["rate_per_minute"] > 0 and later["rate_frozen"]

@@ -40,6 +40,7 @@ def url(redis_url):
                                               book_time=1000.0, start_time=1001.0, end_time=1002.0 + tid,
                                               worker="h:1", error="boom" if state == "fail" else None))
     storage.create_study("empty", {"space": None, "labels": [], "status": "created"})
+    storage.acquire_lease("demo", "h:9:coordinator", 600)
     storage.close()
     return redis_url
 
@@ -99,7 +100,8 @@ def test_status_table(url):
     lines = result.output.splitlines()
     assert lines[0].startswith("distopt status · Redis 127.0.0.1:")
     demo = next(line for line in lines if line.startswith("demo "))
-    assert demo.split()[:10] == ["demo", "running", "0", "1", "2", "1", "0", "0", "0", "3/10"]
+    # queued, taken, running, waiting, ok, fail, pruned, lost, cancelled, done
+    assert demo.split()[:12] == ["demo", "running", "0", "0", "1", "0", "2", "1", "0", "0", "0", "3/10"]
     assert "best trial 1, loss 0.25" in result.output and '"opt": "sgd"' in result.output
 
 
@@ -123,13 +125,78 @@ def test_watch_redraws_until_ctrl_c(url, monkeypatch):
     assert result.output.count("distopt status · Redis") == 3
     calls.clear()
     lines = run("status", "--redis", url, "--watch", "2", "--json").output.splitlines()
-    assert len(lines) == 3 and all(json.loads(line)["version"] == 1 for line in lines)
+    assert len(lines) == 3 and all(json.loads(line)["version"] == 2 for line in lines)
 
 
-def test_watch_clears_the_screen(url, monkeypatch):
+def test_watch_clears_the_screen_on_a_terminal_only(url, monkeypatch):
     monkeypatch.setattr("distopt.cli_monitor.time.sleep", lambda s: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr("distopt.cli_monitor._terminal", lambda: True)
     result = CliRunner().invoke(main, ["status", "--redis", url, "--watch", "1"], color=True)
-    assert result.output.startswith("\x1b[H\x1b[2J")
+    assert result.output.startswith("\x1b[H\x1b[2J") and result.output.count("\x1b[2J") == 1
+    monkeypatch.setattr("distopt.cli_monitor._terminal", lambda: False)
+    result = CliRunner().invoke(main, ["status", "--redis", url, "--watch", "1"], color=True)
+    assert "\x1b" not in result.output and result.output.startswith("distopt status")
+
+
+def test_watch_waits_for_a_study_to_appear(url, monkeypatch):
+    storage = RedisStorage(url)
+    calls = []
+
+    def sleep(seconds):
+        calls.append(seconds)
+        if len(calls) == 2:
+            storage.create_study("later", {"space": None, "labels": [], "status": "created"})
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("distopt.cli_monitor.time.sleep", sleep)
+    result = run("status", "--redis", url, "--study", "later", "--watch", "1")
+    assert result.exit_code == 0, result.output
+    blocks = result.output.split("distopt status · Redis")
+    assert result.output.count("waiting for study 'later' to appear") == 2 and len(blocks) == 3
+    assert "later" in blocks[-1] and "demo" not in blocks[-1]
+
+
+def test_studies_lists_active_first_and_filters(url):
+    storage = RedisStorage(url)
+    storage.create_study("old", {"space": None, "labels": [], "status": "done", "created": 5.0})
+    storage.create_study("orphan", {"space": None, "labels": [], "status": "running", "created": 6.0})
+    rows = json.loads(run("studies", "--redis", url, "--json").output)
+    by_name = {r["name"]: r for r in rows}
+    assert [r["name"] for r in rows][-1] == "old"  # ended studies after the active ones
+    assert by_name["orphan"]["status"] == "interrupted" and by_name["demo"]["status"] == "running"
+    assert by_name["demo"]["counts"]["ok"] == 2 and by_name["demo"]["best_loss"] == 0.25
+    assert by_name["demo"]["coordinator_alive"] and not by_name["orphan"]["coordinator_alive"]
+    active = json.loads(run("studies", "--redis", url, "--json", "--active").output)
+    assert {r["name"] for r in active} == {"demo", "empty", "orphan"}
+    text = run("studies", "--redis", url).output.splitlines()
+    assert text[0].split()[:3] == ["STUDY", "STATUS", "QUEUED"] and text[-1].startswith("old ")
+
+
+def test_status_folds_old_studies(url):
+    storage = RedisStorage(url)
+    for i in range(8):
+        storage.create_study(f"old{i}", {"space": None, "labels": [], "status": "done", "created": float(i)})
+    text = run("status", "--redis", url).output
+    assert "demo " in text and "... and 3 older ended studies" in text
+    assert "old7 " in text and "old0 " not in text  # the most recent ones are shown
+    assert "old0 " in run("status", "--redis", url, "--all").output
+
+
+def test_delete_refuses_a_running_study_unless_forced(url):
+    storage = RedisStorage(url)
+    storage.push_result("demo", {"tid": 3, "attempt": 0, "status": "ok", "loss": 1.0})
+    storage.heartbeat("demo", 3, 0, 1e12, "h:1")
+    result = run("delete", "--redis", url, "--study", "demo")
+    assert result.exit_code == 1 and "being run by coordinator h:9:coordinator" in result.output
+    assert "--force" in result.output and "demo" in storage.list_studies()
+    result = run("delete", "--redis", url, "--study", "demo", "--force")
+    assert result.exit_code == 0 and "deleted study 'demo': 4 trials" in result.output
+    assert storage.list_studies() == ["empty"]
+    assert storage.client.keys("distopt:study:demo:*") == []
+    assert storage.client.keys("distopt:study:empty:*")  # the other study is untouched
+    result = run("delete", "--redis", url, "--study", "demo")
+    assert result.exit_code == 1 and "'demo' not found" in result.output
 
 
 def test_trials_csv_and_json(url, tmp_path):
@@ -142,6 +209,14 @@ def test_trials_csv_and_json(url, tmp_path):
                  "--state", "fail", "--out", str(path))
     assert result.exit_code == 0 and "wrote 3 trials" in result.output
     assert [r["state"] for r in json.loads(path.read_text())] == ["ok", "ok", "fail"]
+
+
+def test_trials_exports_choice_values_unless_indices_are_asked(url):
+    rows = list(csv.DictReader(io.StringIO(run("trials", "--redis", url, "--study", "demo").output)))
+    assert [r["opt"] for r in rows] == ["adam", "sgd", "adam", "sgd"]
+    indexed = run("trials", "--redis", url, "--study", "demo", "--indices", "--format", "json").output
+    assert [r["opt"] for r in json.loads(indexed)] == [0, 1, 0, 1]
+    assert [r["lr"] for r in json.loads(indexed)] == [0.01, 0.02, 0.03, 0.04]  # other parameters as sampled
 
 
 def test_trials_to_an_unwritable_file(url, tmp_path):

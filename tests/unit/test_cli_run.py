@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 from click.testing import CliRunner
@@ -84,3 +85,19 @@ def test_cancel_says_how_many_results_it_recorded(redis_url):
     assert ("study inbox: cancelled 1 queued or running trials, kept 1 finished ones (by this process), having "
             "first recorded 1 results that had already come back; status cancelled") in out.output
     storage.close()
+
+
+def test_run_summary_labels_the_best_parameters(tmp_path):
+    study = tmp_path / "labeled.py"
+    study.write_text(
+        "from distopt import hp\n"
+        "space = {'x': hp.uniform('x', 0, 1), 'opt': hp.choice('opt', ['adam', 'sgd'])}\n"
+        "max_evals = 5\n"
+        "def objective(p):\n"
+        "    return p['x'] + (0 if p['opt'] == 'sgd' else 1)\n"
+    )
+    result = CliRunner().invoke(main, ["run", str(study), "--no-progress"], env={"DISTOPT_REDIS_URL": None})
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("best parameters: ")]
+    assert re.fullmatch(r"best parameters: (opt='(adam|sgd)', x=[0-9.e-]+|x=[0-9.e-]+, opt='(adam|sgd)')", line), line
+    assert "best point" not in result.output  # the point the objective received says nothing more here

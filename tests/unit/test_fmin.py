@@ -186,3 +186,17 @@ def test_space_eval_of_argmin_round_trip():
     space = {"m": hp.choice("m", [{"a": hp.uniform("a", 0, 1)}, {"b": hp.randint("b", 4)}])}
     best = run(lambda p: p["m"].get("a", p["m"].get("b", 0) / 4), space, 40)
     assert space_eval(space, best)["m"] in ({"a": best.get("a")}, {"b": best.get("b")})
+
+
+def test_progress_bar_in_a_log_file_redraws_rarely(monkeypatch):
+    """stderr a file: the bar is drawn at its minimum interval, not once per trial."""
+    import io
+
+    from distopt import fmin, hp
+
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stderr", log)
+    fmin(lambda x: x ** 2, hp.uniform("x", -1, 1), max_evals=300, show_progressbar=True, rstate=0)
+    text = log.getvalue()
+    draws = text.count("\r") + text.count("\n")
+    assert "300/300" in text and draws <= 10, (draws, len(text))

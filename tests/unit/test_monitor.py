@@ -40,6 +40,8 @@ def make_study(storage, name, records, space=SPACE, **meta):
                                 "status": "running", "created": NOW - 700, **meta})
     for r in records:
         storage.put_trial(name, r)
+    if meta.get("status", "running") == "running":  # a live coordinator holds it
+        storage.acquire_lease(name, "host:1:coord", 3600)
 
 
 @pytest.fixture
@@ -66,11 +68,16 @@ def test_schema_is_json_and_counts_add_up(storage, fake_redis):
     assert set(doc) == {"version", "time", "redis", "queues", "workers", "studies"}
     assert doc["version"] == SCHEMA_VERSION and doc["time"] == NOW
     st = doc["studies"]["s1"]
-    assert set(st) == {"status", "coordinator", "queue", "created", "counts", "total", "finished", "max_evals",
-                       "best", "rate_per_minute", "rate_window", "eta_seconds", "stale"}
-    assert st["counts"] == {"queued": 1, "running": 1, "ok": 2, "fail": 1, "lost": 1, "cancelled": 1,
-                            "pruned": 0}
-    assert sum(st["counts"].values()) == st["total"] == 7
+    assert set(st) >= {"status", "coordinator", "queue", "created", "counts", "total", "finished", "max_evals",
+                       "best", "rate_per_minute", "rate_window", "eta_seconds", "stale"}  # version 1's fields
+    assert set(st) - {"status", "coordinator", "queue", "created", "counts", "total", "finished", "max_evals",
+                      "best", "rate_per_minute", "rate_window", "eta_seconds", "stale"} == {
+        "stored_status", "coordinator_alive", "resume", "states", "last_activity", "rate_frozen"}
+    assert st["counts"] == {"queued": 1, "taken": 0, "running": 1, "waiting": 0, "ok": 2, "fail": 1, "pruned": 0,
+                            "lost": 1, "cancelled": 1}
+    assert st["states"] == {"queued": 1, "running": 1, "ok": 2, "fail": 1, "pruned": 0, "lost": 1, "cancelled": 1}
+    assert sum(st["counts"].values()) == sum(st["states"].values()) == st["total"] == 7
+    assert st["coordinator"] == "host:1:coord" and st["coordinator_alive"] and st["resume"] is None
     assert st["finished"] == 3 and st["max_evals"] == 10 and st["status"] == "running"
 
 
@@ -188,7 +195,7 @@ def test_memory_storage_has_no_queues_or_workers():
 
 
 def test_coordinator_lease_is_reported(storage, fake_redis):
-    make_study(storage, "s1", [])
+    make_study(storage, "s1", [], status="created")
     storage.acquire_lease("s1", "host:1:abc", ttl=30)
     assert status(fake_redis, "s1")["studies"]["s1"]["coordinator"] == "host:1:abc"
 
@@ -210,9 +217,11 @@ def test_queues_and_a_busy_worker(fake_redis, storage):
     SEEN.clear()
     make_worker(fake_redis, name="w1").work(burst=True, logging_level="ERROR")
     first, second = SEEN
-    assert first["queues"]["distopt"] == {"depth": 1, "started": 1, "failed": 0, "workers": ["w1"]}
+    assert first["queues"]["distopt"] == {"depth": 1, "started": 1, "rq_started": 1, "failed": 0, "workers": ["w1"],
+                                          "workers_dead": 0}
     worker = first["workers"]["w1"]
     assert worker["state"] == "busy" and worker["queues"] == ["distopt"]
+    assert worker["liveness"] == "unknown" and worker["alive"] is None  # no heartbeat of its own
     assert worker["trial"] == {"study": "my-st-1", "tid": 7, "attempt": 2}
     assert worker["id"] == f"{worker['hostname']}:{worker['pid']}"
     assert 0 <= worker["heartbeat_age"] < 60 and worker["last_heartbeat"] <= time.time()
@@ -241,3 +250,42 @@ def test_redis_failure_while_reading_rq_is_named(storage, fake_redis, monkeypatc
     monkeypatch.setattr("distopt.dispatch.inspect.rq_overview", down)
     with pytest.raises(ConnectionFailed, match="cannot reach Redis at fakeredis .* rq's queues"):
         status(fake_redis)
+
+
+def test_an_orphaned_study_is_interrupted_with_a_resume_command_without_password(fake_redis):
+    from distopt.monitor import resume_command
+
+    storage = RedisStorage(fake_redis)
+    make_study(storage, "orphan", [rec(0, S.OK, end=NOW - 5), rec(1, S.RUNNING, start=NOW - 2)], status="running",
+               max_evals=10)
+    storage.release_lease("orphan", "host:1:coord")  # hold none: as after the lease lapsed
+    storage.client.delete(storage.keys.lease("orphan"))
+    st = status(fake_redis, "orphan", now=NOW)["studies"]["orphan"]
+    assert st["status"] == "interrupted" and st["stored_status"] == "running" and st["eta_seconds"] is None
+    assert st["coordinator"] is None and st["coordinator_alive"] is False
+    assert st["resume"] == 'distopt run STUDY_FILE --redis "$DISTOPT_REDIS_URL" --study orphan'  # no URL known
+
+    class Secret(RedisStorage):
+        url = "redis://:hunter2@db:6379/0"
+
+    assert "hunter2" not in resume_command("x", Secret(fake_redis))
+    assert '"$DISTOPT_REDIS_URL"' in resume_command("x", Secret(fake_redis))
+
+
+def test_a_done_study_keeps_the_rate_it_ended_with(storage, fake_redis):
+    records = [rec(i, S.OK, end=NOW - 100 - 10 * i) for i in range(6)]
+    make_study(storage, "s1", records, max_evals=6, status="done")
+    first = status(fake_redis, "s1", now=NOW)["studies"]["s1"]
+    later = status(fake_redis, "s1", now=NOW + 86400)["studies"]["s1"]
+    assert first["rate_per_minute"] == later["rate_per_minute"] > 0 and later["rate_frozen"]
+    assert later["eta_seconds"] == 0.0
+
+
+def test_results_in_the_inbox_are_waiting_not_running_or_stale(storage, fake_redis):
+    make_study(storage, "s1", [rec(0, S.RUNNING, start=NOW - 600), rec(1, S.QUEUED), rec(2, S.QUEUED)],
+               status="interrupted")
+    storage.push_result("s1", {"tid": 0, "attempt": 0, "status": "ok", "loss": 1.0})
+    storage.push_result("s1", {"type": "started", "tid": 1, "attempt": 0})
+    st = status(fake_redis, "s1", now=NOW)["studies"]["s1"]
+    assert st["counts"]["waiting"] == 1 and st["counts"]["running"] == 1 and st["counts"]["queued"] == 1
+    assert st["stale"] == []  # trial 0 started 10 min ago without a beat, but its result is here

@@ -18,6 +18,7 @@ def _doc(fake_redis):
     storage.create_study("s", {"space": None, "labels": ["x"], "status": "running", "max_evals": 3})
     storage.put_trial("s", TrialRecord(0, {"x": 1.0}, TrialState.OK, loss=1.0, book_time=1.0, end_time=2.0))
     storage.put_trial("s", TrialRecord(1, {"x": 2.0}, TrialState.RUNNING, start_time=1.0, worker="h:1"))
+    storage.acquire_lease("s", "h:2:c", 60)
     return status(fake_redis, now=100.0)
 
 
@@ -26,7 +27,8 @@ def test_every_field_is_documented(fake_redis):
     documented = set(re.findall(r"`([a-z_]+)`", page))
     doc = _doc(fake_redis)
     study = doc["studies"]["s"]
-    fields = set(doc) | set(study) | set(study["counts"]) | set(study["best"]) | set(study["stale"][0])
+    fields = set(doc) | set(study) | set(study["counts"]) | set(study["states"]) | set(study["best"]) | \
+        set(study["stale"][0])
     assert fields - documented == set()
 
 

@@ -96,7 +96,11 @@ def test_curves_of_a_pruned_search_and_of_a_stored_study(tmp_path, fake_redis):
     assert any(r.state.value == "pruned" for r in trials.study.trials)
     fig = PLOTS["curves"](trials, tmp_path / "c.png")
     assert_png(tmp_path / "c.png")
-    assert "pruned" in fig.axes[0].get_title()
+    from distopt.plotting import trial_counts
+    from distopt.snapshot import as_snapshot
+
+    assert " pruned" in trial_counts(as_snapshot(trials))
+    assert trial_counts(as_snapshot(trials)) in fig.axes[0].get_title()
     study = Study(SPACE, seed=3, storage=RedisStorage(fake_redis), name="stored")
     for t in study.ask(3):
         for step in range(4):
@@ -105,3 +109,18 @@ def test_curves_of_a_pruned_search_and_of_a_stored_study(tmp_path, fake_redis):
     assert_png(tmp_path / "s.png")
     with pytest.raises(PlotError, match="no intermediate values"):
         PLOTS["curves"](Study(SPACE, seed=3))
+def test_every_plot_counts_the_same_trials(fake_redis):
+    """A study with failed and pending trials: history, params and histogram titles agree."""
+    study = Study(SPACE, seed=5, storage=RedisStorage(fake_redis), name="counted")
+    for t in study.ask(10):
+        study.tell(t, objective(t.params))
+    study.ask(3)  # still pending
+    snap = read_study(fake_redis, "counted")
+    ok = sum(1 for r in snap.records if r.state.value == "ok")
+    fail = sum(1 for r in snap.records if r.state.value == "fail")
+    expected = f"13 trials: {ok} ok, {fail} failed, 3 other"
+    titles = []
+    for kind in KINDS:  # the curves plot uses the same count: see test_curves_of_a_pruned_search_...
+        fig = PLOTS[kind](snap)
+        titles.append(fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title())
+    assert all(expected in t for t in titles), titles

@@ -254,6 +254,17 @@ def test_inbox_fifo_and_limit(store: Storage, study: str) -> None:
     assert store.pop_results(study, timeout=1.0) == [{"tid": 3, "loss": 1.5}, {"tid": 4, "loss": 2.0}]
 
 
+def test_peek_leaves_the_inbox_as_it_is(store: Storage, study: str) -> None:
+    assert store.peek_results(study) == []
+    for i in range(3):
+        store.push_result(study, {"tid": i})
+    assert store.peek_results(study, limit=2) == [{"tid": 0}, {"tid": 1}]
+    assert store.peek_results(study) == [{"tid": 0}, {"tid": 1}, {"tid": 2}]
+    assert store.pop_results(study, limit=10) == [{"tid": 0}, {"tid": 1}, {"tid": 2}]
+    with pytest.raises(StudyNotFound):
+        store.peek_results("nope")
+
+
 def test_pop_times_out_empty(store: Storage, study: str) -> None:
     start = time.monotonic()
     assert store.pop_results(study, timeout=0.3) == []
@@ -519,3 +530,44 @@ def test_report_marks_complete_trials_and_keeps_nan(store: Storage, study: str) 
     store.delete_study(study)
     with pytest.raises(StudyNotFound):
         store.report(study, 0, 0, 4, 1.0)
+def test_worker_records_kept_until_forgotten(make_storage: Callable[..., Storage]) -> None:
+    store, other = make_storage(), make_storage("other:")
+    assert store.worker_records() == {}
+    store.beat_worker("host-a:11", {"beat": 100.0, "queues": ["q"]}, keep=3600)
+    store.beat_worker("host-b:22", {"beat": 101.5, "version": "1.2"}, keep=3600)
+    store.beat_worker("host-a:11", {"beat": 105.0, "queues": ["q"]}, keep=3600)  # a later beat replaces
+    assert store.worker_records() == {"host-a:11": {"beat": 105.0, "queues": ["q"]},
+                                      "host-b:22": {"beat": 101.5, "version": "1.2"}}
+    if other is not store:
+        assert other.worker_records() == {}  # another prefix: other workers
+    store.forget_worker("host-b:22")
+    store.forget_worker("host-b:22")
+    assert list(store.worker_records()) == ["host-a:11"]
+    with pytest.raises(InvalidName):
+        store.beat_worker("bad id", {"beat": 1.0}, keep=10)
+
+
+def test_worker_record_expires_after_keep(store: Storage, backend: str) -> None:
+    if backend == "memory":
+        store = MemoryStorage(clock=iter([0.0, 0.5, 2.0]).__next__)
+    store.beat_worker("h:1", {"beat": time.time()}, keep=1.0)
+    assert "h:1" in store.worker_records()
+    if backend != "memory":  # Redis expires the record by itself
+        wait = time.monotonic() + 10
+        while "h:1" in store.worker_records() and time.monotonic() < wait:
+            time.sleep(0.05)
+    assert store.worker_records() == {}
+
+
+def test_attachments_per_trial(store: Storage, study: str) -> None:
+    assert store.get_attachments(study, 3) == {}
+    store.put_attachments(study, 3, {"model": {"__bytes__": "AAE="}, "note": "hi"})
+    store.put_attachments(study, 3, {"note": "again"})
+    store.put_attachments(study, 30, {"other": [1, 2]})
+    assert store.get_attachments(study, 3) == {"model": {"__bytes__": "AAE="}, "note": "again"}
+    assert store.get_attachments(study, 30) == {"other": [1, 2]}
+    with pytest.raises(StudyNotFound):
+        store.put_attachments("nope", 1, {"a": 1})
+    store.delete_study(study)
+    store.create_study(study, {})
+    assert store.get_attachments(study, 3) == {}  # deleted with the study
