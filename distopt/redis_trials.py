@@ -172,10 +172,10 @@ class RedisTrials(Trials):
         return {k: decode_attachment(v) for k, v in stored.items()}
 
     # -- reading a stored study (hyperopt's MongoTrials(url, exp_key=...)) -----------------
-    def attach(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
+    def attach(self, space: Any, algo: Algo | None, rstate: Any, pruner: Any = None) -> Study:
         if self._saved_from_redis:  # records read from Redis are already in the study there
             self._saved, self._saved_labels, self._saved_from_redis = [], [], False
-        return super().attach(space, algo, rstate)
+        return super().attach(space, algo, rstate, pruner)
 
     def refresh(self) -> None:
         """Read the study's trials from Redis again (hyperopt's ``MongoTrials.refresh``),

@@ -307,9 +307,10 @@ def curves_of(records: list[dict[str, Any]], budget: int) -> dict[tuple[str, int
     out = {}
     points = checkpoints(budget)
     for key, rs in groups.items():
-        at = np.array([[regret_at(r["trace"], s) for s in points] for r in rs])
-        out[key] = {"steps": points, "median": np.median(at, axis=0).tolist(),
-                    "q25": np.percentile(at, 25, axis=0).tolist(), "q75": np.percentile(at, 75, axis=0).tolist(),
+        at = np.array([[regret_at(r["trace"], s) for s in points] for r in rs])  # inf before a first complete trial
+        with np.errstate(invalid="ignore"):  # inf - inf between percentiles before any complete trial
+            q25, med, q75 = (np.nan_to_num(np.percentile(at, p, axis=0), nan=np.inf).tolist() for p in (25, 50, 75))
+        out[key] = {"steps": points, "median": med, "q25": q25, "q75": q75,
                     "n_seeds": len(rs),
                     "trials": float(np.median([r["n_trials"] for r in rs])),
                     "pruned": float(np.median([r["n_pruned"] for r in rs]))}
@@ -408,34 +409,54 @@ def plot(records: list[dict[str, Any]], out: str) -> None:
     fig.savefig(out, dpi=110)
 
 
+class _Serial:
+    """The pool's interface, in this process (``--jobs 1``)."""
+
+    def __enter__(self) -> "_Serial":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def imap_unordered(self, fn: Callable[[Any], Any], items: Any, chunksize: int = 1) -> Any:
+        return map(fn, items)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problems", default=",".join(PROBLEMS))
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     ap.add_argument("--q", default="1,8")
     ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--budget", type=int, default=60 * STEPS, help="total steps per run (default: 60 full trials)")
+    ap.add_argument("--budget", type=int, default=40 * STEPS, help="total steps per run (default: 40 full trials)")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--json-out", default=None)
-    ap.add_argument("--from-json", default=None)
+    ap.add_argument("--from-json", default=None, help="a --json-out file, or a --partial file of JSON lines")
+    ap.add_argument("--partial", default=None, help="append each run's record to this file as it ends")
     ap.add_argument("--plot", default=None, help="PNG of median regret (and IQR) against steps consumed")
     args = ap.parse_args()
     if args.from_json:
-        records = json.loads(Path(args.from_json).read_text())["records"]
+        text = Path(args.from_json).read_text()
+        records = json.loads(text)["records"] if text.lstrip().startswith("{\"records\"") else \
+            [json.loads(line) for line in text.splitlines() if line.strip()]
     else:
-        tasks = [(p, o, q, args.budget, s) for p in args.problems.split(",") for q in map(int, args.q.split(","))
-                 for o in args.optimizers.split(",") for s in range(args.seeds)]
+        # seeds outermost: a run stopped early still has every optimizer on the same seeds
+        tasks = [(p, o, q, args.budget, s) for s in range(args.seeds) for p in args.problems.split(",")
+                 for q in map(int, args.q.split(",")) for o in args.optimizers.split(",")]
         unknown = sorted({t[1] for t in tasks} - set(OPTIMIZERS)) + sorted({t[0] for t in tasks} - set(PROBLEMS))
         if unknown:
             ap.error(f"unknown optimizer or problem {unknown}; known: {sorted(OPTIMIZERS)}, {sorted(PROBLEMS)}")
         for name in {t[0] for t in tasks}:
             _problem(name)  # build (and cache) the tables before forking
         started = time.time()
-        if args.jobs > 1:
-            with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-                records = pool.map(_task, tasks, chunksize=1)
-        else:
-            records = [_task(t) for t in tasks]
+        records = []
+        partial = open(args.partial, "a") if args.partial else None
+        with multiprocessing.get_context("fork").Pool(args.jobs) if args.jobs > 1 else _Serial() as pool:
+            for record in pool.imap_unordered(_task, tasks, chunksize=1):
+                records.append(record)
+                if partial is not None:  # one JSON line per run, as it ends: --from-json reads it back
+                    partial.write(json.dumps(record) + "\n")
+                    partial.flush()
         print(f"{len(records)} runs in {time.time() - started:.0f} s", file=sys.stderr)
     text, summary = report(records)
     print(text)
