@@ -6,7 +6,7 @@ machines, with a TPE sampler that accounts for the trials still running.
 """
 
 from . import algo
-from .algo import rand, tpe
+from . import anneal, mix, rand, tpe
 from .constants import (
     JOB_STATE_CANCEL,
     JOB_STATE_DONE,
@@ -18,6 +18,7 @@ from .constants import (
     STATUS_NEW,
     STATUS_OK,
     STATUS_RUNNING,
+    STATUS_STRINGS,
     STATUS_SUSPENDED,
 )
 from .errors import DistoptError, TrialPruned
@@ -26,17 +27,20 @@ from . import pruners
 from .records import TrialState
 from .reporting import report, should_prune
 from .redis_trials import RedisTrials
-from .space import hp, space_eval
+from . import hp
+from .space import space_eval
 from .study import Study, Trial
-from .trials import AllTrialsFailed, Trials, generate_trials_to_calculate
+from .compat.domain import Domain
+from .errors import AllTrialsFailed
+from .trials import Trials, generate_trials_to_calculate, trials_from_docs
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "hp", "fmin", "tpe", "rand", "Trials", "RedisTrials", "space_eval", "Study", "Trial", "TrialState",
+    "hp", "fmin", "tpe", "rand", "anneal", "mix", "Trials", "Domain", "trials_from_docs", "RedisTrials", "space_eval", "Study", "Trial", "TrialState",
     "generate_trials_to_calculate", "AllTrialsFailed", "DistoptError",
     "report", "should_prune", "TrialPruned", "pruners",
-    "STATUS_OK", "STATUS_FAIL", "STATUS_NEW", "STATUS_RUNNING", "STATUS_SUSPENDED",
+    "STATUS_OK", "STATUS_FAIL", "STATUS_NEW", "STATUS_RUNNING", "STATUS_SUSPENDED", "STATUS_STRINGS",
     "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATE_DONE", "JOB_STATE_ERROR", "JOB_STATE_CANCEL", "JOB_STATES",
 ]
 from .monitor import status; __all__.append("status")  # noqa: E402,E702

@@ -60,3 +60,39 @@ class TrialPruned(DistoptError):
 
     Let it propagate (or raise it yourself): the trial ends PRUNED with its last reported
     value, and the worker is free at once."""
+# -- hyperopt's exceptions (``distopt.exceptions`` is hyperopt's import path for them) ------
+
+class BadSearchSpace(SpaceError):
+    """A search space hyperopt would reject (hyperopt's ``BadSearchSpace``)."""
+
+
+class DuplicateLabel(BadSearchSpace):
+    """Two different hyperparameters share one label (hyperopt's ``DuplicateLabel``)."""
+
+
+class InvalidTrial(TrialError):
+    """A trial document lacks a key hyperopt requires, or its ids disagree."""
+
+
+class InvalidResult(TrialError):
+    """The objective returned something that is not a result (hyperopt raises here too)."""
+
+
+class InvalidResultStatus(InvalidResult):
+    """A result dict without a 'status', or one not among hyperopt's STATUS_STRINGS."""
+
+
+class InvalidLoss(InvalidResult):
+    """A result dict with status 'ok' whose 'loss' is missing or not a number."""
+
+
+class InvalidResultType(InvalidResult, TypeError):
+    """The objective returned neither a number nor a dict (None, a string, an array...)."""
+
+
+class AllTrialsFailed(DistoptError):
+    """No trial reported a usable loss, so there is no best trial."""
+
+
+class InvalidAnnotatedParameter(DistoptError, ValueError):
+    """``space="annotated"`` needs every argument of the objective annotated with a node."""

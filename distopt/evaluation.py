@@ -30,28 +30,12 @@ import numpy as np
 
 from .codec import encode_attachment, to_plain
 from .constants import STATUS_FAIL, STATUS_OK, STATUS_STRINGS
-from .errors import TrialError, TrialPruned
+from .errors import InvalidLoss, InvalidResult, InvalidResultStatus, InvalidResultType, TrialError, TrialPruned
 from .reporting import Reporter, reporting
 
 log = logging.getLogger(__name__)
 
 _HOW = "return a float loss, or a dict such as {'loss': 0.5, 'status': STATUS_OK}"
-
-
-class InvalidResult(TrialError):
-    """The objective returned something that is not a result (hyperopt raises here too)."""
-
-
-class InvalidResultStatus(InvalidResult):
-    """A result dict whose 'status' is not one of hyperopt's STATUS_STRINGS."""
-
-
-class InvalidLoss(InvalidResult):
-    """A result dict with status 'ok' whose 'loss' is missing or not a number."""
-
-
-class InvalidResultType(InvalidResult, TypeError):
-    """The objective returned neither a number nor a dict (None, a string, an array...)."""
 
 
 INVALID_KINDS: dict[str, type[InvalidResult]] = {
@@ -106,8 +90,8 @@ def _invalid(kind: type[InvalidResult], message: str) -> Outcome:
 
 def interpret(raw: Any, warn: bool = True) -> Outcome:
     """The outcome of a returned value, with hyperopt's rules: a number is the loss; a
-    dict needs a status in STATUS_STRINGS (default 'ok' when it has a 'loss') and, when
-    'ok', a loss ``float()`` accepts. Anything else is invalid (hyperopt raises).
+    dict needs a status in STATUS_STRINGS and, when 'ok', a loss ``float()`` accepts.
+    Anything else is invalid (hyperopt raises).
 
     A loss that is NaN or infinite makes the trial FAIL (reported, so hyperopt's state is
     DONE) with a message naming the value, instead of poisoning the model with it.
@@ -119,7 +103,11 @@ def interpret(raw: Any, warn: bool = True) -> Outcome:
             return _invalid(InvalidResult, (
                 f"the objective returned 'attachments' {attachments!r} of type {type(attachments).__name__}; "
                 "make it a dict {name: value}"))
-        status = returned.get("status", STATUS_OK if "loss" in returned else None)
+        if "status" not in returned:  # hyperopt raises here too (it reads result["status"])
+            return _invalid(InvalidResultStatus, (
+                f"the objective returned a dict without a 'status' ({_short(raw)}); add 'status': STATUS_OK "
+                "(or STATUS_FAIL), or return the loss as a plain number"))
+        status = returned["status"]
         if status not in STATUS_STRINGS:
             return _invalid(InvalidResultStatus, (
                 f"the objective returned a dict with status {status!r} ({_short(raw)}); "

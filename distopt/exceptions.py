@@ -1,10 +1,18 @@
-"""hyperopt's ``hyperopt.exceptions`` import path: ``from distopt.exceptions import
-AllTrialsFailed`` works after changing the import. Every distopt error derives from
-``DistoptError``."""
+"""hyperopt's ``hyperopt.exceptions`` import path: every exception hyperopt defines, each
+a subclass of ``DistoptError`` (all are defined in ``distopt.errors``)."""
 
-from .errors import DistoptError
-from .evaluation import InvalidLoss, InvalidResult, InvalidResultStatus, InvalidResultType
-from .trials import AllTrialsFailed
+from .errors import (  # noqa: F401  (re-exported)
+    AllTrialsFailed,
+    BadSearchSpace,
+    DistoptError,
+    DuplicateLabel,
+    InvalidAnnotatedParameter,
+    InvalidLoss,
+    InvalidResult,
+    InvalidResultStatus,
+    InvalidResultType,
+    InvalidTrial,
+)
 
-__all__ = ["AllTrialsFailed", "DistoptError", "InvalidLoss", "InvalidResult", "InvalidResultStatus",
-           "InvalidResultType"]
+__all__ = ["AllTrialsFailed", "BadSearchSpace", "DistoptError", "DuplicateLabel", "InvalidAnnotatedParameter",
+           "InvalidLoss", "InvalidResult", "InvalidResultStatus", "InvalidResultType", "InvalidTrial"]

@@ -15,18 +15,17 @@ import pickle
 import sys
 from typing import Any, Callable, Mapping, Sequence
 
+from .compat.domain import Domain
+from .compat.suggest import HyperoptAlgo, is_hyperopt_algo
 from .coordinator import Coordinator, StopRules
-from .errors import DistoptError
+from .errors import DistoptError, InvalidAnnotatedParameter
 from .executor import InlineExecutor
+from .space.compile import check_labels
 from .space.evaluate import space_eval
 from .space.nodes import Node
 from .trials import Trials, generate_trials_to_calculate  # noqa: F401  (hyperopt.fmin's import path)
 
 log = logging.getLogger(__name__)
-
-
-class InvalidAnnotatedParameter(DistoptError, ValueError):
-    """``space="annotated"`` needs every argument of the objective annotated with a node."""
 
 
 def validate_timeout(timeout: Any) -> None:
@@ -102,11 +101,20 @@ def fmin(
     max_evals = _max_evals(max_evals)
     if isinstance(space, str) and space == "annotated":
         space, fn = _annotated(fn)
+    check_labels(space)
     if trials is None and trials_save_file and os.path.exists(trials_save_file):
         with open(trials_save_file, "rb") as fh:
             trials = pickle.load(fh)
     if trials is None:
         trials = Trials()
+    elif points_to_evaluate and getattr(trials, "run_fmin", None) is None:
+        log.warning(
+            "points_to_evaluate is ignored when trials= is given, as in hyperopt (%d points not evaluated); "
+            "pass them to generate_trials_to_calculate(points) and use that as trials, or leave trials out",
+            len(points_to_evaluate))
+        points_to_evaluate = None
+    if algo is not None and is_hyperopt_algo(algo):
+        algo = HyperoptAlgo(algo, Domain(fn, space), trials)
     study = trials.attach(space, algo, rstate, pruner)
     for point in points_to_evaluate or ():
         study.enqueue(point)

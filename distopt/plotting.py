@@ -301,3 +301,43 @@ def plot_curves(source: Any, out: str | os.PathLike[str] | None = None) -> Any:
 
 
 PLOTS = {"history": plot_history, "params": plot_params, "hist": plot_hist, "curves": plot_curves}
+
+
+# -- hyperopt's names ----------------------------------------------------------------------
+def _shown(fig: Any, do_show: bool) -> Any:
+    """hyperopt's ``do_show``: show the figure in a pyplot window (needs a display)."""
+    if do_show:
+        import matplotlib.pyplot as plt
+
+        manager = plt.figure().canvas.manager  # a pyplot-managed window to draw this figure in
+        manager.canvas.figure = fig
+        fig.set_canvas(manager.canvas)
+        plt.show()
+    return fig
+
+
+def main_plot_history(trials: Any, do_show: bool = True, status_colors: Any = None, title: str = "Loss History") -> Any:
+    """hyperopt's name for ``plot_history`` (``status_colors`` and ``title`` are not used)."""
+    return _shown(plot_history(trials), do_show)
+
+
+def main_plot_histogram(trials: Any, do_show: bool = True, title: str = "Loss Histogram") -> Any:
+    """hyperopt's name for a histogram of the losses of the successful trials."""
+    snap = as_snapshot(trials)
+    losses = np.array([float(r.loss) for r in snap.records if _finite(r)])  # type: ignore[arg-type]
+    if losses.size == 0:
+        raise PlotError(f"study {snap.name or '(unnamed)'} has no trial that finished with a loss yet; nothing to plot")
+    fig = _figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    ax.hist(losses, bins=min(50, max(5, losses.size // 4)), color=_OK_COLOR, alpha=0.8)
+    ax.set_xlabel("loss")
+    ax.set_ylabel("trials")
+    ax.set_title(_title(snap, f"{title}, {losses.size} trials"))
+    return _shown(fig, do_show)
+
+
+def main_plot_vars(trials: Any, do_show: bool = True, fontsize: int = 10, colorize_best: Any = None,
+                   columns: int = 5, arrange_by_loss: bool = False) -> Any:
+    """hyperopt's name for ``plot_params`` (one panel per parameter: value against trial,
+    coloured by loss); the layout arguments are not used."""
+    return _shown(plot_params(trials), do_show)

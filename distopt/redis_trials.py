@@ -180,7 +180,9 @@ class RedisTrials(Trials):
     def refresh(self) -> None:
         """Read the study's trials from Redis again (hyperopt's ``MongoTrials.refresh``),
         so a script sees what a coordinator elsewhere recorded since. Does nothing while
-        this object's own ``fmin`` runs (its records are the current ones)."""
+        this object's own ``fmin`` runs (its records are the current ones). Documents
+        inserted by hand show from now on, as with ``Trials``."""
+        super().refresh()
         if not self._running and self.study_name is not None:
             self._load_stored(quiet=False)
 

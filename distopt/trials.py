@@ -14,14 +14,11 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .constants import JOB_STATES, STATUS_NEW, STATUS_OK, STATUS_RUNNING
-from .errors import DistoptError
+from .compat.documents import flat_vals, pmin_sampled, validate_document
+from .constants import JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW, JOB_STATE_RUNNING, JOB_STATES, STATUS_FAIL, STATUS_NEW, STATUS_OK, STATUS_RUNNING
+from .errors import AllTrialsFailed, DistoptError
 from .records import JOB_VALID_STATES, TrialRecord, TrialState, hyperopt_state
 from .study import Algo, Study
-
-
-class AllTrialsFailed(DistoptError):
-    """No trial reported a usable loss, so there is no best trial."""
 
 
 def _dt(ts: float | None) -> datetime.datetime | None:
@@ -140,6 +137,9 @@ class Trials:
         self._saved: list[TrialRecord] = []  # records without a study (an unpickled Trials)
         self._saved_labels: list[str] = []
         self._rng_state: Any = None
+        self._inserted: list[dict[str, Any]] = []  # documents inserted, shown after refresh()
+        self._extra: list[dict[str, Any]] = []  # refreshed documents no study has taken in yet
+        self._issued = -1  # the last id new_trial_ids handed out
 
     # -- attaching a study ---------------------------------------------------------
     @property
@@ -182,7 +182,39 @@ class Trials:
         for point in self._points:
             study.enqueue(point)
         self._points = []
+        self._absorb(study)
         return study
+
+    def _absorb(self, study: Study) -> None:
+        """Documents inserted by hand (a warm start) join the study: finished ones as
+        results the sampler learns from, new ones as points to evaluate first (hyperopt's
+        fmin evaluates them too)."""
+        if not self._extra:
+            return
+        used = {r.tid for r in study.trials}
+        next_tid = max(used | {-1}) + 1
+        records = []
+        for doc in self._extra:
+            vals = flat_vals(doc)
+            if doc["state"] in (JOB_STATE_NEW, JOB_STATE_RUNNING):
+                study.enqueue(study.fitting_vals(vals))
+                continue
+            tid = doc["tid"]
+            if not isinstance(tid, int) or isinstance(tid, bool) or tid in used:
+                tid = next_tid
+            used.add(tid)
+            next_tid = max(next_tid, tid + 1)
+            result = dict(doc.get("result") or {})
+            loss = result.get("loss")
+            ok = (doc["state"] == JOB_STATE_DONE and result.get("status") == STATUS_OK and loss is not None
+                  and np.isfinite(float(loss)))
+            records.append(TrialRecord(
+                tid=tid, vals=vals, state=TrialState.OK if ok else TrialState.FAIL,
+                loss=float(loss) if ok else None, result=to_plain_result(result),
+                error=None if ok else "inserted as a failed trial document",
+                reported=doc["state"] == JOB_STATE_DONE))
+        study.restore(records, foreign=True)
+        self._extra = []
 
     def _new_study(self, space: Any, algo: Algo | None, rstate: Any, pruner: Any = None) -> Study:
         return Study(space, algo=algo, seed=rstate, pruner=pruner)
@@ -214,7 +246,11 @@ class Trials:
         return self._saved_labels if self._study is None else self._study.compiled.labels
 
     def _all_docs(self) -> list[dict[str, Any]]:
-        """Every record's document, ERROR and CANCEL ones too (hyperopt's _dynamic_trials)."""
+        """Every record's document, ERROR and CANCEL ones too (hyperopt's _dynamic_trials),
+        then the refreshed documents inserted by hand."""
+        return self._record_docs() + self._extra
+
+    def _record_docs(self) -> list[dict[str, Any]]:
         if self._study is None and not self._saved:
             return [self._point_doc(i, p) for i, p in enumerate(self._points)]
         labels = self._labels()
@@ -243,10 +279,61 @@ class Trials:
 
     @property
     def _dynamic_trials(self) -> list[dict[str, Any]]:
-        return self._all_docs()
+        return self._all_docs() + self._inserted
 
     def refresh(self) -> None:
-        """Documents are always current; kept for hyperopt compatibility."""
+        """Show the documents inserted since the last refresh (the study's own documents
+        are always current)."""
+        self._extra.extend(self._inserted)
+        self._inserted = []
+
+    # -- hyperopt's document API ---------------------------------------------------
+    def insert_trial_doc(self, doc: Mapping[str, Any]) -> Any:
+        """Add one trial document (``InvalidTrial`` when it lacks a required key); it
+        shows after ``refresh()``. Finished documents warm-start the next ``fmin``; new
+        ones are evaluated by it."""
+        return self.insert_trial_docs([doc])[0]
+
+    def insert_trial_docs(self, docs: Iterable[Mapping[str, Any]]) -> list[Any]:
+        checked = [validate_document(to_plain_doc(d), self._exp_key) for d in docs]
+        return self._insert_trial_docs(checked)
+
+    def _insert_trial_docs(self, docs: Iterable[Mapping[str, Any]]) -> list[Any]:
+        """Insert without checks (hyperopt's name)."""
+        docs = [dict(d) for d in docs]
+        self._inserted.extend(docs)
+        return [d["tid"] for d in docs]
+
+    def new_trial_ids(self, n: int) -> list[int]:
+        """``n`` trial ids not used yet."""
+        known = [d["tid"] for d in self._all_docs() + self._inserted if isinstance(d["tid"], int)]
+        first = max(known + [self._issued]) + 1
+        self._issued = first + int(n) - 1
+        return list(range(first, first + int(n)))
+
+    def new_trial_docs(self, tids: Sequence[Any], specs: Sequence[Any], results: Sequence[Any],
+                       miscs: Sequence[Any]) -> list[dict[str, Any]]:
+        """Documents (state NEW) for the given ids, specs, results and miscs."""
+        if not len(tids) == len(specs) == len(results) == len(miscs):
+            raise DistoptError(f"new_trial_docs needs as many tids, specs, results and miscs, got "
+                               f"{len(tids)}, {len(specs)}, {len(results)}, {len(miscs)}")
+        return [{"state": JOB_STATE_NEW, "tid": tid, "spec": spec, "result": result, "misc": misc,
+                 "exp_key": self._exp_key, "owner": None, "version": 0, "book_time": None, "refresh_time": None}
+                for tid, spec, result, misc in zip(tids, specs, results, miscs)]
+
+    def delete_all(self) -> None:
+        """Forget every trial (a fresh search on the next ``fmin``)."""
+        self.__init__(self._exp_key)
+
+    def view(self, exp_key: str | None = None, refresh: bool = True) -> "Trials":
+        return self
+
+    def fmin(self, fn: Any, space: Any, algo: Any = None, max_evals: Any = None, **kwargs: Any) -> Any:
+        """``fmin(fn, space, ..., trials=self)``, as hyperopt's method."""
+        from .fmin import fmin
+
+        kwargs.pop("allow_trials_fmin", None)
+        return fmin(fn, space, algo=algo, max_evals=max_evals, trials=self, allow_trials_fmin=False, **kwargs)
 
     def __len__(self) -> int:
         return len(self.trials)
@@ -311,6 +398,8 @@ class Trials:
     @property
     def best_trial(self) -> dict[str, Any]:
         """The document of the trial with the lowest loss among successful ones."""
+        if self._extra:
+            return _best_document(self.trials)
         best = self._study.best_trial if self._study is not None else _best_of(self._saved)
         if best is None:
             raise AllTrialsFailed("no trial finished with status 'ok', so there is no best trial")
@@ -338,10 +427,25 @@ class Trials:
         return {k: v[0] for k, v in best["misc"]["vals"].items() if len(v)}
 
     def average_best_error(self, bandit: Any = None) -> float:
-        losses = np.array([r["loss"] for r in self.results if r.get("status") == STATUS_OK], dtype=float)
-        if losses.size == 0:
-            raise AllTrialsFailed("no trial finished with status 'ok'")
-        return float(losses.min())
+        """hyperopt's average best error: the true loss of the best trial, or with noisy
+        losses ('loss_variance'), the true losses weighted by each trial's probability of
+        being the best. ``bandit`` (a ``Domain``) reads the results when given."""
+        results = [r for r in self.results if (bandit.status(r) if bandit is not None else r.get("status")) == STATUS_OK]
+        if bandit is None:
+            rows = [(r["loss"], r.get("loss_variance", 0), r.get("true_loss", r["loss"])) for r in results]
+        else:
+            rows = [(bandit.loss(r), bandit.loss_variance(r), bandit.true_loss(r)) for r in results]
+        table = np.asarray(sorted(rows), dtype=float).reshape(-1, 3)
+        if table.size == 0:
+            raise AllTrialsFailed("no trial finished with status 'ok', so there is no best error")
+        if not np.all(np.isfinite(table)):
+            raise DistoptError("average_best_error needs finite losses, variances and true losses")
+        if np.all(table[:, 1] == 0):
+            return float(table[np.argmin(table[:, 0]), 2])
+        sigma = np.sqrt(table[0, 1])
+        cutoff = int(np.sum(table[:, 0] < table[0, 0] + 3 * sigma)) or 1
+        pmin = pmin_sampled(table[:cutoff, 0], table[:cutoff, 1])
+        return float((pmin * table[:cutoff, 2]).sum())
 
     def to_dataframe(self) -> Any:
         """One row per trial, failed ones too (needs pandas: ``pip install distopt[pandas]``)."""
@@ -389,6 +493,51 @@ class Trials:
         self._attachments = dict(state.get("attachments") or {})
 
 
+def to_plain_doc(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A document with numpy scalars as Python numbers (hyperopt SONifies on insert)."""
+    if not isinstance(doc, Mapping):
+        return doc  # type: ignore[return-value]  # validate_document names the problem
+    return {k: (_plain_values(v) if k in ("misc", "result") else v) for k, v in doc.items()}
+
+
+def _plain_values(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_values(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def to_plain_result(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A result as the storage keeps it (JSON-able; other values by their repr)."""
+    from .codec import to_plain
+
+    out = {}
+    for k, v in result.items():
+        try:
+            out[str(k)] = to_plain(v)
+        except DistoptError:
+            out[str(k)] = repr(v)
+    return out
+
+
+def _best_document(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """hyperopt's rule: the ok document with the lowest loss that is not NaN."""
+    best, best_loss = None, None
+    for doc in docs:
+        result = doc.get("result") or {}
+        loss = result.get("loss")
+        if result.get("status") != STATUS_OK or loss is None or np.isnan(float(loss)):
+            continue
+        if best is None or float(loss) < best_loss:
+            best, best_loss = doc, float(loss)
+    if best is None:
+        raise AllTrialsFailed("no trial finished with status 'ok' and a loss, so there is no best trial")
+    return dict(best)
+
+
 def _same_space(a: Any, b: Any) -> bool:
     """Whether two spaces are the same search (the same object, or the same JSON form)."""
     if a is b:
@@ -412,6 +561,17 @@ def _job_states(arg: Any) -> set[int]:
             raise DistoptError(f"job states must be among {JOB_STATES}, got {sorted(states)!r}")
         return states
     raise DistoptError(f"count_by_state takes a job state (one of {JOB_STATES}) or a list of them, got {arg!r}")
+
+
+def trials_from_docs(docs: Iterable[Mapping[str, Any]], validate: bool = True, **kwargs: Any) -> Trials:
+    """A ``Trials`` holding ``docs`` (checked unless ``validate=False``), refreshed."""
+    trials = Trials(**kwargs)
+    if validate:
+        trials.insert_trial_docs(docs)
+    else:
+        trials._insert_trial_docs(docs)
+    trials.refresh()
+    return trials
 
 
 def generate_trials_to_calculate(points: Sequence[Mapping[str, Any]]) -> Trials:

@@ -5,7 +5,7 @@ and returns ``n`` flat assignments ``{label: value}`` (choice values as indices)
 never touch storage, the clock or files: that keeps them fast and reproducible.
 """
 
-from . import rand, tpe
+from . import anneal, mix, rand, tpe
 from .history import History
 
-__all__ = ["rand", "tpe", "History"]
+__all__ = ["anneal", "mix", "rand", "tpe", "History"]

@@ -173,9 +173,9 @@ def _validated(settings: dict[str, Any]) -> tuple[dict[str, Any], ModelConfig]:
     return hit
 
 
-#: hyperopt's tpe.suggest arguments that do not change the search; accepted and ignored
-#: so ``partial(tpe.suggest, verbose=False)`` runs unchanged.
-IGNORED = ("verbose",)
+#: hyperopt's tpe.suggest arguments accepted and ignored (verbose; linear_forgetting, as
+#: distopt weighs old bad trials by its `weights` setting instead)
+IGNORED = ("verbose", "linear_forgetting")
 
 
 def _settings(settings: dict[str, Any]) -> dict[str, Any]:

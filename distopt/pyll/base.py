@@ -1,5 +1,5 @@
-"""``from hyperopt.pyll.base import scope`` works after changing the import."""
+"""``from hyperopt.pyll.base import scope, as_apply`` works after changing the import."""
 
-from . import scope
+from . import as_apply, scope
 
-__all__ = ["scope"]
+__all__ = ["scope", "as_apply"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterator, Mapping
 
-from ..errors import SpaceError
+from ..errors import DuplicateLabel, SpaceError
 from .nodes import Choice, Expr, Param
 
 #: A condition is a conjunction of (choice label, option index); a parameter is active
@@ -108,7 +108,7 @@ def _walk(space: Any, cond: Condition, found: dict[str, tuple[Any, list[Conditio
             found[space.label] = (space, [cond])
             order.append(space.label)
         elif prev[0] != space:
-            raise SpaceError(
+            raise DuplicateLabel(
                 f"duplicate label {space.label!r}: two different hyperparameters use it "
                 f"({prev[0]!r} and {space!r}); give each a unique label"
             )
@@ -126,6 +126,42 @@ def _walk(space: Any, cond: Condition, found: dict[str, tuple[Any, list[Conditio
     elif isinstance(space, (list, tuple)):
         for value in space:
             _walk(value, cond, found, order)
+
+
+def check_labels(space: Any) -> None:
+    """``DuplicateLabel`` when two separately built hyperparameters share a label, even
+    identical ones (``[hp.uniform('x', 0, 1), hp.uniform('x', 0, 1)]``), as hyperopt
+    rejects them; one node used in several places is one hyperparameter. This looks at
+    object identity, so it applies to a space as the user built it, not to one read back
+    from JSON (where a shared node becomes several equal ones)."""
+    seen: dict[str, int] = {}
+    visited: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, (Param, Choice)):
+            prev = seen.setdefault(node.label, id(node))
+            if prev != id(node):
+                raise DuplicateLabel(
+                    f"duplicate label {node.label!r}: two hyperparameters are built with it ({node!r}); "
+                    "give each a unique label, or build it once and use that node in both places")
+        if id(node) in visited:
+            return
+        if isinstance(node, (Param, Choice, Expr, dict, list, tuple)):
+            visited.add(id(node))
+        if isinstance(node, Choice):
+            for option in node.options:
+                walk(option)
+        elif isinstance(node, Expr):
+            for arg in node.args:
+                walk(arg)
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk(space)
 
 
 def _simplify(conds: list[Condition]) -> tuple[Condition, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..errors import SpaceError
-from .nodes import OPS, Choice, Expr, Param
+from .nodes import LAZY_OPS, OPS, Choice, Expr, Param
 
 
 def _scalar(value: Any) -> Any:
@@ -38,6 +38,12 @@ def space_eval(space: Any, vals: Mapping[str, Any]) -> Any:
                 f"choice {space.label!r} has {len(space.options)} options; index {idx} is out of range"
             )
         return space_eval(space.options[idx], vals)
+    if isinstance(space, Expr) and space.op in LAZY_OPS:  # switch(index, *options)
+        idx = int(space_eval(space.args[0], vals))
+        options = space.args[1:]
+        if not 0 <= idx < len(options):
+            raise SpaceError(f"switch has {len(options)} options; index {idx} is out of range")
+        return space_eval(options[idx], vals)
     if isinstance(space, Expr):
         fn = space.op if callable(space.op) else OPS[space.op]
         return fn(*(space_eval(a, vals) for a in space.args))

@@ -14,6 +14,40 @@ import math
 import operator
 from typing import Any, Callable
 
+import numpy as np
+
+
+def _rng(rng: Any) -> np.random.Generator:
+    """The generator a stochastic op draws from: the one the space names, else a fresh one."""
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, np.random.RandomState):
+        return np.random.default_rng(rng.randint(2**31 - 1))
+    return np.random.default_rng(rng)
+
+
+def _q(value: float, q: float) -> float:
+    return float(np.round(value / q) * q)
+
+
+#: hyperopt's stochastic scope functions (``scope.normal(0, 1, rng=...)``): a fresh draw
+#: each time the space is evaluated, from the generator given as their last argument.
+STOCHASTIC: dict[str, Callable[..., Any]] = {
+    "uniform": lambda low, high, rng=None: float(_rng(rng).uniform(low, high)),
+    "quniform": lambda low, high, q, rng=None: _q(_rng(rng).uniform(low, high), q),
+    "loguniform": lambda low, high, rng=None: float(np.exp(_rng(rng).uniform(low, high))),
+    "qloguniform": lambda low, high, q, rng=None: _q(np.exp(_rng(rng).uniform(low, high)), q),
+    "normal": lambda mu, sigma, rng=None: float(_rng(rng).normal(mu, sigma)),
+    "qnormal": lambda mu, sigma, q, rng=None: _q(_rng(rng).normal(mu, sigma), q),
+    "lognormal": lambda mu, sigma, rng=None: float(np.exp(_rng(rng).normal(mu, sigma))),
+    "qlognormal": lambda mu, sigma, q, rng=None: _q(np.exp(_rng(rng).normal(mu, sigma)), q),
+    "randint": lambda low, high=None, rng=None: int(
+        _rng(rng).integers(0, low) if high is None else _rng(rng).integers(low, high)),
+    "categorical": lambda p, rng=None: int(_rng(rng).choice(len(p), p=np.asarray(p, dtype=float) / np.sum(p))),
+}
+
 #: Operators an ``Expr`` may apply. Only arithmetic and type casts: comparisons are
 #: deliberately not overloaded, so ``a < b`` on nodes stays a plain Python error.
 OPS: dict[str, Callable[..., Any]] = {
@@ -33,7 +67,27 @@ OPS: dict[str, Callable[..., Any]] = {
     "minimum": min,
     "maximum": max,
     "round": round,
+    "getitem": operator.getitem,
+    "literal": lambda value: value,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "arcsin": math.asin,
+    "arccos": math.acos,
+    "arctan": math.atan,
+    "sinh": math.sinh,
+    "cosh": math.cosh,
+    "tanh": math.tanh,
+    "log1p": math.log1p,
+    "expm1": math.expm1,
+    "sum": lambda *xs: sum(xs),
+    "len": len,
+    "bool": bool,
+    "str": str,
+    **STOCHASTIC,
 }
+#: Ops evaluated lazily: ``switch(index, *options)`` evaluates only the chosen option.
+LAZY_OPS = frozenset({"switch"})
 
 
 class Node:
@@ -77,6 +131,18 @@ class Node:
 
     def __abs__(self) -> "Expr":
         return Expr("abs", (self,))
+
+    def __pos__(self) -> "Node":
+        return self
+
+    def __getitem__(self, key: Any) -> "Expr":
+        """``node[i]``: the item of the node's value, as hyperopt's nodes index (e.g.
+        ``hp.choice('o', [(-3, 1.), (3, 2.)])[0]`` or ``as_apply([1, 2])[choice]``)."""
+        return Expr("getitem", (self, key))
+
+    def __iter__(self) -> Any:
+        # __getitem__ would otherwise make every node an endless sequence
+        raise TypeError(f"{type(self).__name__} nodes are not iterable; index them (node[i]) instead")
 
 
 @dataclasses.dataclass(frozen=True, eq=True)

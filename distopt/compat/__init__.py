@@ -1,0 +1,1 @@
+"""hyperopt's API over distopt: ``Trials`` documents, ``Domain``, hyperopt-signature algos."""
