@@ -187,8 +187,11 @@ def check_worker_versions(storage: RedisStorage, queue: str) -> None:
     import time
 
     from .dispatch.inspect import listening_versions
+    from .dispatch.presence import dead_worker_names
 
-    check_workers(local_versions(), listening_versions(storage.client, queue, time.time()), queue)
+    now = time.time()
+    dead = dead_worker_names(storage.worker_records(), now)
+    check_workers(local_versions(), listening_versions(storage.client, queue, now, dead), queue)
 
 
 def _check_settings(trial_timeout: float | None, max_retries: int, heartbeat_ttl: float | None,

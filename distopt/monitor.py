@@ -218,7 +218,7 @@ def _with_record(w: dict[str, Any], rec: Mapping[str, Any], now: float, current:
     beat = float(rec.get("beat") or 0.0)
     age = max(0.0, now - beat)
     interval = float(rec.get("interval") or 5.0)
-    dead_after = float(rec.get("dead_after") or 1.5 * interval)
+    dead_after = float(rec.get("dead_after") or 1.75 * interval)
     drop_after = float(rec.get("drop_after") or 12 * interval)
     if age > drop_after:
         return None

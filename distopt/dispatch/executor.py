@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any, Mapping, Sequence
 
 from rq import Queue, Worker
@@ -195,10 +196,16 @@ class RQExecutor:
         return {rec.tid for rec, pos in zip(records, found) if pos is not None}
 
     def listeners(self) -> int:
-        """Workers registered on this queue in rq's registry (a worker killed with
-        SIGKILL stays listed until rq's own worker ttl expires)."""
-        return int(self._retrying(lambda: Worker.count(connection=self.storage.client, queue=self.queue),
-                                  what="counting workers"))
+        """Workers registered on this queue in rq's registry, less those dead by their own
+        heartbeat (rq keeps a worker killed with SIGKILL registered for minutes)."""
+        from .presence import dead_worker_names
+
+        def count() -> int:
+            names = [w.name for w in Worker.all(connection=self.storage.client, queue=self.queue)]
+            dead = dead_worker_names(self.storage.worker_records(), time.time()) if names else set()
+            return sum(1 for n in names if n not in dead)
+
+        return int(self._retrying(count, what="counting workers"))
 
     def stop(self, study: Any, tids: Sequence[int]) -> None:
         """Ask rq to stop the jobs of ``tids`` where they run: a forking worker kills the

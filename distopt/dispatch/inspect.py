@@ -92,8 +92,10 @@ def rq_overview(connection: Any, now: float) -> tuple[dict[str, dict[str, Any]],
     return queue_overview(connection, workers), workers
 
 
-def listening_versions(connection: Any, queue: str, now: float) -> dict[str, dict[str, str] | None]:
+def listening_versions(connection: Any, queue: str, now: float,
+                       dead: Any = frozenset()) -> dict[str, dict[str, str] | None]:
     """Versions each live worker listening on ``queue`` published (None: it published none),
-    by worker name."""
+    by worker name; ``dead`` names workers dead by their own heartbeat (rq keeps a killed
+    worker registered for minutes)."""
     return {name: w["versions"] for name, w in worker_overview(connection, now).items()
-            if queue in w["queues"] and w["state"] != "dead"}
+            if queue in w["queues"] and w["state"] != "dead" and name not in dead}

@@ -4,7 +4,7 @@ Trial heartbeats say whether a trial is still being worked on; this one says whe
 worker process is. It beats from a daemon thread every ``interval`` seconds, also while a
 non-forking worker is deep inside a long trial, so ``distopt status`` can tell a busy
 worker from a dead one. A worker killed with SIGKILL stops beating: it is shown dead once
-its last beat is older than ``dead_after`` (1.5 intervals) and no longer shown after
+its last beat is older than ``dead_after`` (1.75 intervals) and no longer shown after
 ``drop_after``; a worker that stops cleanly removes its record at once.
 
 The record (``Storage.beat_worker``) is a JSON object; ``extra`` fields given to
@@ -28,13 +28,30 @@ log = logging.getLogger(__name__)
 WORKER_HEARTBEAT = 5.0
 ENV_WORKER_HEARTBEAT = "DISTOPT_WORKER_HEARTBEAT"
 #: A worker whose last beat is older than this many intervals is dead.
-DEAD_AFTER_INTERVALS = 1.5
+DEAD_AFTER_INTERVALS = 1.75
 #: A dead worker is no longer listed after this many intervals (at least ``MIN_DROP``).
 DROP_AFTER_INTERVALS = 12
 MIN_DROP = 10.0
 #: How long a silent worker's record stays in Redis: longer than rq keeps a dead worker
 #: registered (420 s), so a dropped worker is never listed again from rq's records.
 KEEP = 3600.0
+
+
+def is_dead(record: Mapping[str, Any], now: float) -> bool:
+    """Whether a worker's record says it is dead: no beat for its ``dead_after`` seconds."""
+    interval = float(record.get("interval") or WORKER_HEARTBEAT)
+    dead_after = float(record.get("dead_after") or interval * DEAD_AFTER_INTERVALS)
+    return now - float(record.get("beat") or 0.0) > dead_after
+
+
+def dead_worker_names(records: Mapping[str, Mapping[str, Any]], now: float) -> set[str]:
+    """rq names (and ids) of the workers whose own heartbeat says they are dead: rq keeps
+    a killed worker registered for minutes, so counting rq's workers alone overcounts."""
+    out: set[str] = set()
+    for wid, rec in records.items():
+        if is_dead(rec, now):
+            out.update(n for n in (wid, rec.get("id"), rec.get("rq")) if n)
+    return out
 
 
 def worker_heartbeat_interval(value: float | None = None) -> float:

@@ -18,7 +18,7 @@ from distopt.worker import WorkerPool
 
 from .helpers import LEASE_TTL, ROOT, SECRET, env, finished, run_command, wait_until, worker_pool
 
-INTERVAL = 0.5  # the workers' own heartbeat interval in these tests
+INTERVAL = 1.0  # the workers' own heartbeat interval in these tests
 
 
 def check_sums(st: dict[str, Any]) -> None:

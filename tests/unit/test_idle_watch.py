@@ -68,6 +68,23 @@ def test_a_worker_on_the_queue_silences_the_warning_until_it_is_gone(setup, fake
     assert len(warnings_in(caplog)) == 1
 
 
+def test_a_worker_dead_by_its_own_heartbeat_does_not_listen(setup, fake_redis, caplog):
+    """rq keeps a worker killed with SIGKILL registered; its stale beat says it is gone."""
+    import time
+
+    study, executor = setup
+    worker = Worker(["gpu"], connection=fake_redis, serializer=JSONSerializer, name="host:77")
+    worker.register_birth()
+    beat = {"id": "host:77", "rq": "host:77", "beat": time.time(), "interval": 1.0, "dead_after": 1.75}
+    executor.storage.beat_worker("host:77", beat, keep=3600)
+    assert executor.listeners() == 1
+    executor.storage.beat_worker("host:77", {**beat, "beat": time.time() - 60}, keep=3600)
+    watch = IdleQueueWatch(executor, WAIT)
+    with caplog.at_level(logging.WARNING):
+        watch(study, T0 + WAIT + 1)
+    assert executor.listeners() == 0 and len(warnings_in(caplog)) == 1
+
+
 def test_a_running_trial_means_workers_exist(setup, caplog):
     study, executor = setup
     tid = study.pending_tids()[0]

@@ -50,3 +50,16 @@ def test_interval_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert worker_heartbeat_interval() == 5.0
     with pytest.raises(ValueError, match="positive"):
         worker_heartbeat_interval(0)
+
+
+def test_dead_worker_names_by_their_own_beat() -> None:
+    from distopt.dispatch.presence import dead_worker_names, is_dead
+
+    now = 1000.0
+    records = {
+        "h:1": {"id": "h:1", "rq": "h:1", "beat": now - 1.0, "interval": 1.0, "dead_after": 1.75},
+        "h:2": {"id": "h:2", "rq": "h:2-1", "beat": now - 2.0, "interval": 1.0, "dead_after": 1.75},
+        "h:3": {"id": "h:3", "beat": now - 9.0, "interval": 5.0},  # dead_after from the interval: 8.75
+    }
+    assert not is_dead(records["h:1"], now) and is_dead(records["h:2"], now) and is_dead(records["h:3"], now)
+    assert dead_worker_names(records, now) == {"h:2", "h:2-1", "h:3"}
