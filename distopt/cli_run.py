@@ -115,7 +115,7 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
               help="[workers] Trials in flight (default: --workers, else 8).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Local worker processes to start (without --redis: embedded mode).")
-@click.option("--algo", type=click.Choice(["tpe", "rand"]), default=None, help="Sampler (default: the file's algo, else tpe).")
+@click.option("--algo", type=click.Choice(["tpe", "rand", "anneal"]), default=None, help="Sampler (default: the file's algo, else tpe).")
 @click.option("--seed", type=int, default=None, help="Seed of the sampler.")
 @click.option("--pruner", type=click.Choice(["none", "median", "percentile", "asha", "hyperband"]), default=None,
               help="Stop trials early from the values the objective passes to distopt.report (default: the "

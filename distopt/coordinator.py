@@ -67,11 +67,19 @@ class Progress:
     TTY_INTERVAL = 0.1
     FILE_INTERVAL = 10.0
 
-    def __init__(self, enabled: bool, total: int, initial: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, enabled: Any, total: int, initial: int, clock: Callable[[], float] = time.monotonic) -> None:
+        """``enabled``: True, False, or a hyperopt progress callback (``callback(initial,
+        total)`` is a context manager yielding an object with ``update(n)`` and ``postfix``,
+        e.g. ``distopt.progress.no_progress_callback``)."""
         self.bar = None
         self.clock = clock
         self._drawn = clock()
-        if enabled:
+        self._callback = None
+        if callable(enabled):
+            self._callback = enabled(initial=initial, total=None if total >= sys.maxsize else total)
+            self._ctx = self._callback.__enter__()
+            self._done = initial
+        elif enabled:
             from tqdm.auto import tqdm
 
             total_arg = None if total >= sys.maxsize else total
@@ -80,6 +88,12 @@ class Progress:
                             mininterval=self.interval)
 
     def update(self, done: int, best: float | None, in_flight: int) -> None:
+        if self._callback is not None:
+            self._ctx.postfix = f"best loss: {'?' if best is None else f'{best:.6g}'}"
+            if done > self._done:
+                self._ctx.update(done - self._done)
+                self._done = done
+            return
         if self.bar is None:
             return
         self.bar.n = done
@@ -91,6 +105,9 @@ class Progress:
             self._drawn = now
 
     def close(self) -> None:
+        if self._callback is not None:
+            callback, self._callback = self._callback, None
+            callback.__exit__(None, None, None)
         if self.bar is not None:
             self.bar.close()  # draws the final state
 
@@ -111,7 +128,7 @@ class Coordinator:
         executor: Executor,
         rules: StopRules,
         parallelism: int = 1,
-        show_progressbar: bool = False,
+        show_progressbar: Any = False,
         ticks: tuple[Tick, ...] = (),
         wait_interval: float = 1.0,
         clock: Callable[[], float] = time.time,

@@ -110,7 +110,7 @@ class RedisTrials(Trials):
         parallelism: int | None = None,
         trial_timeout: float | None = None,
         max_retries: int = 2,
-        show_progressbar: bool = True,
+        show_progressbar: Any = True,
     ) -> None:
         """What ``fmin`` calls: run the attached study on the workers of ``queue``."""
         if self._study is None:

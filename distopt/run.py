@@ -43,7 +43,7 @@ from .trials import AllTrialsFailed, Trials
 
 log = logging.getLogger(__name__)
 
-ALGOS = ("tpe", "rand")
+ALGOS = ("tpe", "rand", "anneal")
 DEFAULT_MAX_EVALS = 100
 DEFAULT_QUEUE = "distopt"
 DEFAULT_MAX_RETRIES = 2
@@ -181,10 +181,10 @@ def _file_max_evals(value: Any, path: str | os.PathLike[str]) -> int | None:
 
 
 def algo_by_name(name: str) -> Callable[..., Any]:
-    """The built-in sampler called ``name`` ("tpe" or "rand")."""
-    from .algo import rand, tpe
+    """The built-in sampler called ``name`` ("tpe", "rand" or "anneal")."""
+    from .algo import anneal, rand, tpe
 
-    table = {"tpe": tpe.suggest, "rand": rand.suggest}
+    table = {"tpe": tpe.suggest, "rand": rand.suggest, "anneal": anneal.suggest}
     if name not in table:
         raise DistoptError(f"unknown algo {name!r}: choose one of {', '.join(ALGOS)}")
     return table[name]

@@ -473,6 +473,7 @@ class Trials:
             "rng": study.rng.bit_generator.state if study is not None else self._rng_state,
             "raw_results": self._raw,
             "attachments": self._attachments,
+            "documents": {"inserted": self._inserted, "refreshed": self._extra},
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -491,6 +492,9 @@ class Trials:
         self._rng_state = state.get("rng")
         self._raw = dict(state.get("raw_results") or {})
         self._attachments = dict(state.get("attachments") or {})
+        documents = state.get("documents") or {}
+        self._inserted = list(documents.get("inserted") or [])
+        self._extra = list(documents.get("refreshed") or [])
 
 
 def to_plain_doc(doc: Mapping[str, Any]) -> dict[str, Any]:
