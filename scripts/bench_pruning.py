@@ -11,6 +11,8 @@ final value; its regret is its true final value minus the problem's optimum.
 Problems (27 steps a trial, so Hyperband's rungs are 1, 3, 9, 27):
 - ``synthetic``: curves ``final(x) + exp(-k(lr) * t) + noise``; a larger ``lr`` converges
   faster to a worse final value, so early values mislead (crossing curves).
+- ``synthetic-scaled``: curves ``final(x) * (1 + 3 exp(-k(lr) * t)) + noise``: early values
+  rank trials much as final ones do (speed still depends on ``lr``).
 - ``sgd-digits``: scikit-learn's ``SGDClassifier.partial_fit`` on the digits data set, one
   epoch a step, validation error as the value. Tabular: the curves of a 10 x 8 x 3 x 2 grid of
   (alpha, eta0, learning_rate schedule, loss) are computed once and cached; samplers search the
@@ -83,6 +85,28 @@ def synthetic() -> Problem:
     return Problem("synthetic", space, params, curve, true_final, optimum)
 
 
+def synthetic_scaled() -> Problem:
+    """Curves ``final(x) * (1 + 3 exp(-k(lr) t)) + noise``: a trial's distance to its final
+    value scales with the final value, so early values rank trials much as final ones do
+    (speed still varies with ``lr``): the case pruning is made for."""
+    def final(v: dict[str, Any]) -> float:
+        return (v["x1"] - 0.3) ** 2 + (v["x2"] - 0.65) ** 2 + 0.05 * (math.log10(v["lr"]) + 1.0) ** 2
+
+    def speed(v: dict[str, Any]) -> float:
+        return 0.1 + 0.4 * math.sqrt(v["lr"])
+
+    def curve(v: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+        t = np.arange(1, STEPS + 1)
+        return final(v) * (1.0 + 3.0 * np.exp(-speed(v) * t)) + rng.normal(0.0, 0.01, STEPS)
+
+    def true_final(v: dict[str, Any]) -> float:
+        return final(v) * (1.0 + 3.0 * math.exp(-speed(v) * STEPS))
+
+    space = {"x1": hp.uniform("x1", 0, 1), "x2": hp.uniform("x2", 0, 1), "lr": hp.loguniform("lr", math.log(1e-3), 0)}
+    params = [("x1", "float", 0.0, 1.0), ("x2", "float", 0.0, 1.0), ("lr", "log", 1e-3, 1.0)]
+    return Problem("synthetic-scaled", space, params, curve, true_final, 0.0)
+
+
 ALPHAS = np.logspace(-6, -1, 10)
 ETAS = np.logspace(-4, 0, 8)
 SCHEDULES = ("constant", "invscaling", "adaptive")
@@ -147,7 +171,8 @@ def sgd_digits() -> Problem:
     return Problem("sgd-digits", space, params, curve, true_final, min(c[-1] for c in table.values()))
 
 
-PROBLEMS: dict[str, Callable[[], Problem]] = {"synthetic": synthetic, "sgd-digits": sgd_digits}
+PROBLEMS: dict[str, Callable[[], Problem]] = {"synthetic": synthetic, "synthetic-scaled": synthetic_scaled,
+                                              "sgd-digits": sgd_digits}
 
 
 # -- optimizers --------------------------------------------------------------------------
@@ -399,7 +424,7 @@ def plot(records: list[dict[str, Any]], out: str) -> None:
             med = np.array(c["median"], dtype=float)
             line, = ax.plot(c["steps"], med, style, label=opt, linewidth=1.6)
             ax.fill_between(c["steps"], c["q25"], c["q75"], color=line.get_color(), alpha=0.08)
-        ax.set_yscale("log")
+        ax.set_yscale("symlog", linthresh=1e-3)  # a regret of 0 stays on the plot
         ax.set_xlabel("steps consumed")
         ax.set_ylabel("regret of the best complete trial")
         ax.set_title(f"{problem}, q={q}")
