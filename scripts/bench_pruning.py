@@ -413,9 +413,10 @@ def plot(records: list[dict[str, Any]], out: str) -> None:
 
     budget = records[0]["budget"]
     cur = curves_of(records, budget)
-    panels = sorted({(k[0], k[1]) for k in cur})
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
-    for ax, (problem, q) in zip(axes[0], panels):
+    problems = sorted({k[0] for k in cur})
+    qs = sorted({k[1] for k in cur})
+    fig, axes = plt.subplots(len(problems), len(qs), figsize=(5.6 * len(qs), 3.8 * len(problems)), squeeze=False)
+    for ax, (problem, q) in zip(axes.flat, [(p, q) for p in problems for q in qs]):
         for opt in OPTIMIZERS:
             c = cur.get((problem, q, opt))
             if c is None:
@@ -429,7 +430,7 @@ def plot(records: list[dict[str, Any]], out: str) -> None:
         ax.set_ylabel("regret of the best complete trial")
         ax.set_title(f"{problem}, q={q}")
         ax.grid(True, alpha=0.3)
-    axes[0][-1].legend(fontsize=7, frameon=False)
+    axes[0][-1].legend(fontsize=7, frameon=False, loc="upper right")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 
