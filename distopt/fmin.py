@@ -17,9 +17,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .compat.domain import Domain
 from .compat.suggest import HyperoptAlgo, is_hyperopt_algo
-from .coordinator import Coordinator, StopRules
+from .coordinator.loop import Coordinator, StopRules
 from .errors import DistoptError, InvalidAnnotatedParameter
-from .executor import InlineExecutor
+from .coordinator.inline import InlineExecutor
 from .space.compile import check_labels
 from .space.evaluate import space_eval
 from .space.nodes import Node

@@ -17,7 +17,7 @@ import numbers
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import TrialError
-from ..records import TrialRecord, TrialState, can_transition
+from ..trial.record import TrialRecord, TrialState, can_transition
 
 @dataclasses.dataclass(frozen=True)
 class CurveData:

@@ -12,7 +12,7 @@ import time
 
 from distopt import fmin, hp, report, tpe
 from distopt.pruners import MedianPruner
-from distopt.records import TrialState
+from distopt.trial.record import TrialState
 from distopt.redis_server import RedisServer
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage

@@ -6,10 +6,10 @@ import functools
 import pytest
 
 from distopt import anneal, fmin, hp, mix, rand, tpe
-from distopt.records import TrialState
+from distopt.trial.record import TrialState
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage
-from distopt.worker import WorkerPool
+from distopt.worker.pool import WorkerPool
 
 SECRET = "integration-secret"
 

@@ -187,7 +187,7 @@ def test_fmin_takes_a_hyperopt_progress_callback():
 
 
 def test_anneal_is_a_named_algo_for_distopt_run():
-    from distopt.run import algo_by_name
+    from distopt.cli.study_file import algo_by_name
 
     assert algo_by_name("anneal") is distopt.algo.anneal.suggest
 
