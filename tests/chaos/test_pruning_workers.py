@@ -13,7 +13,7 @@ import time
 from distopt import fmin, hp, report, tpe
 from distopt.pruners import MedianPruner
 from distopt.trial.record import TrialState
-from distopt.redis_server import RedisServer
+from distopt.storage.redis.server import RedisServer
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage
 
