@@ -455,7 +455,7 @@ class Trials:
             from .study.snapshot import StudySnapshot
 
             return trials_dataframe(StudySnapshot("", tuple(self._saved), tuple(self._saved_labels)))
-        return trials_dataframe(self._study)
+        return trials_dataframe(self._study.snapshot())
 
     # -- pickling ------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
