@@ -21,7 +21,7 @@ from ..trial.codec import decode_attachment, encode_record, to_plain
 from ..errors import StudyClosed, TrialError
 from ..trial.outcome import interpret
 from ..pruners import Pruner, make_pruner
-from ..trial.record import TrialRecord, TrialState, finished_record, pruned_at
+from ..trial.record import TrialRecord, TrialState, finished_record, improves, pruned_at
 from ..space import CompiledSpace, compile_space, space_eval
 from ..space.serialize import space_to_json
 from ..storage import Storage, open_storage
@@ -158,9 +158,7 @@ class Study:
                 self.history.add_pruned(vals, *pruned_at(rec))
             else:
                 self.history.add(vals, rec.loss if rec.state == TrialState.OK else None)
-            if rec.state == TrialState.OK and rec.loss is not None and (
-                self._best is None or self._best.loss is None or rec.loss < self._best.loss
-            ):
+            if improves(rec, self._best):
                 self._best = rec
 
     def restore(self, records: Sequence[TrialRecord], foreign: bool = False) -> None:

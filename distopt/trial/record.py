@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Mapping
+import math
+from typing import Any, Iterable, Mapping
 
 
 class TrialState(str, enum.Enum):
@@ -158,3 +159,18 @@ def pruned_at(rec: TrialRecord) -> tuple[int | None, float | None]:
     """(last step, last value) of a PRUNED record (None, None when it reported nothing)."""
     step, value = rec.result.get("last_step"), rec.result.get("last_value")
     return (None if step is None else int(step)), (None if value is None else float(value))
+def improves(rec: TrialRecord, best: TrialRecord | None) -> bool:
+    """Whether ``rec`` is a better best trial than ``best``: an OK trial with a finite loss
+    strictly below the best one's (so the earliest wins a tie). The one rule for "best trial"."""
+    if rec.state != TrialState.OK or rec.loss is None or not math.isfinite(rec.loss):
+        return False
+    return best is None or best.loss is None or rec.loss < best.loss
+
+
+def best_of(records: Iterable[TrialRecord]) -> TrialRecord | None:
+    """The best trial of ``records`` by ``improves``, None when no trial qualifies."""
+    best = None
+    for rec in records:
+        if improves(rec, best):
+            best = rec
+    return best
