@@ -64,6 +64,14 @@ def is_limit(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value < NO_LIMIT
 
 
+#: Largest result message (bytes of JSON) a worker sends; a bigger one FAILs its trial
+#: naming both sizes instead of filling Redis. Set on the coordinator (ENV_MAX_RESULT_BYTES),
+#: which puts it in each job.
+MAX_RESULT_BYTES = 4 * 1024 * 1024
+#: Seconds a job a worker refused stays in rq's failed registry (rq's own failure ttl).
+REFUSED_JOB_TTL = 7 * 24 * 3600
+
+
 # ---- environment variables -------------------------------------------------------------
 #: The shared secret that signs objectives and job payloads (never on a command line).
 ENV_SECRET = "DISTOPT_SECRET"
@@ -79,3 +87,5 @@ ENV_WORKER_HEARTBEAT = "DISTOPT_WORKER_HEARTBEAT"
 ENV_PARENT_PID = "DISTOPT_PARENT_PID"
 #: Largest attachment (bytes) a trial may store.
 ENV_MAX_ATTACHMENT_BYTES = "DISTOPT_MAX_ATTACHMENT_BYTES"
+#: Largest result message (bytes of JSON) a worker sends, read by the coordinator.
+ENV_MAX_RESULT_BYTES = "DISTOPT_MAX_RESULT_BYTES"

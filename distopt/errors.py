@@ -42,8 +42,17 @@ class StudyRunning(DistoptError):
     """The study is being run by a live coordinator, so it cannot be deleted or changed."""
 
 
+class StudyLost(StorageError, LookupError):
+    """A study that existed is gone from storage (a Redis without persistence restarted)."""
+
+
 class LeaseError(StorageError):
     """Another coordinator holds the study's lease."""
+
+
+class LeaseLost(LeaseError):
+    """This coordinator's lease generation is no longer the study's: another coordinator
+    took the study over, and every write this one tried since was refused."""
 
 
 class ObjectiveError(DistoptError):

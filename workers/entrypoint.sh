@@ -8,7 +8,8 @@
 # Environment: DISTOPT_REDIS_URL (required), DISTOPT_SECRET (shared signing secret),
 # DISTOPT_QUEUE (default "distopt"), DISTOPT_PROCESSES (worker processes, default 1).
 # exec hands PID 1 to distopt, so `docker stop` (SIGTERM) reaches the worker, which
-# finishes or hands back its current trial before exiting.
+# finishes or hands back its current trial before exiting. distopt reads the Redis URL
+# from DISTOPT_REDIS_URL itself: it is never put on a command line, where `ps` shows it.
 set -eu
 
 : "${DISTOPT_REDIS_URL:?set DISTOPT_REDIS_URL, e.g. redis://:password@redis:6379/0}"
@@ -18,12 +19,12 @@ cmd="${1:-worker}"
 
 case "$cmd" in
   worker)
-    exec distopt worker --redis "$DISTOPT_REDIS_URL" \
+    exec distopt worker \
       --queue "${DISTOPT_QUEUE:-distopt}" \
       --processes "${DISTOPT_PROCESSES:-1}" "$@"
     ;;
   run)
-    exec distopt run "$@" --redis "$DISTOPT_REDIS_URL" --queue "${DISTOPT_QUEUE:-distopt}"
+    exec distopt run "$@" --queue "${DISTOPT_QUEUE:-distopt}"
     ;;
   *)
     exec "$cmd" "$@"

@@ -402,12 +402,15 @@ def _result(trials: Trials, name: str | None, mode: str, spec: StudyFile, starte
 
 @contextlib.contextmanager
 def _embedded(workers: int, queue: str) -> Iterator[tuple[str, bytes, tuple]]:
-    """A private Redis and ``workers`` local workers, all gone when the block exits."""
+    """A private Redis and ``workers`` local workers, all gone when the block exits. The
+    Redis has a random password (in its config file, never on a command line), so other
+    local users cannot write to it: they could not make the workers run anything, but
+    could disturb the study."""
     from ..storage.redis.server import RedisServer
     from ..worker.pool import WorkerPool
 
     key = resolve_secret() if os.environ.get(ENV_SECRET) else secrets.token_hex(32).encode()
-    with _sigterm_as_exit(), RedisServer() as server:
+    with _sigterm_as_exit(), RedisServer(password=secrets.token_urlsafe(32)) as server:
         with WorkerPool(server.url, workers, queues=(queue,), secret=key) as pool:
             yield server.url, key, (functools.partial(_check_pool, pool),)
 

@@ -88,12 +88,15 @@ def cancel_study(target: Any, study: str, *, wait: float = 30.0, prefix: str = D
         owner = storage.lease_owner(study)
         if owner is None:
             me = f"cancel:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-            if storage.acquire_lease(study, me, ttl=max(10.0, wait)):
+            token = storage.acquire_lease(study, me, ttl=max(10.0, wait))
+            if token:
+                storage.fence = token  # its writes are fenced as a coordinator's are
                 try:
                     recorded, _ = record_inbox(storage, study)
                     cancelled = _cancel_here(storage, study)
                     _, late = record_inbox(storage, study)  # sent while we cancelled: those trials ended
                 finally:
+                    storage.fence = None
                     storage.release_lease(study, me)
                 return _result(storage, study, "this process", cancelled, recorded, late)
             owner = storage.lease_owner(study)  # a coordinator started meanwhile

@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterator, Sequence
 from .cancel import CancelWatch
 from .idle_watch import IdleQueueWatch
 from .loop import Coordinator, StopRules, Tick
-from ..errors import ConnectionFailed, DistoptError, LeaseError
+from ..errors import ConnectionFailed, DistoptError, LeaseError, StudyNotFound
+from ..trial.names import study_lost
 from .failfast import LoadFailureGuard
 from .lease import LEASE_TTL, Lease
 from ..dispatch.objective import ObjectiveRef, check_import_path, path_ref, pickle_objective, resolve_secret
@@ -135,6 +136,7 @@ def run_distributed(
     lease.acquire()
     window = storage.retry_window
     try:
+        study.reload()  # holding the lease: what another coordinator did until now is seen, and nothing changes it
         before = storage.get_study(study.name)
         ttl = float(heartbeat_ttl or before.get("heartbeat_ttl") or HEARTBEAT_TTL)
         ref = ship_objective(objective, study, storage, key)
@@ -148,7 +150,7 @@ def run_distributed(
         parallelism = parallelism or DEFAULT_PARALLELISM
         executor = RQExecutor(storage, study.name, ref, queue=queue, trial_timeout=trial_timeout,
                               heartbeat_interval=ttl / BEATS_PER_TTL, heartbeat_ttl=ttl,
-                              batch=max(4, parallelism // 4), pruner=study.pruner.to_json())
+                              batch=max(4, parallelism // 4), secret=key, pruner=study.pruner.to_json())
         liveness = Liveness(heartbeat_ttl=ttl, max_retries=max_retries, trial_timeout=trial_timeout)
         reaper = Reaper(executor, liveness)
         coordinator = Coordinator(
@@ -161,7 +163,12 @@ def run_distributed(
         try:
             reason = coordinator.run()
         except LeaseError:
+            executor.discard()  # jobs kept for the next round trip belong to a study this one lost
             raise
+        except StudyNotFound as exc:  # it was there when this coordinator took its lease
+            executor.discard()
+            _note_vanished(study)
+            raise study_lost(study.name, storage.where, seen_by="while this coordinator ran it") from exc
         except (KeyboardInterrupt, SystemExit, ConnectionFailed) as exc:
             if isinstance(exc, ConnectionFailed):
                 storage.retry_window = 0.0  # Redis stayed away a whole window: do not wait another to say so
@@ -174,6 +181,7 @@ def run_distributed(
             executor.close()
         storage.update_study(study.name, {"status": "cancelled" if reason == "cancelled" else "done",
                                           "stop_reason": reason})
+        _drain_inbox(study)
         return reason
     finally:
         lease.release()
@@ -192,6 +200,28 @@ def check_worker_versions(storage: RedisStorage, queue: str) -> None:
     now = time.time()
     dead = dead_worker_names(storage.worker_records(), now)
     check_workers(local_versions(), listening_versions(storage.client, queue, now, dead), queue)
+
+
+def _drain_inbox(study: Study) -> None:
+    """Drop what is left in an ended study's inbox (results of withdrawn or superseded
+    attempts): no one would read it, and Redis would keep it forever. Nothing more is
+    pushed once the study's status says it ended."""
+    dropped = 0
+    while True:
+        messages = study.storage.pop_results(study.name, timeout=0.0, limit=1000)
+        if not messages:
+            break
+        dropped += len(messages)
+    if dropped:
+        log.info("dropped %d messages that reached study %r after its trials ended", dropped, study.name)
+
+
+def _note_vanished(study: Study) -> None:
+    """Remember a study Redis lost, so a rerun under its name is told instead of starting afresh."""
+    try:
+        study.storage.note_vanished(study.name, study.incarnation)
+    except Exception:
+        log.debug("could not note that study %r vanished", study.name, exc_info=True)
 
 
 def _check_settings(trial_timeout: float | None, max_retries: int, heartbeat_ttl: float | None,
@@ -228,9 +258,10 @@ def _withdraw(study: Study, executor: Any, exc: BaseException) -> None:
     """Cancel what is still pending after a failure, without hiding that failure."""
     try:
         leftover = study.pending_tids() + study.lost_tids()
-        if leftover:
-            executor.cancel(study, leftover)
-            study.cancel(leftover)
+        if leftover:  # the records first: their writes are fenced, withdrawing jobs is not
+            cancelled = [rec.tid for rec in study.cancel(leftover)]
+            if cancelled:
+                executor.cancel(study, cancelled)
         study.storage.update_study(study.name, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
     except Exception:
         log.warning("could not cancel the pending trials of study %r", study.name, exc_info=True)

@@ -201,8 +201,22 @@ class Coordinator:
             "attachments": msg.get("attachments"),
         }
 
+    def _admitted(self, msg: dict[str, Any]) -> bool:
+        """Whether a message may touch the study: one from another incarnation of the study
+        or about other parameters than its trial's is dropped with a log line."""
+        try:
+            why = self.study.foreign(msg)
+        except (KeyError, TypeError, ValueError):
+            why = "it is malformed"
+        if why is None:
+            return True
+        log.warning("dropped a message for trial %s attempt %s: %s", msg.get("tid"), msg.get("attempt"), why)
+        return False
+
     def handle(self, msg: dict[str, Any]) -> bool:
         """Record one message; True when it finished a trial."""
+        if not self._admitted(msg):
+            return False
         kind = msg.get("type")
         if kind == "started":
             self.study.mark_running(int(msg["tid"]), int(msg.get("attempt", 0)), msg.get("worker"),
@@ -230,7 +244,7 @@ class Coordinator:
         for msg in msgs:
             if msg.get("type") is not None:
                 self.handle(msg)
-            else:
+            elif self._admitted(msg):
                 results.append(msg)
         finished = 0
         superseded = []
@@ -293,7 +307,8 @@ class Coordinator:
         finally:
             progress.close()
         leftover = study.pending_tids() + study.lost_tids()
-        if leftover:
-            self.executor.cancel(study, leftover)
-            study.cancel(leftover)
+        if leftover:  # the records first: their writes are fenced, withdrawing jobs is not
+            cancelled = [rec.tid for rec in study.cancel(leftover)]
+            if cancelled:
+                self.executor.cancel(study, cancelled)
         return self.stop_reason

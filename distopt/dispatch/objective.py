@@ -104,6 +104,9 @@ def resolve_secret(
         raise DistoptError(f"no shared secret for signing objectives: {NO_SECRET_HELP}")
     if not value:
         raise DistoptError(f"the secret from {origin} is empty: {NO_SECRET_HELP}")
+    if insecure:
+        log.warning("insecure mode has no effect: this %s has a secret (from %s), so it only %s signed objectives "
+                    "and jobs", role, origin, "ships" if role == "coordinator" else "accepts")
     return value
 
 

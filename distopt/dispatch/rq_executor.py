@@ -26,7 +26,7 @@ from .objective import ObjectiveRef
 from ..storage.redis.retry import Backoff, call_with_retry
 from ..storage import RedisStorage
 from ..defaults import HEARTBEAT_INTERVAL, HEARTBEAT_TTL
-from .jobs import JOB_FUNC, job_id, make_payload
+from .jobs import JOB_FUNC, job_id, make_payload, result_limit
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,12 @@ class RQExecutor:
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         heartbeat_ttl: float = HEARTBEAT_TTL,
         batch: int = POP_LIMIT,
+        secret: bytes | None = None,
         pruner: Mapping[str, Any] | None = None,
     ) -> None:
         self.storage = storage
+        self.secret = secret  # signs each job's payload; workers with a secret run only signed ones
+        self.max_result_bytes = result_limit()
         self.study = study
         self.objective = objective
         self.queue = rq_queue(storage.client, queue)
@@ -107,12 +110,15 @@ class RQExecutor:
     def job_ids(self, trials: Sequence[Any]) -> list[str]:
         return [job_id(self.study, t.tid, t.attempt) for t in trials]
 
-    def _job_datas(self, trials: Sequence[Any]) -> list[Any]:
+    def _job_datas(self, study: Any, trials: Sequence[Any]) -> list[Any]:
+        incarnation = study.incarnation
         return [
             Queue.prepare_data(
                 JOB_FUNC,
                 args=(make_payload(self.study, t.tid, t.attempt, t.vals, self.objective, self.storage.prefix,
-                                   *self.heartbeat, trial_timeout=self.trial_timeout, pruner=self.pruner),),
+                                   *self.heartbeat, trial_timeout=self.trial_timeout, secret=self.secret,
+                                   incarnation=incarnation, max_result_bytes=self.max_result_bytes,
+                                   pruner=self.pruner),),
                 job_id=job_id(self.study, t.tid, t.attempt),
                 timeout=self.job_timeout,
                 description=f"distopt study {self.study} trial {t.tid} attempt {t.attempt}",
@@ -121,7 +127,7 @@ class RQExecutor:
         ]
 
     def submit(self, study: Any, trials: Sequence[Any]) -> None:
-        datas = self._take_unsent() + (self._job_datas(trials) if trials else [])
+        datas = self._take_unsent() + (self._job_datas(study, trials) if trials else [])
         if datas:
             self._retrying(self._enqueue, datas, what="enqueueing trials")
 
@@ -129,7 +135,7 @@ class RQExecutor:
         """``submit``, with the jobs sent in the same round trip as the next ``wait``'s pop
         (any other call sends them first). The trials are already QUEUED in the study."""
         if trials:
-            self._unsent.extend(self._job_datas(trials))
+            self._unsent.extend(self._job_datas(study, trials))
 
     def _take_unsent(self) -> list[Any]:
         datas, self._unsent = self._unsent, []
@@ -216,6 +222,10 @@ class RQExecutor:
                 send_stop_job_command(self.storage.client, jid, serializer=JSONSerializer)
             except (InvalidJobOperation, NoSuchJobError):
                 continue
+
+    def discard(self) -> None:
+        """Drop the jobs ``submit_later`` kept, unsent (this coordinator lost the study)."""
+        self._unsent = []
 
     def close(self) -> None:
         """Send any kept jobs (best effort); the connection belongs to the storage."""

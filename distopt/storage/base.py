@@ -47,7 +47,15 @@ Change = tuple[int, "TrialState | Iterable[TrialState]", TrialRecord, "int | Non
 
 
 class Storage(abc.ABC):
-    """Persistence of studies, trials, result inboxes, heartbeats, leases and blobs."""
+    """Persistence of studies, trials, result inboxes, heartbeats, leases and blobs.
+
+    ``fence``: the lease token of the coordinator writing through this object (``Lease``
+    sets it). A backend shared by processes makes every coordinator write conditional on
+    it still being the study's current lease generation, in the same atomic step, and
+    raises ``LeaseLost`` otherwise; one process alone (memory) has nothing to fence.
+    """
+
+    fence: str | None = None
 
     # -- studies -------------------------------------------------------------------
     @abc.abstractmethod
@@ -188,9 +196,15 @@ class Storage(abc.ABC):
 
     # -- coordinator lease -------------------------------------------------------------
     @abc.abstractmethod
-    def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
-        """Take or renew the study's lease for ``ttl`` seconds; False if another owner
-        holds an unexpired lease."""
+    def acquire_lease(self, name: str, owner: str, ttl: float, token: str | None = None) -> str | None:
+        """Take or renew the study's lease for ``ttl`` seconds; returns the holder's token
+        ``"<generation>:<owner>"`` (a new, higher generation for a new holder), or None
+        when another owner holds an unexpired lease. Renewing with ``token`` succeeds only
+        while that token is still the study's current generation."""
+
+    def lease_ttl(self, name: str) -> float | None:
+        """Seconds left on the study's lease (None when nobody holds it)."""
+        return None
 
     @abc.abstractmethod
     def release_lease(self, name: str, owner: str) -> None:

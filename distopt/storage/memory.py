@@ -30,6 +30,7 @@ class _Study:
     heartbeats: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     lease: tuple[str, float] | None = None  # (owner, expiry on self._clock)
     curves: dict[int, tuple[int, list[int], list[float]]] = dataclasses.field(default_factory=dict)
+    generation: str | None = None  # "<n>:<owner>" of the lease's current holder
     attachments: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
@@ -272,16 +273,29 @@ class MemoryStorage(Storage):
             return {w: _json_copy(r) for w, (r, expiry) in sorted(self._workers.items()) if expiry > now}
 
     # -- coordinator lease -------------------------------------------------------------
-    def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+    def acquire_lease(self, name: str, owner: str, ttl: float, token: str | None = None) -> str | None:
         if ttl <= 0:
             raise LeaseError(f"lease ttl must be a positive number of seconds, got {ttl!r}")
         with self._lock:
             study = self._get(name)
             now = self._clock()
-            if study.lease is not None and study.lease[0] != owner and study.lease[1] > now:
-                return False
+            held = study.lease is not None and study.lease[1] > now
+            if held and study.lease[0] != owner:  # type: ignore[index]
+                return None
+            if token is not None:
+                if study.generation != token:
+                    return None
+            elif not (held and study.generation is not None and study.generation.endswith(f":{owner}")):
+                n = int(study.generation.partition(":")[0]) if study.generation else 0
+                study.generation = f"{n + 1}:{owner}"
             study.lease = (owner, now + ttl)
-            return True
+            return study.generation
+
+    def lease_ttl(self, name: str) -> float | None:
+        with self._lock:
+            lease = self._get(name).lease
+            left = None if lease is None else lease[1] - self._clock()
+            return None if left is None or left <= 0 else left
 
     def release_lease(self, name: str, owner: str) -> None:
         validate_study_name(name)

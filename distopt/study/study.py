@@ -21,7 +21,7 @@ from ..trial.codec import decode_attachment, encode_record, to_plain
 from ..errors import StudyClosed, TrialError
 from ..trial.outcome import interpret
 from ..pruners import Pruner, make_pruner
-from ..trial.record import TrialRecord, TrialState, finished_record, improves, pruned_at
+from ..trial.record import TrialRecord, TrialState, finished_record, improves, pruned_at, vals_digest
 from ..space import CompiledSpace, compile_space, space_eval
 from ..space.serialize import space_to_json
 from ..storage import Storage, open_storage
@@ -120,6 +120,7 @@ class Study:
             "algo": algo_name(self.algo),
             "status": "created",
             "created": time.time(),
+            "incarnation": uuid.uuid4().hex,
         }
         self.pruner: Pruner = make_pruner(pruner)
         if pruner is not None:
@@ -134,12 +135,23 @@ class Study:
             elif pruner is not None and stored.get("pruner") != self.pruner.to_json():
                 self.storage.update_study(self.name, {"pruner": self.pruner.to_json()})
             self._load()
+        #: Which life of the study this is: messages from a study of the same name that
+        #: Redis lost (or that was deleted) name another one, and are dropped.
+        self.incarnation: str | None = self.storage.get_study(self.name).get("incarnation")
 
     # -- loading -------------------------------------------------------------------
     def _load(self) -> None:
         """Rebuild the arrays from stored records (resume after a restart)."""
         for rec in self.storage.get_trials(self.name):
             self._cache(rec)
+
+    def reload(self) -> None:
+        """Forget this process's view and read the study again from storage: a coordinator
+        does it once it holds the lease, since another one may have advanced the study
+        between this object's creation and then (enqueued points are kept)."""
+        self.history = History(self.compiled)
+        self._records, self._pending, self._lost, self._best = {}, {}, set(), None
+        self._load()
 
     def _cache(self, rec: TrialRecord, history_vals: Mapping[str, Any] | None = None) -> None:
         old = self._records.get(rec.tid)
@@ -340,6 +352,18 @@ class Study:
                 out[i] = new
                 self._keep_local(results[i], new.tid)
         return out
+
+    def foreign(self, msg: Mapping[str, Any]) -> str | None:
+        """Why a worker's message must not touch this study (None when it may): it names
+        another incarnation of the study, or parameters other than its trial's."""
+        incarnation = msg.get("incarnation")
+        if incarnation is not None and self.incarnation is not None and incarnation != self.incarnation:
+            return f"it belongs to another incarnation of study {self.name!r} ({str(incarnation)[:12]})"
+        rec = self._records.get(int(msg["tid"]))
+        digest = msg.get("params")
+        if rec is not None and digest is not None and digest != vals_digest(rec.vals):
+            return f"it evaluated other parameters than trial {rec.tid}'s"
+        return None
 
     def _keep_local(self, r: Mapping[str, Any], tid: int) -> None:
         """Keep a recorded result's raw dict and attachments (hyperopt's Ctrl.attachments);

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from ..errors import DistoptError, InvalidName, StudyNotFound
+from ..errors import DistoptError, InvalidName, StudyLost, StudyNotFound
 
 STUDY_NAME_RULE = "1 to 100 characters from A-Z, a-z, 0-9, '_' and '-'"
 _STUDY_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
@@ -18,11 +18,17 @@ _DIGEST = re.compile(r"[A-Za-z0-9_.:+=-]{1,256}")
 _WORKER = re.compile(r"[A-Za-z0-9_.:@+=-]{1,256}")
 
 
+def _shown(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a 5,000-character name is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def validate_study_name(name: object) -> str:
     """Return ``name`` unchanged if it is a legal study name, else raise ``InvalidName``."""
     if not isinstance(name, str) or not _STUDY_NAME.fullmatch(name):
         raise InvalidName(
-            f"invalid study name {name!r}: use {STUDY_NAME_RULE} "
+            f"invalid study name {_shown(name)}: use {STUDY_NAME_RULE} "
             "(no ':' or spaces, because the name becomes part of rq job ids and Redis keys)"
         )
     return name
@@ -32,7 +38,7 @@ def validate_digest(digest: object) -> str:
     """Return ``digest`` unchanged if it can be used as a blob key, else raise ``InvalidName``."""
     if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
         raise InvalidName(
-            f"invalid blob digest {digest!r}: expected 1 to 256 characters from "
+            f"invalid blob digest {_shown(digest)}: expected 1 to 256 characters from "
             "A-Z, a-z, 0-9 and '_.:+=-' (a hex SHA-256 digest fits)"
         )
     return digest
@@ -47,6 +53,17 @@ def validate_worker_id(worker: object) -> str:
             "'_.:@+=-', such as host:pid"
         )
     return worker
+
+
+def study_lost(name: str, where: str, seen_by: str = "") -> StudyLost:
+    """The error for a study that existed and whose data is gone from Redis."""
+    how = f" ({seen_by})" if seen_by else ""
+    return StudyLost(
+        f"study {name!r} existed and its data is gone: Redis lost it{how}. Redis at {where} was restarted without "
+        "persistence, flushed, or the study was deleted; the results recorded so far are gone with it. Run it again "
+        "under a new study name (and give Redis persistence, `appendonly yes`, to keep studies across restarts), "
+        f"or clear the record to reuse the name: RedisStorage(url).forget_vanished({name!r})"
+    )
 
 
 def study_not_found(name: str, known: Iterable[str], where: str) -> StudyNotFound:

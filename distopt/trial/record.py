@@ -8,8 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
+import json
 import math
 from typing import Any, Iterable, Mapping
+
+
+def vals_digest(vals: Mapping[str, Any]) -> str:
+    """A short digest of a trial's parameters (its ``vals`` as canonical JSON): a result
+    carries the digest of what it evaluated, so it is never recorded on a trial whose
+    parameters are different."""
+    text = json.dumps(dict(vals), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 class TrialState(str, enum.Enum):

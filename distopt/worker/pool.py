@@ -31,8 +31,13 @@ from ..storage import RedisStorage
 
 log = logging.getLogger(__name__)
 
-from ..defaults import ENV_PARENT_PID  # noqa: E402
+from ..defaults import ENV_PARENT_PID, ENV_REDIS_URL  # noqa: E402
 from ..defaults import DEFAULT_QUEUE
+#: Python's flag that keeps the working directory off ``sys.path`` (3.11+); older Pythons
+#: get the same from a launcher that drops it before importing anything else.
+_SAFE_PATH = ("-P",) if sys.version_info >= (3, 11) else (
+    "-c", "import sys, runpy; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+          "sys.argv[0] = 'distopt'; runpy.run_module('distopt', run_name='__main__', alter_sys=True)")
 #: A child that exits sooner than this after its start counts as a failed start
 #: (generous: a loaded machine takes seconds to import rq and numpy).
 _QUICK_EXIT = 10.0
@@ -105,8 +110,11 @@ class WorkerPool:
         self.last_exit: tuple[int, int, float] | None = None  # pid, code, seconds it lived
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "distopt"] + ["-v"] * self.verbose
-        cmd += ["worker", "--redis", self.redis_url, "--processes", "1"]
+        """The child's command line: no Redis URL (it may hold a password) and no secret,
+        both go in the environment; the working directory is not put on ``sys.path``, so
+        a file there named like a module (``string.py``) is never imported by a worker."""
+        cmd = [sys.executable, *_SAFE_PATH, "-m", "distopt"] + ["-v"] * self.verbose
+        cmd += ["worker", "--processes", "1"]
         for queue in self.queues:
             cmd += ["--queue", queue]
         cmd += ["--burst"] * self.burst + ["--fork"] * self.fork
@@ -116,6 +124,7 @@ class WorkerPool:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env[ENV_PARENT_PID] = str(os.getpid())
+        env[ENV_REDIS_URL] = self.redis_url
         if self.secret is not None:
             env[ENV_SECRET] = os.fsdecode(self.secret)
         else:
@@ -163,12 +172,14 @@ class WorkerPool:
             if code is None or proc.pid in self._seen:
                 continue
             self._seen.add(proc.pid)
+            if code != 0:
+                self._report_death(proc.pid, code)
             lived = now - self._started[i]
             self.last_exit = (proc.pid, code, lived)
             self._quick_exits = self._quick_exits + 1 if lived < _QUICK_EXIT else 0
             if restart and not self.burst and self._quick_exits < _MAX_QUICK_EXITS:
                 log.warning("worker process %s stopped (%s) after %.1f s; starting another in its place "
-                            "(a trial it was running runs again once found lost)", proc.pid, exit_reason(code), lived)
+                            "(a trial it was running FAILs with that cause when the objective did it, else runs again)", proc.pid, exit_reason(code), lived)
                 self.procs[i] = self._spawn()
                 self._started[i] = time.monotonic()
         if self.burst or not self.procs:
@@ -178,6 +189,20 @@ class WorkerPool:
                                f"in a row within {_QUICK_EXIT:g} s of their start); {self._last_words()}")
         if self.alive() == 0:
             raise DistoptError(f"every local worker process has exited; {self._last_words()}")
+
+    def _report_death(self, pid: int, code: int) -> None:
+        """Record how a child that died mid-trial ended on its trial (the objective's crash
+        FAILs it at once with the cause; a kill from outside hands it back)."""
+        from .rq_worker import report_dead_worker
+
+        storage = RedisStorage(self.redis_url)
+        try:
+            if report_dead_worker(storage.client, pid, code):
+                log.warning("worker process %s died mid-trial (%s); recorded on its trial", pid, exit_reason(code))
+        except Exception:
+            log.warning("could not record how worker process %s ended on its trial", pid, exc_info=True)
+        finally:
+            storage.close()
 
     def _last_words(self) -> str:
         """The last exited child's exit reason and stderr, for an error message."""

@@ -26,6 +26,9 @@ from typing import Any, Mapping, Sequence
 
 import redis.exceptions
 from rq import SimpleWorker, Worker
+from rq.job import Job, JobStatus
+from rq.queue import Queue
+from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from ..storage.redis.retry import Backoff, is_transient
@@ -33,12 +36,67 @@ from ..dispatch.versions import local_versions
 from ..storage import RedisStorage
 from ..dispatch.rq_executor import DEFAULT_QUEUE, rq_queue
 from ..dispatch.inspect import VERSIONS_FIELD
-from ..dispatch.jobs import configure
+from ..dispatch.jobs import JOB_FUNC, configure, job_refusal, note_stop_request, report_death, report_refusal
 from .presence import Presence
 
 log = logging.getLogger(__name__)
 
-from ..defaults import ENV_PARENT_PID  # noqa: E402
+from ..defaults import ENV_PARENT_PID, REFUSED_JOB_TTL  # noqa: E402
+
+
+
+
+class _Guarded:
+    """Checks every job before rq touches its function: a job that is not distopt's own
+    trial job (another function, callbacks, dependencies, an unsigned or badly signed
+    payload) is refused, logged and put in rq's failed registry, and never imported."""
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        reason = job_refusal(job)
+        if reason is None:
+            super().execute_job(job, queue)  # type: ignore[misc]
+            return
+        refuse(self.connection, job, queue, reason)  # type: ignore[attr-defined]
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        note_stop_request()
+        super().request_stop(signum, frame)  # type: ignore[misc]
+
+    def request_force_stop(self, signum: int, frame: Any) -> None:
+        note_stop_request()
+        super().request_force_stop(signum, frame)  # type: ignore[misc]
+
+    def handle_work_horse_killed(self, job: Job, retpid: Any, ret_val: Any, rusage: Any) -> None:
+        """A forked trial's process died: record the cause on the trial at once."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[misc]
+        if ret_val is None or job.func_name != JOB_FUNC:
+            return
+        try:
+            report_death(self.connection, job.args[0], os.waitstatus_to_exitcode(ret_val),  # type: ignore[attr-defined]
+                         f"{worker_name()} (forked {retpid})")
+        except Exception:
+            log.warning("could not record how the process of job %.100s ended", job.id, exc_info=True)
+
+
+def refuse(connection: Any, job: Job, queue: Queue, reason: str) -> None:
+    """Record a refused job: a log line, rq's failed registry (``rq info`` lists it), and,
+    for a trial job that only fails its signature, a failed result on the trial so its
+    study does not wait for it."""
+    log.warning("refused rq job %.100s from queue %s: %s", job.id, queue.name, reason)
+    try:
+        pipe = connection.pipeline()
+        job.set_status(JobStatus.FAILED, pipeline=pipe)
+        queue.failed_job_registry.add(job, ttl=REFUSED_JOB_TTL, exc_string=f"refused by distopt: {reason}", pipeline=pipe)
+        Result.create_failure(job, REFUSED_JOB_TTL, f"refused by distopt: {reason}", pipeline=pipe)
+        pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+        pipe.execute()
+    except Exception:  # the log line above is the record that matters
+        log.info("could not move refused job %.100s to rq's failed registry", job.id, exc_info=True)
+    try:
+        if job.func_name == JOB_FUNC:
+            report_refusal(connection, job.args[0], reason)
+    except Exception:
+        log.debug("could not report the refusal of job %.100s to its study", job.id, exc_info=True)
 
 
 #: Seconds the thread listening for rq's worker commands waits per read. rq asks for 60,
@@ -65,12 +123,13 @@ class _Publishing:
             sleep_time=PUBSUB_WAIT, daemon=True, exception_handler=self._pubsub_exception_handler)  # type: ignore[attr-defined]
 
 
-class DistoptSimpleWorker(_Publishing, SimpleWorker):
-    pass
+class DistoptSimpleWorker(_Guarded, _Publishing, SimpleWorker):
+    """rq's ``SimpleWorker`` that runs only distopt's trial jobs."""
 
 
-class DistoptWorker(_Publishing, Worker):
-    pass
+class DistoptWorker(_Guarded, _Publishing, Worker):
+    """rq's forking ``Worker`` that runs only distopt's trial jobs (checked in the parent,
+    before the fork)."""
 
 
 def worker_name(generation: int = 0) -> str:
@@ -168,6 +227,27 @@ def _wait_for_redis(storage: RedisStorage, backoff: Backoff = Backoff(first=0.2,
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+
+
+def report_dead_worker(connection: Any, pid: int, code: int) -> bool:
+    """A supervised worker process ``pid`` on this host exited with ``code`` (a
+    ``Popen.returncode``): when it was running a trial, record how it ended on that trial
+    (FAIL when the objective did it, else hand it back). Returns whether it ran one."""
+    host = socket.gethostname()
+    for worker in Worker.all(connection=connection, serializer=JSONSerializer):
+        if worker.pid != pid or worker.hostname != host:
+            continue
+        jid = worker.get_current_job_id()
+        job = Job.fetch(jid, connection=connection, serializer=JSONSerializer) if jid else None
+        if job is None or job.func_name != JOB_FUNC or not job.args or not isinstance(job.args[0], dict):
+            continue  # only a trial job the dead worker had accepted is reported on
+        report_death(connection, job.args[0], code, f"{host}:{pid}")
+        try:
+            worker.register_death()
+        except Exception:  # its record expires by itself
+            pass
+        return True
+    return False
 
 
 def count_workers(connection: Any, queue: str = DEFAULT_QUEUE) -> int:

@@ -122,7 +122,7 @@ def _one_trial_study(redis_url, name, secret):
     storage = RedisStorage(redis_url)
     study = Study(hp.uniform("x", 0, 1), storage=storage, name=name)
     ref = ship_objective(shifted_a, study, storage, secret)
-    executor = RQExecutor(storage, name, ref)
+    executor = RQExecutor(storage, name, ref, secret=secret)
     return storage, study, ref, executor
 
 

@@ -76,6 +76,16 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def redis_urls_in_environment(pid: int) -> list[str]:
+    """The Redis URL a worker process got in its environment (the embedded Redis has a
+    password, which only the user running it can read there, never on a command line)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return []
+    return [v.partition(b"=")[2].decode() for v in environ if v.startswith(b"DISTOPT_REDIS_URL=")]
+
+
 class RunTree:
     """The processes a run started and the ports they listened on, collected while it
     runs, so the check after it ignores whatever else the machine is doing."""
@@ -83,12 +93,14 @@ class RunTree:
     def __init__(self) -> None:
         self.pids: set[int] = set()
         self.ports: set[int] = set()
+        self.urls: set[str] = set()
 
     def collect(self, pid: int) -> None:
         for child in descendants(pid):
             self.pids.add(child)
             cmd = own_processes().get(child, "")
             self.ports.update(int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", cmd))
+            self.urls.update(redis_urls_in_environment(child))
 
     def follow(self, proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
         deadline = time.monotonic() + timeout
@@ -157,8 +169,8 @@ def wait_for_recorded_trial(tree: RunTree, proc: subprocess.Popen, timeout: floa
     while True:
         assert proc.poll() is None, proc.communicate()
         tree.collect(proc.pid)
-        for port in sorted(tree.ports):
-            storage = RedisStorage(f"redis://127.0.0.1:{port}/0")
+        for url in sorted(tree.urls):
+            storage = RedisStorage(url)
             try:
                 if any(sum(storage.count_states(s)[st] for st in (TrialState.OK, TrialState.FAIL)) > 0
                        for s in storage.list_studies()):

@@ -1,14 +1,12 @@
 """RQ jobs run in this process on fakeredis: a clean worker state and a burst worker.
 
-Shared by the unit tests that drive the job function through rq's ``SimpleWorker``.
+Shared by the unit tests that drive the job function through distopt's guarded ``SimpleWorker``.
 """
 
 from typing import Iterator
 
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
-
-from distopt.dispatch import jobs, rq_queue
+from distopt.dispatch import jobs
+from distopt.worker.rq_worker import make_worker
 
 
 def clean_worker(secret: bytes) -> Iterator[None]:
@@ -20,6 +18,5 @@ def clean_worker(secret: bytes) -> Iterator[None]:
 
 
 def burst(storage) -> None:
-    """Run every queued job of ``storage``'s Redis, then return."""
-    worker = SimpleWorker([rq_queue(storage.client)], connection=storage.client, serializer=JSONSerializer)
-    worker.work(burst=True, logging_level="WARNING")
+    """Run every queued job of ``storage``'s Redis with distopt's own worker class, then return."""
+    make_worker(storage.client).work(burst=True, logging_level="WARNING")

@@ -12,9 +12,12 @@ Layout (prefix ``distopt:`` by default; ``<s>`` is a validated study name)::
     distopt:study:<s>:hbinfo          HASH   tid -> JSON {"attempt", "worker"}
     distopt:study:<s>:lease           STRING coordinator id, expiring (PX)
     distopt:study:<s>:curves          HASH   tid -> JSON {"a": attempt, "s": [steps], "v": [values]}
+    distopt:study:<s>:generation      STRING "<n>:<coordinator id>" of the lease's current holder (the fence)
+    distopt:study:<s>:claimed         LIST   messages taken from the inbox, not yet handed to a coordinator
     distopt:study:<s>:attach          HASH   "<tid>:<name>" -> JSON attachment of a trial
     distopt:study:<s>:attachidx       HASH   tid -> JSON list of its attachment names
     distopt:blob:<digest>             STRING signed objective blob, shared by studies
+    distopt:vanished:<s>              STRING incarnation of a study whose data Redis lost (a worker saw it)
     distopt:workers                   ZSET   worker id -> its last beat (epoch seconds)
     distopt:worker:<id>               STRING JSON liveness record of one worker process
                                              (``host:pid``), expiring when it stops beating
@@ -51,6 +54,9 @@ class Keys:
 
     def worker(self, worker: str) -> str:
         return f"{self.prefix}worker:{validate_worker_id(worker)}"
+
+    def vanished(self, study: str) -> str:
+        return f"{self.prefix}vanished:{validate_study_name(study)}"
 
     def blob(self, digest: str) -> str:
         return f"{self.prefix}blob:{validate_digest(digest)}"
@@ -89,6 +95,11 @@ class Keys:
     def curves(self, study: str) -> str:
         """Intermediate values each trial's current attempt reported (workers write)."""
         return self._study(study, "curves")
+    def generation(self, study: str) -> str:
+        return self._study(study, "generation")
+
+    def claimed(self, study: str) -> str:
+        return self._study(study, "claimed")
     def attachments(self, study: str) -> str:
         return self._study(study, "attach")
 
@@ -107,6 +118,8 @@ class Keys:
             self.heartbeat_info(study),
             self.lease(study),
             self.curves(study),
+            self.generation(study),
+            self.claimed(study),
             self.attachments(study),
             self.attachment_index(study),
         ]

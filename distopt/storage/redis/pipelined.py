@@ -16,14 +16,14 @@ from ...errors import TrialError
 from ...trial.record import TrialRecord
 from ..base import Change, transition_sources
 from .keys import DEFAULT_PREFIX
-from .store import _STATE_SLOT, _STUDY_EXISTS, RedisStorage, _translating
+from .store import _FENCED, _STATE_SLOT, RedisStorage, _translating
 
 # KEYS: studies, trials, state sets..., tid counter | ARGV: name, expected next tid or '',
 #       then tid, record json, state for each record.
 # With an expected next tid, the ids are reserved in the same call: it stores nothing
 # and returns -2 unless the counter still stands there (0 when none was reserved yet).
 # A call sent again after its reply was lost finds its own batch and returns 1.
-_PUT_TRIALS = _STATE_SLOT + _STUDY_EXISTS + """
+_PUT_TRIALS = _STATE_SLOT + _FENCED + """
 local n = math.floor((#ARGV - 2) / 3)
 if ARGV[2] ~= '' then
   local cur = tonumber(redis.call('GET', KEYS[#KEYS]) or '0')
@@ -45,7 +45,7 @@ return 1
 # KEYS: studies, trials, state sets... | ARGV: name, then for each change: tid, record
 #       json, new state, expected attempt or '', allowed old states joined by ','.
 # One reply per change: 1 when it was applied, 0 when the stored record did not match.
-_TRANSITION_MANY = _STATE_SLOT + _STUDY_EXISTS + """
+_TRANSITION_MANY = _STATE_SLOT + _FENCED + """
 local out = {}
 for i = 2, #ARGV, 5 do
   local tid = ARGV[i]
@@ -82,11 +82,8 @@ class PipelinedRedisStorage(RedisStorage):
         args: list[Any] = [name, "" if expected is None else int(expected)]
         for r in records:
             args += [r.tid, codec.encode_record(r), r.state.value]
-        keys = [self.keys.studies, *self._trial_keys(name), self.keys.tid(name)]
-        result = int(self._put_trials_script(keys=keys, args=args))
-        if result == -1:
-            raise self._missing(name)
-        return result
+        return int(self._run_fenced(self._put_trials_script, name, [*self._trial_keys(name), self.keys.tid(name)],
+                                    args[1:]))
 
     @_translating
     def put_trials(self, name: str, records: Sequence[TrialRecord]) -> None:
@@ -107,7 +104,7 @@ class PipelinedRedisStorage(RedisStorage):
             if self._put_batch(name, records, first) == 1:
                 self._next_free[name] = first + count
                 return records
-        first = self._run(self._next_tid, name, [self.keys.tid(name)], [int(count)])
+        first = int(self._run_fenced(self._next_tid, name, [self.keys.tid(name)], [int(count)]))
         records = list(build(first))
         self._put_batch(name, records, None)
         self._next_free[name] = first + count
@@ -122,11 +119,8 @@ class PipelinedRedisStorage(RedisStorage):
             allowed = ",".join(s.value for s in transition_sources(tid, expected, new))
             args += [tid, codec.encode_record(new), new.state.value, "" if attempt is None else int(attempt),
                      allowed]
-        keys = [self.keys.studies, *self._trial_keys(name)]
-        out = self._transition_many_script(keys=keys, args=args)
+        out = self._run_fenced(self._transition_many_script, name, self._trial_keys(name), args[1:])
         if not isinstance(out, list):
-            if int(out) == -1:
-                raise self._missing(name)
             raise TrialError(f"unexpected reply {out!r} from Redis at {self.where} to a batch of transitions")
         return [int(r) == 1 for r in out]
 

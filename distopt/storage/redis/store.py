@@ -20,8 +20,8 @@ import redis
 import redis.exceptions
 
 from ...trial import codec
-from ...errors import ConnectionFailed, LeaseError, StorageError, TrialError
-from ...trial.names import study_not_found, validate_study_name
+from ...errors import ConnectionFailed, LeaseError, LeaseLost, StorageError, StudyNotFound, TrialError
+from ...trial.names import study_lost, study_not_found, validate_study_name
 from ...trial.record import TrialRecord, TrialState
 from .retry import Backoff, call_with_retry
 from ..base import CurveData, ReportReply, Storage, check_report, transition_sources
@@ -35,24 +35,36 @@ _MAX_BLOCK = 1.0
 # KEYS[3..] of the trial scripts are the per-state sets, in TrialState order.
 _STATE_SLOT = "local SLOT = {" + ", ".join(f"{s.value} = {i + 3}" for i, s in enumerate(TrialState)) + "}\n"
 _STUDY_EXISTS = "if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return -1 end\n"
+# The fence of a coordinator's writes: the last key is the study's generation key and the
+# last argument the writer's lease token ('' for a writer that holds no lease). Both are
+# removed before the script's own body reads KEYS and ARGV. A token that is not the
+# study's current generation writes nothing (-3): a coordinator that lost its lease, even
+# one frozen past its ttl that has not noticed yet, changes nothing.
+_FENCED = """
+local FENCE_KEY = table.remove(KEYS)
+local FENCE = table.remove(ARGV)
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return -1 end
+if FENCE ~= '' and redis.call('GET', FENCE_KEY) ~= FENCE then return -3 end
+"""
 
-# KEYS: studies, meta | ARGV: name, field1, json1, field2, json2, ...
+# KEYS: studies, meta, vanished | ARGV: name, field1, json1, field2, json2, ...
 _CREATE_STUDY = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 and redis.call('EXISTS', KEYS[3]) == 1 then return -2 end
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
 for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 # KEYS: studies, meta | ARGV: name, field1, json1, ...
-_UPDATE_STUDY = _STUDY_EXISTS + """
+_UPDATE_STUDY = _FENCED + """
 for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 # KEYS: studies, counter | ARGV: name, count
-_NEXT_TID = _STUDY_EXISTS + """
+_NEXT_TID = _FENCED + """
 return redis.call('INCRBY', KEYS[2], ARGV[2]) - tonumber(ARGV[2])
 """
 # KEYS: studies, trials, state sets... | ARGV: name, tid, record json, state
-_PUT_TRIAL = _STATE_SLOT + _STUDY_EXISTS + """
+_PUT_TRIAL = _STATE_SLOT + _FENCED + """
 local old = redis.call('HGET', KEYS[2], ARGV[2])
 if old then redis.call('SREM', KEYS[SLOT[cjson.decode(old).state]], ARGV[2]) end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
@@ -61,7 +73,7 @@ return 1
 """
 # KEYS: studies, trials, state sets... | ARGV: name, tid, record json, new state,
 #       expected attempt or '', allowed old states...
-_TRANSITION = _STATE_SLOT + _STUDY_EXISTS + """
+_TRANSITION = _STATE_SLOT + _FENCED + """
 local old = redis.call('HGET', KEYS[2], ARGV[2])
 if not old then return 0 end
 local rec = cjson.decode(old)
@@ -76,6 +88,8 @@ return 1
 """
 # KEYS: studies, inbox | ARGV: name, message json
 _PUSH_RESULT = _STUDY_EXISTS + """
+local status = redis.call('HGET', KEYS[3], 'status')
+if status == '"done"' or status == '"cancelled"' then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 return 1
 """
@@ -116,12 +130,42 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[5])
 return 1
 """
-# KEYS: studies, lease | ARGV: name, owner, ttl ms
+# KEYS: studies, hb zset, hbinfo hash | ARGV: name, tid
+_CLEAR_HEARTBEAT = _FENCED + """
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+return 1
+"""
+# KEYS: studies, claimed, inbox | ARGV: name, limit
+# What an earlier BLMOVE (in the same round trip) or a fenced-out coordinator left in
+# ``claimed`` comes first, then the inbox; a fenced-out caller takes nothing.
+_POP_RESULTS = _FENCED + """
+local limit = tonumber(ARGV[2])
+local out = redis.call('LRANGE', KEYS[2], 0, limit - 1)
+if #out > 0 then redis.call('LTRIM', KEYS[2], #out, -1) end
+if #out < limit then
+  local rest = redis.call('LPOP', KEYS[3], limit - #out)
+  if rest then for _, m in ipairs(rest) do out[#out + 1] = m end end
+end
+return out
+"""
+# KEYS: studies, lease, generation | ARGV: name, owner, ttl ms, token to renew or ''
+# Returns the holder's token "<n>:<owner>" (a new generation n for a new holder), or nil
+# when another owner holds the lease or, renewing, the token is no longer current.
 _ACQUIRE_LEASE = _STUDY_EXISTS + """
 local cur = redis.call('GET', KEYS[2])
-if cur and cur ~= ARGV[2] then return 0 end
+if cur and cur ~= ARGV[2] then return false end
+local gen = redis.call('GET', KEYS[3])
+if ARGV[4] ~= '' then
+  if gen ~= ARGV[4] then return false end
+elseif not (cur and gen and string.sub(gen, -(#ARGV[2] + 1)) == ':' .. ARGV[2]) then
+  local n = 0
+  if gen then n = tonumber(string.match(gen, '^(%d+):')) or 0 end
+  gen = (n + 1) .. ':' .. ARGV[2]
+  redis.call('SET', KEYS[3], gen)
+end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-return 1
+return gen
 """
 # KEYS: lease | ARGV: owner
 _RELEASE_LEASE = """
@@ -203,6 +247,8 @@ class RedisStorage(Storage):
     def __init__(self, target: str | Any, *, prefix: str = DEFAULT_PREFIX, socket_connect_timeout: float = 5.0,
                  retry_window: float = 0.0) -> None:
         self.keys = Keys(prefix)
+        #: The lease token this storage's writes are fenced with (``Lease`` sets it).
+        self.fence: str | None = None
         self._socket_connect_timeout = socket_connect_timeout
         self.retry_window = float(retry_window)
         if isinstance(target, str):
@@ -249,6 +295,8 @@ class RedisStorage(Storage):
         self._heartbeat = reg(_HEARTBEAT)
         self._report = reg(_REPORT)
         self._acquire_lease = reg(_ACQUIRE_LEASE)
+        self._clear_heartbeat = reg(_CLEAR_HEARTBEAT)
+        self._pop_results = reg(_POP_RESULTS)
         self._release_lease = reg(_RELEASE_LEASE)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -325,6 +373,29 @@ class RedisStorage(Storage):
             raise self._missing(name)
         return result
 
+    def _run_fenced(self, script: Any, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
+        """Run a ``_FENCED`` script: it writes only while ``fence`` is the study's current
+        lease generation (or when this storage holds no lease)."""
+        result = script(keys=[self.keys.studies, *keys, self.keys.generation(name)],
+                        args=[name, *args, self.fence or ""], client=client)
+        return self._check_fenced(name, result)
+
+    def _check_fenced(self, name: str, result: Any) -> Any:
+        if isinstance(result, int) and result == -1:
+            raise self._missing(name)
+        if isinstance(result, int) and result == -3:
+            raise self._lost(name)
+        return result
+
+    def _lost(self, name: str) -> LeaseLost:
+        current = self.client.get(self.keys.generation(name))
+        now = "its lease data is gone" if current is None else f"the study is now at {_describe(_text(current))}"
+        return LeaseLost(
+            f"this coordinator no longer holds study {name!r}: it held lease {_describe(self.fence)} and {now}. "
+            "Another coordinator took the study over (this one was frozen or cut off past its lease ttl), so this "
+            "one wrote nothing more and stops; the other one finishes the study"
+        )
+
     def _trial_keys(self, name: str) -> list[str]:
         return [self.keys.trials(name), *self.keys.state_sets(name)]
 
@@ -334,8 +405,23 @@ class RedisStorage(Storage):
         validate_study_name(name)
         plain = codec.to_plain(dict(meta))
         args = [x for k, v in plain.items() for x in (k, codec.dumps(v))]
-        result = self._create_study(keys=[self.keys.studies, self.keys.meta(name)], args=[name, *args])
-        return bool(int(result))
+        keys = [self.keys.studies, self.keys.meta(name), self.keys.vanished(name)]
+        result = int(self._create_study(keys=keys, args=[name, *args]))
+        if result == -2:
+            raise study_lost(name, f"Redis at {self.where}", seen_by="a worker that finished one of its trials found "
+                             "it missing")
+        return bool(result)
+
+    @_translating
+    def note_vanished(self, name: str, incarnation: str | None) -> None:
+        """Remember that study ``name`` existed and is gone (a worker found it missing), so
+        no coordinator silently starts a fresh study under its name."""
+        self.client.set(self.keys.vanished(name), incarnation or "?")
+
+    @_translating
+    def forget_vanished(self, name: str) -> None:
+        """Allow the name of a lost study to be used again."""
+        self.client.delete(self.keys.vanished(name))
 
     @_translating
     def get_study(self, name: str) -> dict[str, Any]:
@@ -346,7 +432,7 @@ class RedisStorage(Storage):
     def update_study(self, name: str, changes: Mapping[str, Any]) -> None:
         plain = codec.to_plain(dict(changes))
         args = [x for k, v in plain.items() for x in (k, codec.dumps(v))]
-        self._run(self._update_study, name, [self.keys.meta(name)], args)
+        self._run_fenced(self._update_study, name, [self.keys.meta(name)], args)
 
     @_translating
     def list_studies(self) -> list[str]:
@@ -365,12 +451,12 @@ class RedisStorage(Storage):
     def next_tid(self, name: str, count: int = 1) -> int:
         if count < 1:
             raise TrialError(f"count must be at least 1 to reserve trial ids, got {count!r}")
-        return self._run(self._next_tid, name, [self.keys.tid(name)], [int(count)])
+        return int(self._run_fenced(self._next_tid, name, [self.keys.tid(name)], [int(count)]))
 
     @_translating
     def put_trial(self, name: str, record: TrialRecord) -> None:
         text = codec.encode_record(record)
-        self._run(self._put_trial, name, self._trial_keys(name), [record.tid, text, record.state.value])
+        self._run_fenced(self._put_trial, name, self._trial_keys(name), [record.tid, text, record.state.value])
 
     @_translating
     def transition(
@@ -383,7 +469,7 @@ class RedisStorage(Storage):
     ) -> bool:
         allowed = [s.value for s in transition_sources(tid, expected, new)]
         args = [tid, codec.encode_record(new), new.state.value, "" if attempt is None else int(attempt), *allowed]
-        return self._run(self._transition, name, self._trial_keys(name), args) == 1
+        return int(self._run_fenced(self._transition, name, self._trial_keys(name), args)) == 1
 
     @_translating
     def get_trial(self, name: str, tid: int) -> TrialRecord | None:
@@ -419,14 +505,20 @@ class RedisStorage(Storage):
     # -- result inbox ----------------------------------------------------------------
     @_translating
     def push_result(self, name: str, message: Mapping[str, Any]) -> None:
-        self._run(self._push_result, name, [self.keys.inbox(name)], [codec.dumps(dict(message))])
+        """A message for a study that ended (done, cancelled) is dropped: nobody would
+        ever read it (a late result of a re-run or withdrawn trial)."""
+        self._run(self._push_result, name, [self.keys.inbox(name), self.keys.meta(name)], [codec.dumps(dict(message))])
 
     @_translating
     def peek_results(self, name: str, limit: int = 10000) -> list[dict[str, Any]]:
         if limit <= 0:
             return []
-        (items,) = self._read(name, lambda p: p.lrange(self.keys.inbox(name), 0, int(limit) - 1))
-        return [codec.loads(m) for m in items]
+        def fill(pipe: Any) -> None:  # a message a coordinator moved aside but did not take comes first
+            pipe.lrange(self.keys.claimed(name), 0, int(limit) - 1)
+            pipe.lrange(self.keys.inbox(name), 0, int(limit) - 1)
+
+        claimed, inbox = self._read(name, fill)
+        return [codec.loads(m) for m in [*claimed, *inbox][: int(limit)]]
 
     @_translating
     def pop_results(self, name: str, timeout: float = 0.0, limit: int = 1000,
@@ -435,30 +527,27 @@ class RedisStorage(Storage):
         call to the server is one pipeline: the existence check, then a pop (a BLPOP that
         returns at once when the inbox holds messages, followed by an LPOP of the rest).
         ``prelude(pipeline)`` adds commands (writes whose replies are not needed) that
-        run before the pop in the first of those round trips."""
-        inbox = self.keys.inbox(name)
+        run before the pop in the first of those round trips.
+
+        The pop is fenced: the blocking wait moves at most one message from the inbox to
+        the study's ``claimed`` list, and a script hands out ``claimed`` and then the
+        inbox only while this storage's ``fence`` is the study's lease generation. A
+        coordinator that lost its lease takes nothing: whatever it moved stays in
+        ``claimed`` for the coordinator that holds the study."""
+        inbox, claimed = self.keys.inbox(name), self.keys.claimed(name)
         limit = max(1, int(limit))
         deadline = time.monotonic() + max(0.0, timeout)
         remaining = max(0.0, timeout)
         while True:
             pipe = self.client.pipeline(transaction=False)
-            skip = 0
             if prelude is not None:
                 prelude(pipe)
-                skip, prelude = len(pipe), None
-            pipe.sismember(self.keys.studies, name)
+                prelude = None
             if remaining > 0:
-                pipe.blpop([inbox], timeout=max(0.01, min(remaining, _MAX_BLOCK)))
-                if limit > 1:
-                    pipe.lpop(inbox, limit - 1)
-                exists, got, *rest = pipe.execute()[skip:]
-                items = ([got[1]] if got is not None else []) + list((rest[0] if rest else None) or [])
-            else:
-                pipe.lpop(inbox, limit)
-                exists, items = pipe.execute()[skip:]
-                items = items or []
-            if not exists:
-                raise self._missing(name)
+                pipe.blmove(inbox, claimed, max(0.01, min(remaining, _MAX_BLOCK)), "LEFT", "RIGHT")
+            self._pop_results(keys=[self.keys.studies, claimed, inbox, self.keys.generation(name)],
+                              args=[name, limit, self.fence or ""], client=pipe)
+            items = self._check_fenced(name, pipe.execute()[-1])
             if items:
                 return [codec.loads(m) for m in items]
             remaining = deadline - time.monotonic()
@@ -525,10 +614,11 @@ class RedisStorage(Storage):
 
     @_translating
     def clear_heartbeat(self, name: str, tid: int) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.zrem(self.keys.heartbeats(name), str(int(tid)))
-        pipe.hdel(self.keys.heartbeat_info(name), str(int(tid)))
-        pipe.execute()
+        keys = [self.keys.heartbeats(name), self.keys.heartbeat_info(name)]
+        try:
+            self._run_fenced(self._clear_heartbeat, name, keys, [str(int(tid))])
+        except StudyNotFound:  # nothing left to clear
+            pass
 
     def _beats(self, name: str, max_score: float | str) -> list[tuple[int, float, dict[str, Any]]]:
         zset, info = self.keys.heartbeats(name), self.keys.heartbeat_info(name)
@@ -585,11 +675,20 @@ class RedisStorage(Storage):
 
     # -- coordinator lease -------------------------------------------------------------
     @_translating
-    def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
+    def acquire_lease(self, name: str, owner: str, ttl: float, token: str | None = None) -> str | None:
         if ttl <= 0:
             raise LeaseError(f"lease ttl must be a positive number of seconds, got {ttl!r}")
         ttl_ms = max(1, int(round(ttl * 1000)))
-        return self._run(self._acquire_lease, name, [self.keys.lease(name)], [owner, ttl_ms]) == 1
+        keys = [self.keys.studies, self.keys.lease(name), self.keys.generation(name)]
+        result = self._acquire_lease(keys=keys, args=[name, owner, ttl_ms, token or ""])
+        if isinstance(result, int) and result == -1:
+            raise self._missing(name)
+        return None if result is None else _text(result)
+
+    @_translating
+    def lease_ttl(self, name: str) -> float | None:
+        ms = self.client.pttl(self.keys.lease(name))
+        return None if ms is None or int(ms) < 0 else int(ms) / 1000.0
 
     @_translating
     def release_lease(self, name: str, owner: str) -> None:
@@ -609,6 +708,12 @@ class RedisStorage(Storage):
     def get_blob(self, digest: str) -> bytes | None:
         data = self.client.get(self.keys.blob(digest))
         return None if data is None else bytes(data)
+
+
+def _describe(token: str | None) -> str:
+    """'generation 3 (coordinator host:pid:id)' for a lease token '3:host:pid:id'."""
+    number, _, owner = str(token).partition(":")
+    return f"generation {number} (coordinator {owner})"
 
 
 def _text(value: bytes | str) -> str:

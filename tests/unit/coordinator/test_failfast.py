@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 
 from distopt import hp
 from distopt.coordinator.loop import StopRules
 from distopt.dispatch import RQExecutor, rq_queue
 from distopt.dispatch import jobs as jobs_mod
+from distopt.worker.rq_worker import make_worker
 from distopt.coordinator.distributed import run_distributed
 from distopt.errors import ObjectiveError
 from distopt.coordinator.failfast import LoadFailureGuard
@@ -46,9 +45,7 @@ def test_a_trial_that_ran_or_another_error_disarms_it():
 
 class InProcessRQ(RQExecutor):
     def wait(self, timeout):
-        worker = SimpleWorker([rq_queue(self.storage.client)], connection=self.storage.client,
-                              serializer=JSONSerializer)
-        worker.work(burst=True, logging_level="WARNING")
+        make_worker(self.storage.client).work(burst=True, logging_level="WARNING")
         return super().wait(0)
 
 

@@ -13,7 +13,7 @@ from distopt.dispatch import jobs as jobs_mod
 from distopt.dispatch.rq_executor import RQ_TIMEOUT_MARGIN, coalesce
 from distopt.worker.heartbeat import Heartbeater
 from distopt.coordinator.distributed import Lease, run_distributed, ship_objective
-from distopt.errors import LeaseError, ObjectiveError
+from distopt.errors import LeaseError, LeaseLost, ObjectiveError
 from distopt.trial.names import InvalidName
 from distopt.trial.record import TrialState
 from distopt.storage import MemoryStorage
@@ -68,7 +68,7 @@ def test_job_ids_are_what_rq_accepts():
 def test_trials_run_as_rq_jobs_and_report_to_the_inbox(storage):
     study = Study(SPACE, storage=storage, name="s1", seed=0)
     ref = ship_objective(objective, study, storage, SECRET)
-    ex = RQExecutor(storage, "s1", ref)
+    ex = RQExecutor(storage, "s1", ref, secret=SECRET)
     trials = study.ask(3)
     assert all(r.state == TrialState.QUEUED for r in study.trials)
     ex.submit(study, trials)
@@ -91,7 +91,7 @@ def test_trials_run_as_rq_jobs_and_report_to_the_inbox(storage):
 def test_coordinator_runs_a_study_through_rq(storage):
     study = Study(SPACE, storage=storage, name="s2", seed=1)
     ref = ship_objective(objective, study, storage, SECRET)
-    coord = Coordinator(study, InProcessRQ(storage, "s2", ref), StopRules(max_evals=12), parallelism=4)
+    coord = Coordinator(study, InProcessRQ(storage, "s2", ref, secret=SECRET), StopRules(max_evals=12), parallelism=4)
     assert coord.run() == "max_evals"
     assert study.n_finished == 12
     assert {r.state for r in storage.get_trials("s2")} == {TrialState.OK}
@@ -137,7 +137,7 @@ def test_unpicklable_objective_fails_before_anything_is_enqueued(storage):
 def test_an_exception_in_the_objective_fails_the_trial(storage):
     study = Study(SPACE, storage=storage, name="s5")
     ref = ship_objective(failing, study, storage, SECRET)
-    ex = RQExecutor(storage, "s5", ref)
+    ex = RQExecutor(storage, "s5", ref, secret=SECRET)
     ex.submit(study, study.ask(2))
     burst(storage)
     results = [m for m in ex.wait(0) if m.get("type") != "started"]
@@ -149,7 +149,7 @@ def test_an_exception_in_the_objective_fails_the_trial(storage):
 def test_worker_with_another_secret_reports_the_refusal(storage):
     study = Study(SPACE, storage=storage, name="s6")
     ref = ship_objective(objective, study, storage, b"coordinator-secret")
-    ex = RQExecutor(storage, "s6", ref)
+    ex = RQExecutor(storage, "s6", ref, secret=SECRET)
     ex.submit(study, study.ask(2))
     burst(storage)
     results = [m for m in ex.wait(0) if m.get("type") != "started"]
@@ -163,7 +163,7 @@ def test_import_path_objective_gets_params_from_the_stored_space(storage):
     study = Study(hp.uniform("x", 1, 4), storage=storage, name="s7")
     ref = ship_objective("math:sqrt", study, storage, SECRET)
     assert ref.path == "math:sqrt" and ref.digest is None
-    ex = RQExecutor(storage, "s7", ref)
+    ex = RQExecutor(storage, "s7", ref, secret=SECRET)
     (trial,) = study.ask(1)
     ex.submit(study, [trial])
     burst(storage)
@@ -174,7 +174,7 @@ def test_import_path_objective_gets_params_from_the_stored_space(storage):
 def test_cancel_withdraws_queued_jobs(storage):
     study = Study(SPACE, storage=storage, name="s8")
     ref = ship_objective(objective, study, storage, SECRET)
-    ex = RQExecutor(storage, "s8", ref)
+    ex = RQExecutor(storage, "s8", ref, secret=SECRET)
     trials = study.ask(3)
     ex.submit(study, trials)
     ex.cancel(study, [trials[0].tid, trials[2].tid])
@@ -195,8 +195,8 @@ def test_trial_timeout_travels_in_the_payload_and_rq_keeps_a_backstop(storage):
     whole-second job timeout only backs it up, later."""
     study = Study(SPACE, storage=storage, name="s9")
     ref = ship_objective(objective, study, storage, SECRET)
-    assert RQExecutor(storage, "s9", ref).job_timeout == -1
-    ex = RQExecutor(storage, "s9", ref, trial_timeout=2.5)
+    assert RQExecutor(storage, "s9", ref, secret=SECRET).job_timeout == -1
+    ex = RQExecutor(storage, "s9", ref, trial_timeout=2.5, secret=SECRET)
     assert ex.job_timeout == 3 + RQ_TIMEOUT_MARGIN
     (trial,) = study.ask(1)
     ex.submit(study, [trial])
@@ -240,7 +240,7 @@ def test_started_is_reported_only_for_trials_that_run_a_while():
 def test_a_slow_trial_is_marked_running_before_it_ends(storage):
     study = Study(hp.uniform("x", 0, 1), storage=storage, name="slow")
     ref = ship_objective(sleepy, study, storage, SECRET)
-    ex = RQExecutor(storage, "slow", ref)
+    ex = RQExecutor(storage, "slow", ref, secret=SECRET)
     (trial,) = study.ask(1)
     ex.submit(study, [trial])
     burst(storage)
@@ -259,7 +259,8 @@ def test_a_coordinator_that_loses_its_lease_stops_writing(storage, monkeypatch):
             assert storage.acquire_lease("stolen", "thief", 30)
             time.sleep(0.02)  # past a third of the ttl: the next tick renews, and fails
 
-    with pytest.raises(LeaseError, match="lost the lease on study 'stolen' to coordinator thief"):
+    with pytest.raises(LeaseLost, match="no longer holds study 'stolen': it held lease generation 1 .*generation 2 "
+                                        r"\(coordinator thief\)"):
         run_distributed(study, objective, StopRules(max_evals=50), parallelism=2, secret=SECRET,
                         ticks=(steal,), lease_ttl=0.05)
     assert storage.lease_owner("stolen") == "thief"

@@ -13,7 +13,8 @@ from distopt import hp, status
 from distopt.dispatch.rq_executor import rq_queue
 from distopt.dispatch.inspect import parse_job_id
 from distopt.dispatch.jobs import job_id
-from distopt.worker.rq_worker import make_worker
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
 from distopt.errors import StudyNotFound
 from distopt.monitor.document import SCHEMA_VERSION, eta_seconds, rate_per_minute, stale_trials
 from distopt.trial.record import TrialRecord, TrialState
@@ -215,7 +216,9 @@ def test_queues_and_a_busy_worker(fake_redis, storage):
     queue.enqueue(f"{__name__}.probe", "x", job_id=job_id("my-st-1", 7, 2))
     queue.enqueue(f"{__name__}.probe", "y", job_id="someone-elses-job")
     SEEN.clear()
-    make_worker(fake_redis, name="w1").work(burst=True, logging_level="ERROR")
+    # rq's own SimpleWorker: distopt's worker class would refuse these foreign jobs
+    SimpleWorker([queue], connection=fake_redis, serializer=JSONSerializer, name="w1").work(
+        burst=True, logging_level="ERROR")
     first, second = SEEN
     assert first["queues"]["distopt"] == {"depth": 1, "started": 1, "rq_started": 1, "failed": 0, "workers": ["w1"],
                                           "workers_dead": 0}

@@ -96,7 +96,7 @@ def test_time_limit_does_nothing_without_a_limit_or_off_the_main_thread():
 def test_a_trial_past_its_timeout_fails_and_the_worker_takes_the_next_one(storage):
     study = Study(hp.uniform("x", 0, 1), storage=storage, name="slowpoke")
     ref = ship_objective(stubborn, study, storage, SECRET)
-    ex = RQExecutor(storage, "slowpoke", ref, trial_timeout=0.3)
+    ex = RQExecutor(storage, "slowpoke", ref, trial_timeout=0.3, secret=SECRET)
     slow, fast = study.ask(2)
     study.storage.put_trial("slowpoke", study.record(slow.tid).replace(vals={"x": 0.9}))
     study.storage.put_trial("slowpoke", study.record(fast.tid).replace(vals={"x": 0.1}))
@@ -119,7 +119,7 @@ def test_a_job_naming_another_studys_objective_is_refused(storage):
     b = Study(hp.uniform("x", 0, 1), storage=storage, name="b")
     ship_objective(stubborn, b, storage, SECRET)
     (trial,) = b.ask(1)
-    payload = make_payload("b", trial.tid, 0, trial.vals, ref_a, storage.prefix)
+    payload = make_payload("b", trial.tid, 0, trial.vals, ref_a, storage.prefix, secret=SECRET)
     rq_queue(storage.client).enqueue(jobs_mod.JOB_FUNC, payload, job_id="distopt-b-0-0")
     burst(storage)
     (msg,) = results(storage, "b").values()
@@ -131,7 +131,7 @@ def test_an_import_path_with_a_forged_signature_is_refused(storage):
     study = Study(hp.uniform("x", 1, 4), storage=storage, name="p")
     ref = ship_objective("math:sqrt", study, storage, SECRET)
     assert ref.sig is not None
-    ex = RQExecutor(storage, "p", ObjectiveRef(name=ref.name, path=ref.path, sig="00" * 32))
+    ex = RQExecutor(storage, "p", ObjectiveRef(name=ref.name, path=ref.path, sig="00" * 32), secret=SECRET)
     ex.submit(study, study.ask(1))
     burst(storage)
     (msg,) = results(storage, "p").values()
@@ -142,7 +142,7 @@ def test_an_unsigned_import_path_is_refused_by_a_worker_with_a_secret(storage):
     study = Study(hp.uniform("x", 1, 4), storage=storage, name="u")
     ref = ship_objective("math:sqrt", study, storage, None)
     assert ref.sig is None
-    ex = RQExecutor(storage, "u", ref)
+    ex = RQExecutor(storage, "u", ref, secret=SECRET)
     ex.submit(study, study.ask(1))
     burst(storage)
     (msg,) = results(storage, "u").values()
