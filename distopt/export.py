@@ -148,14 +148,16 @@ def write_json(rows: Sequence[Mapping[str, Any]], out: IO[str]) -> None:
     out.write("[\n" + ",\n".join(lines) + ("\n" if lines else "") + "]\n")
 
 
-def trials_dataframe(source: Any) -> Any:
+def trials_dataframe(source: Any, indices: bool = False) -> Any:
     """A pandas DataFrame of ``trials_rows`` for a ``Study``, ``Trials`` or snapshot, with
-    the time columns as UTC datetimes (needs ``pip install distopt[pandas]``)."""
+    the time columns as UTC datetimes (needs ``pip install distopt[pandas]``); a choice
+    as the option chosen, as ``distopt trials`` writes it (its index with ``indices``)."""
     from .snapshot import as_snapshot
 
     pd = require("pandas", "pandas", "Trials.to_dataframe()")
     snap = as_snapshot(source)
-    rows = trials_rows(snap.records, list(snap.labels))
+    choices = None if indices or snap.space is None else choice_options(snap.space)
+    rows = trials_rows(snap.records, list(snap.labels), choices=choices)
     frame = pd.DataFrame(rows, columns=row_columns(rows, snap.labels))
     for column in TIME_COLUMNS:
         frame[column] = pd.to_datetime(frame[column].astype("float64"), unit="s", utc=True)

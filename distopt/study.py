@@ -435,7 +435,8 @@ class Study:
     def states(self, states: Sequence[TrialState]) -> list[TrialRecord]:
         return [r for r in self.trials if r.state in states]
 
-    def to_dataframe(self) -> Any:
-        """One row per trial (needs pandas: ``pip install distopt[pandas]``)."""
+    def to_dataframe(self, indices: bool = False) -> Any:
+        """One row per trial, a choice as the option chosen (its index with ``indices``;
+        needs pandas: ``pip install distopt[pandas]``)."""
         from .export import trials_dataframe
-        return trials_dataframe(self)
+        return trials_dataframe(self, indices)
