@@ -7,7 +7,7 @@ machines, with a TPE sampler that accounts for the trials still running.
 
 from . import algo
 from . import anneal, mix, rand, tpe
-from .constants import (
+from .trial.constants import (
     JOB_STATE_CANCEL,
     JOB_STATE_DONE,
     JOB_STATE_ERROR,
@@ -23,11 +23,11 @@ from .constants import (
 )
 from .errors import DistoptError
 from .fmin import fmin
-from .records import TrialState
+from .trial.record import TrialState
 from .redis_trials import RedisTrials
 from . import hp
 from .space import space_eval
-from .study import Study, Trial
+from .study.study import Study, Trial
 from .compat.domain import Domain
 from .errors import AllTrialsFailed
 from .trials import Trials, generate_trials_to_calculate, trials_from_docs
@@ -40,6 +40,6 @@ __all__ = [
     "STATUS_OK", "STATUS_FAIL", "STATUS_NEW", "STATUS_RUNNING", "STATUS_SUSPENDED", "STATUS_STRINGS",
     "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATE_DONE", "JOB_STATE_ERROR", "JOB_STATE_CANCEL", "JOB_STATES",
 ]
-from .monitor import status; __all__.append("status")  # noqa: E402,E702
-from .snapshot import StudyView, load_study; __all__ += ["load_study", "StudyView"]  # noqa: E402,E702
-from .manage import delete_study, list_studies; __all__ += ["list_studies", "delete_study"]  # noqa: E402,E702
+from .monitor.document import status; __all__.append("status")  # noqa: E402,E702
+from .study.snapshot import StudyView, load_study; __all__ += ["load_study", "StudyView"]  # noqa: E402,E702
+from .monitor.manage import delete_study, list_studies; __all__ += ["list_studies", "delete_study"]  # noqa: E402,E702

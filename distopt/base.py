@@ -1,7 +1,7 @@
 """hyperopt's ``hyperopt.base`` import path: statuses, job states, ``Trials`` and its
 documents, ``Domain``, and the idxs/vals helpers hyperopt-style suggest code uses."""
 
-from .codec import to_plain as SONify  # numpy values to plain Python, as hyperopt's SONify  # noqa: F401
+from .trial.codec import to_plain as SONify  # numpy values to plain Python, as hyperopt's SONify  # noqa: F401
 from .compat.documents import (  # noqa: F401
     TRIAL_KEYS,
     TRIAL_MISC_KEYS,
@@ -10,7 +10,7 @@ from .compat.documents import (  # noqa: F401
     spec_from_misc,
 )
 from .compat.domain import Domain  # noqa: F401
-from .constants import (  # noqa: F401
+from .trial.constants import (  # noqa: F401
     JOB_STATE_CANCEL,
     JOB_STATE_DONE,
     JOB_STATE_ERROR,
@@ -26,7 +26,7 @@ from .constants import (  # noqa: F401
 )
 from .errors import AllTrialsFailed, InvalidLoss, InvalidResultStatus, InvalidTrial  # noqa: F401
 from .fmin import validate_loss_threshold, validate_timeout  # noqa: F401
-from .records import JOB_VALID_STATES  # noqa: F401
+from .trial.record import JOB_VALID_STATES  # noqa: F401
 from .trials import Trials, trials_from_docs  # noqa: F401
 
 __all__ = [

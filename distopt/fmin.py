@@ -17,9 +17,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .compat.domain import Domain
 from .compat.suggest import HyperoptAlgo, is_hyperopt_algo
-from .coordinator import Coordinator, StopRules
+from .coordinator.loop import Coordinator, StopRules
 from .errors import DistoptError, InvalidAnnotatedParameter
-from .executor import InlineExecutor
+from .coordinator.inline import InlineExecutor
 from .space.compile import check_labels
 from .space.evaluate import space_eval
 from .space.nodes import Node
@@ -76,7 +76,7 @@ def fmin(
     return_argmin: bool = True,
     points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
     max_queue_len: int = 1,
-    show_progressbar: bool = True,
+    show_progressbar: Any = True,
     early_stop_fn: Callable[..., Any] | None = None,
     trials_save_file: str = "",
     *,
@@ -119,13 +119,13 @@ def fmin(
     run = getattr(trials, "run_fmin", None)
     if run is not None:  # distributed trials bring their own executor
         run(fn, rules, parallelism=parallelism, trial_timeout=trial_timeout, max_retries=max_retries,
-            show_progressbar=show_progressbar and verbose)
+            show_progressbar=show_progressbar if verbose else False)
     else:
         if trial_timeout is not None:
             log.warning("trial_timeout applies to trials run by workers (RedisTrials); this in-process run ignores it")
         executor = InlineExecutor(fn, reraise=not catch_eval_exceptions)
         coordinator = Coordinator(study, executor, rules, parallelism=1,
-                                  show_progressbar=show_progressbar and verbose,
+                                  show_progressbar=show_progressbar if verbose else False,
                                   ticks=_save_ticks(trials, trials_save_file))
         coordinator.run()
     if trials_save_file:

@@ -16,18 +16,18 @@ import logging
 import uuid
 from typing import Any, Callable, Iterator, Mapping, MutableMapping, Sequence
 
-from .codec import decode_attachment
-from .coordinator import StopRules, Tick
-from .distributed import run_distributed
+from .trial.codec import decode_attachment
+from .coordinator.loop import StopRules, Tick
+from .coordinator.distributed import run_distributed
 from .errors import DistoptError
-from .lease import LEASE_TTL
-from .names import validate_study_name
-from .objective import resolve_secret
-from .retry import RECONNECT_WINDOW
+from .coordinator.lease import LEASE_TTL
+from .trial.names import validate_study_name
+from .dispatch.objective import resolve_secret
+from .storage.redis.retry import RECONNECT_WINDOW
 from .space.serialize import space_from_json, space_to_json
 from .storage import DEFAULT_PREFIX
-from .storage.pipelined import pipelined_storage
-from .study import Algo, Study
+from .storage.redis.pipelined import pipelined_storage
+from .study.study import Algo, Study
 from .trials import Trials
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class RedisTrials(Trials):
         parallelism: int | None = None,
         trial_timeout: float | None = None,
         max_retries: int = 2,
-        show_progressbar: bool = True,
+        show_progressbar: Any = True,
     ) -> None:
         """What ``fmin`` calls: run the attached study on the workers of ``queue``."""
         if self._study is None:

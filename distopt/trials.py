@@ -15,10 +15,10 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from .compat.documents import flat_vals, pmin_sampled, validate_document
-from .constants import JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW, JOB_STATE_RUNNING, JOB_STATES, STATUS_FAIL, STATUS_NEW, STATUS_OK, STATUS_RUNNING
+from .trial.constants import JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW, JOB_STATE_RUNNING, JOB_STATES, STATUS_FAIL, STATUS_NEW, STATUS_OK, STATUS_RUNNING
 from .errors import AllTrialsFailed, DistoptError
-from .records import JOB_VALID_STATES, TrialRecord, TrialState, hyperopt_state
-from .study import Algo, Study
+from .trial.record import JOB_VALID_STATES, TrialRecord, TrialState, hyperopt_state
+from .study.study import Algo, Study
 
 
 def _dt(ts: float | None) -> datetime.datetime | None:
@@ -168,7 +168,7 @@ class Trials:
         else:
             study.algo = algo if algo is not None else study.algo
             if rstate is not None:
-                from .study import as_generator
+                from .study.study import as_generator
 
                 study.rng = as_generator(rstate)
         study.raw_results = self._raw  # shared: results and attachments outlive a study switch
@@ -445,10 +445,10 @@ class Trials:
     def to_dataframe(self, indices: bool = False) -> Any:
         """One row per trial, failed ones too, a choice as the option chosen (its index
         with ``indices``; needs pandas: ``pip install distopt[pandas]``)."""
-        from .export import trials_dataframe
+        from .study.rows import trials_dataframe
 
         if self._study is None:  # unpickled (or unused): its saved records
-            from .snapshot import StudySnapshot
+            from .study.snapshot import StudySnapshot
 
             return trials_dataframe(StudySnapshot("", tuple(self._saved), tuple(self._saved_labels)), indices)
         return trials_dataframe(self._study, indices)
@@ -457,7 +457,7 @@ class Trials:
     def __getstate__(self) -> dict[str, Any]:
         """Records, raw results and attachments; never the space or the algorithm (they
         may hold lambdas, and the next ``fmin`` call gives them again)."""
-        from .codec import record_to_dict
+        from .trial.codec import record_to_dict
 
         study = self._study
         return {
@@ -469,10 +469,11 @@ class Trials:
             "rng": study.rng.bit_generator.state if study is not None else self._rng_state,
             "raw_results": self._raw,
             "attachments": self._attachments,
+            "documents": {"inserted": self._inserted, "refreshed": self._extra},
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        from .codec import record_from_dict
+        from .trial.codec import record_from_dict
 
         self.__init__(state["exp_key"])
         self._points = state["points"]
@@ -487,6 +488,9 @@ class Trials:
         self._rng_state = state.get("rng")
         self._raw = dict(state.get("raw_results") or {})
         self._attachments = dict(state.get("attachments") or {})
+        documents = state.get("documents") or {}
+        self._inserted = list(documents.get("inserted") or [])
+        self._extra = list(documents.get("refreshed") or [])
 
 
 def to_plain_doc(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -508,7 +512,7 @@ def _plain_values(value: Any) -> Any:
 
 def to_plain_result(result: Mapping[str, Any]) -> dict[str, Any]:
     """A result as the storage keeps it (JSON-able; other values by their repr)."""
-    from .codec import to_plain
+    from .trial.codec import to_plain
 
     out = {}
     for k, v in result.items():

@@ -39,9 +39,9 @@ import redis  # noqa: E402
 
 from distopt import fmin, hp, rand, tpe  # noqa: E402
 from distopt.dispatch import count_workers, rq_queue  # noqa: E402
-from distopt.redis_server import RedisServer  # noqa: E402
+from distopt.storage.redis.server import RedisServer  # noqa: E402
 from distopt.redis_trials import RedisTrials  # noqa: E402
-from distopt.worker import WorkerPool  # noqa: E402
+from distopt.worker.pool import WorkerPool  # noqa: E402
 
 TARGETS = {"vs_optuna": 3.0, "vs_raw_rq": 0.8, "sleep_efficiency": 0.95, "decline": 0.8}
 SPACE = hp.uniform("x", -5.0, 5.0)

@@ -103,7 +103,7 @@ def distopt_asker(space: Any, points: list[dict], losses: list[float], seed: int
     from distopt.algo import tpe  # noqa: PLC0415
 
     if distopt_level() == "study":
-        from distopt.study import Study  # noqa: PLC0415
+        from distopt.study.study import Study  # noqa: PLC0415
 
         study = Study(space, algo=tpe.suggest, seed=seed)
         for vals, loss in zip(points, losses):

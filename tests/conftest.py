@@ -12,7 +12,7 @@ import fakeredis
 import pytest
 import redis
 
-from distopt.redis_server import RedisServer
+from distopt.storage.redis.server import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +41,18 @@ def fake_redis() -> Iterator[fakeredis.FakeRedis]:
         yield client
     finally:
         client.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test imported a distopt module from another checkout: an editable
+    install resolves a module name this tree no longer has (say, after a move) elsewhere."""
+    import pathlib
+    import sys
+
+    here = pathlib.Path(__file__).resolve().parents[1] / "distopt"
+    foreign = sorted(name for name, mod in list(sys.modules.items())
+                     if (name == "distopt" or name.startswith("distopt.")) and getattr(mod, "__file__", None)
+                     and not pathlib.Path(mod.__file__).resolve().is_relative_to(here))
+    if foreign:
+        print(f"\ndistopt modules imported from outside {here}: {', '.join(foreign)}", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from ..constants import STATUS_NEW, STATUS_OK
-from ..evaluation import interpret
+from ..trial.constants import STATUS_NEW, STATUS_OK
+from ..trial.outcome import interpret
 from ..space import compile_space, space_eval
 from ..space.compile import check_labels
 from ..space.nodes import Choice, Expr, Param

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..algo.history import History
-from ..constants import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, STATUS_NEW, STATUS_OK
+from ..trial.constants import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, STATUS_NEW, STATUS_OK
 from ..errors import AlgoError
 from ..space.compile import CompiledSpace, compile_space
 from .documents import flat_vals

@@ -1,14 +1,14 @@
 """Running trials on rq workers. The only part of distopt that imports rq.
 
 - ``jobs``: the job function workers run, job ids and payloads;
-- ``executor``: ``RQExecutor``, the coordinator's side (enqueue, collect, cancel);
-- ``worker``: starting rq workers on distopt's queues;
-- ``heartbeat``: liveness of running trials.
+- ``rq_executor``: ``RQExecutor``, the coordinator's side (enqueue, collect, cancel);
+- ``objective``: shipping and signing the objective;
+- ``inspect``: what rq knows about queues and workers.
 """
 
-from .executor import DEFAULT_QUEUE, RQExecutor, rq_queue
+from .rq_executor import DEFAULT_QUEUE, RQExecutor, rq_queue
 from .jobs import JOB_FUNC, job_id, run_trial
-from .worker import count_workers, make_worker, work
+from ..worker.rq_worker import count_workers, make_worker, work
 
 __all__ = ["DEFAULT_QUEUE", "RQExecutor", "rq_queue", "JOB_FUNC", "job_id", "run_trial",
            "count_workers", "make_worker", "work"]

@@ -87,7 +87,7 @@ def queued_job_ids(connection: Any, queue: str) -> set[str]:
 
 
 def rq_overview(connection: Any, now: float) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """(queues, workers) in one call, for ``distopt.monitor``."""
+    """(queues, workers) in one call, for ``distopt.monitor.document``."""
     workers = worker_overview(connection, now)
     return queue_overview(connection, workers), workers
 

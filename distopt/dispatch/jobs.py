@@ -17,16 +17,16 @@ from typing import Any, Mapping
 from rq import get_current_job
 
 from ..errors import DistoptError, ObjectiveError
-from ..evaluation import evaluate
-from ..names import validate_study_name
-from ..objective import (ENV_INSECURE, ENV_SECRET, ObjectiveCache, ObjectiveRef, import_objective, unpack,
+from ..trial.outcome import evaluate
+from ..trial.names import validate_study_name
+from .objective import (ENV_INSECURE, ENV_SECRET, ObjectiveCache, ObjectiveRef, import_objective, unpack,
                          verify_path)
-from ..retry import RECONNECT_WINDOW, Backoff, call_with_retry
+from ..storage.redis.retry import RECONNECT_WINDOW, Backoff, call_with_retry
 from ..space import space_eval
 from ..space.serialize import space_from_json
 from ..storage import RedisStorage, Storage
-from . import heartbeat
-from .time_limit import TrialTimeout, time_limit
+from ..worker import heartbeat
+from ..worker.time_limit import TrialTimeout, time_limit
 
 #: What rq imports on the worker to run a trial.
 JOB_FUNC = "distopt.dispatch.jobs.run_trial"

@@ -6,9 +6,9 @@ from typing import Any
 
 from ..errors import DistoptError
 from .base import Storage
-from .keys import DEFAULT_PREFIX, Keys
+from .redis.keys import DEFAULT_PREFIX, Keys
 from .memory import MemoryStorage
-from .redis_store import URL_SCHEMES, RedisStorage
+from .redis.store import URL_SCHEMES, RedisStorage
 
 __all__ = ["Storage", "MemoryStorage", "RedisStorage", "Keys", "DEFAULT_PREFIX", "open_storage"]
 

@@ -14,7 +14,7 @@ import abc
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import TrialError
-from ..records import TrialRecord, TrialState, can_transition
+from ..trial.record import TrialRecord, TrialState, can_transition
 
 #: One compare-and-set for ``Storage.transition_many``: (tid, expected, new, attempt).
 Change = tuple[int, "TrialState | Iterable[TrialState]", TrialRecord, "int | None"]

@@ -13,10 +13,10 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Mapping
 
-from .. import codec
+from ..trial import codec
 from ..errors import LeaseError, StorageError, TrialError
-from ..names import study_not_found, validate_digest, validate_study_name, validate_worker_id
-from ..records import TrialRecord, TrialState
+from ..trial.names import study_not_found, validate_digest, validate_study_name, validate_worker_id
+from ..trial.record import TrialRecord, TrialState
 from .base import Storage, transition_sources
 
 

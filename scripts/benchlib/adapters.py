@@ -35,11 +35,11 @@ def _distopt_tpe():
 
 @functools.lru_cache(maxsize=None)
 def distopt_level() -> str:
-    """``"study"`` when ``distopt.study.Study`` works (what users run), else ``"sampler"``
+    """``"study"`` when ``distopt.study.study.Study`` works (what users run), else ``"sampler"``
     (the bare ``suggest`` function driven with a History and a pending array)."""
     try:
         from distopt.space import hp  # noqa: PLC0415
-        from distopt.study import Study  # noqa: PLC0415
+        from distopt.study.study import Study  # noqa: PLC0415
 
         study = Study({"x": hp.uniform("x", 0.0, 1.0)}, algo=rand.suggest, seed=0)
         trial = study.ask()
@@ -53,7 +53,7 @@ class DistoptStudy:
     """distopt as users run it: ``Study.ask`` / ``Study.tell``."""
 
     def __init__(self, space: Any, algo: Callable[..., list], seed: int) -> None:
-        from distopt.study import Study  # noqa: PLC0415
+        from distopt.study.study import Study  # noqa: PLC0415
 
         self.study = Study(space, algo=algo, seed=seed)
 

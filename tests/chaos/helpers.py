@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import redis
 
 from distopt.dispatch.inspect import worker_overview
-from distopt.records import TrialState
+from distopt.trial.record import TrialState
 from distopt.storage import RedisStorage
 
 SECRET = "chaos-secret"

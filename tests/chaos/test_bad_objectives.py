@@ -14,7 +14,7 @@ import pytest
 
 from distopt import fmin, hp
 from distopt.errors import ObjectiveError
-from distopt.records import TrialState
+from distopt.trial.record import TrialState
 from distopt.redis_trials import RedisTrials
 
 from .helpers import HEARTBEAT_TTL, ROOT, SECRET, env, records, worker_pids, worker_pool

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from distopt.records import TrialState
+from distopt.trial.record import TrialState
 from distopt.storage import RedisStorage
 
 from .helpers import LEASE_TTL, ROOT, env, finished, records, run_command, wait_until, worker_pool

@@ -9,8 +9,8 @@ import time
 
 from distopt import fmin, hp, rand
 from distopt.errors import ConnectionFailed
-from distopt.records import TrialState
-from distopt.redis_server import RedisServer
+from distopt.trial.record import TrialState
+from distopt.storage.redis.server import RedisServer
 from distopt.redis_trials import RedisTrials
 
 from .helpers import HEARTBEAT_TTL, SECRET, finished, records, rq_workers, wait_until, worker_pids, worker_pool

@@ -12,7 +12,7 @@ import threading
 import time
 
 from distopt import fmin, hp, rand
-from distopt.records import TrialState
+from distopt.trial.record import TrialState
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage
 

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from distopt import status
-from distopt.worker import WorkerPool
+from distopt.worker.pool import WorkerPool
 
 from .helpers import LEASE_TTL, ROOT, SECRET, env, finished, run_command, wait_until, worker_pool
 

@@ -9,7 +9,7 @@ import threading
 import time
 
 from distopt import fmin, hp, rand
-from distopt.records import TrialState
+from distopt.trial.record import TrialState
 from distopt.redis_trials import RedisTrials
 
 from .helpers import HEARTBEAT_TTL, SECRET, records, rq_workers, wait_until, worker_pids, worker_pool

@@ -9,7 +9,7 @@ import numpy as np
 
 from distopt import fmin, hp
 from distopt.redis_trials import RedisTrials
-from distopt.worker import WorkerPool
+from distopt.worker.pool import WorkerPool
 
 SECRET = "attach-secret"
 

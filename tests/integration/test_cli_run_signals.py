@@ -11,8 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from distopt.cancel import cancel_study
-from distopt.cli_common import EXIT_CANCELLED, EXIT_TERMINATED
+from distopt.coordinator.cancel import cancel_study
+from distopt.cli.common import EXIT_CANCELLED, EXIT_TERMINATED
 from distopt.storage import RedisStorage
 
 ROOT = Path(__file__).resolve().parents[2]

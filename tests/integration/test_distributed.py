@@ -12,14 +12,14 @@ import pytest
 
 from distopt import fmin, hp, rand, tpe
 from distopt.dispatch import RQExecutor, rq_queue
-from distopt.distributed import ship_objective
+from distopt.coordinator.distributed import ship_objective
 from distopt.errors import DistoptError, LeaseError, ObjectiveError
-from distopt.records import TrialState
+from distopt.trial.record import TrialState
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage
-from distopt.study import Study
+from distopt.study.study import Study
 from distopt.trials import AllTrialsFailed
-from distopt.worker import WorkerPool
+from distopt.worker.pool import WorkerPool
 
 SECRET = "integration-secret"
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from distopt.errors import DistoptError
-from distopt.records import TrialState
+from distopt.trial.record import TrialState
 from distopt.storage import RedisStorage
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,10 +9,10 @@ import pytest
 import distopt
 from distopt import Study, fmin, hp, space_eval
 from distopt.errors import StudyClosed, StudyNotFound
-from distopt.records import TrialState
+from distopt.trial.record import TrialState
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage
-from distopt.worker import WorkerPool
+from distopt.worker.pool import WorkerPool
 
 SECRET = "reopen-secret"
 SPACE = {"x": hp.uniform("x", -3, 3), "kind": hp.choice("kind", ["a", "b", "c"])}

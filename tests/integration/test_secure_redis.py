@@ -13,11 +13,11 @@ import redis
 
 from distopt import fmin, hp, rand
 from distopt.errors import ConnectionFailed, DistoptError
-from distopt.records import TrialState
-from distopt.redis_server import RedisServer, TLSFiles, find_redis_server
+from distopt.trial.record import TrialState
+from distopt.storage.redis.server import RedisServer, TLSFiles, find_redis_server
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage
-from distopt.worker import WorkerPool
+from distopt.worker.pool import WorkerPool
 
 SECRET = "secure-redis-secret"
 

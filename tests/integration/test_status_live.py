@@ -12,10 +12,10 @@ import time
 from typing import Any, Callable
 
 from distopt import fmin, hp, status
-from distopt.records import TrialState
+from distopt.trial.record import TrialState
 from distopt.redis_trials import RedisTrials
 from distopt.storage import RedisStorage
-from distopt.worker import WorkerPool
+from distopt.worker.pool import WorkerPool
 
 SECRET = "status-live-secret"
 STUDY = "live"

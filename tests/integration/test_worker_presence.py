@@ -30,7 +30,9 @@ def test_worker_record_follows_the_process(redis_url: str) -> None:
     stopped, killed = start_worker(redis_url), start_worker(redis_url)
     try:
         for proc in (stopped, killed):
-            rec = wait_until(lambda: record_of(store, proc.pid), 30, f"worker {proc.pid} to beat")
+            # the first beat may come before the rq worker is made; the next one names it
+            rec = wait_until(lambda: (r := record_of(store, proc.pid)) and r["rq"] and r, 30,
+                             f"worker {proc.pid} to beat naming its rq worker")
             assert rec["state"] == "idle" and rec["queues"] == ["distopt"] and rec["interval"] == INTERVAL
             assert rec["rq"]  # the rq worker it runs, for joining rq's records
             first = rec["beat"]

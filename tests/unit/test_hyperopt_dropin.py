@@ -159,3 +159,51 @@ def test_atpe_is_not_provided_and_says_so():
 
     with pytest.raises(AlgoError, match="lightgbm"):
         run(lambda x: x, hp.uniform("x", 0, 1), 2, algo=atpe.suggest)
+
+
+def test_fmin_takes_a_hyperopt_progress_callback():
+    import contextlib
+
+    seen = []
+
+    @contextlib.contextmanager
+    def callback(initial, total):
+        class Ctx:
+            postfix = ""
+
+            def update(self, n):
+                seen.append((n, self.postfix))
+
+        seen.append(("open", initial, total))
+        yield Ctx()
+        seen.append(("closed",))
+
+    run(lambda x: x ** 2, hp.uniform("x", -1, 1), 4, algo=rand.suggest, show_progressbar=callback)
+    assert seen[0] == ("open", 0, 4) and seen[-1] == ("closed",)
+    assert sum(n for n, *_ in seen[1:-1]) == 4 and seen[-2][1].startswith("best loss: ")
+    from distopt.progress import no_progress_callback
+
+    run(lambda x: x ** 2, hp.uniform("x", -1, 1), 2, algo=rand.suggest, show_progressbar=no_progress_callback)
+
+
+def test_anneal_is_a_named_algo_for_distopt_run():
+    from distopt.cli.study_file import algo_by_name
+
+    assert algo_by_name("anneal") is distopt.algo.anneal.suggest
+
+
+def test_inserted_documents_survive_pickling():
+    import pickle
+
+    trials = Trials()
+    tid = trials.new_trial_ids(1)[0]
+    misc = {"tid": tid, "cmd": None, "workdir": None, "idxs": {"x": [tid]}, "vals": {"x": [0.25]}}
+    (doc,) = trials.new_trial_docs([tid], [None], [{"status": STATUS_OK, "loss": 1.0}], [misc])
+    doc["state"] = JOB_STATE_DONE
+    trials.insert_trial_doc(doc)
+    trials.refresh()
+    trials.insert_trial_doc(dict(doc, tid=tid + 1, misc=dict(misc, tid=tid + 1)))
+    copy = pickle.loads(pickle.dumps(trials))
+    assert len(copy) == 1
+    copy.refresh()
+    assert len(copy) == 2 and copy.best_trial["result"]["loss"] == 1.0

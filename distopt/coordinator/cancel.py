@@ -1,0 +1,181 @@
+"""Ending a study from outside: ``distopt cancel --redis URL --study NAME``.
+
+The coordinator is the only writer of a study's trials, so a cancel never races it:
+while a coordinator holds the study's lease, ``cancel_study`` sets ``cancel_requested``
+in the study's meta and waits for that coordinator to stop (its ``CancelWatch`` tick
+sees the flag, it cancels its queued and running trials and withdraws their jobs, as at
+any stop). With no coordinator, ``cancel_study`` takes the lease itself and does the
+same. Finished trials are kept; a later run with the same name continues the study.
+
+Results that workers already sent are never thrown away: before anything is cancelled,
+every result waiting in the study's inbox is recorded (those trials end OK or FAIL as
+reported), by the coordinator when one runs, else here; only what is still really queued
+or running is cancelled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from .loop import Coordinator, Interval
+from ..errors import DistoptError
+from ..trial.record import TrialState, finished_record
+from ..storage import DEFAULT_PREFIX, RedisStorage, Storage, open_storage
+
+#: Seconds between checks of the cancel flag in a running coordinator.
+CHECK_EVERY = 1.0
+_PENDING = (TrialState.QUEUED, TrialState.RUNNING, TrialState.LOST)
+
+
+class CancelWatch:
+    """A coordinator tick: stop with reason "cancelled" once someone asked for it, after
+    recording the results already in the inbox (the coordinator cancels what is left)."""
+
+    def __init__(self, every: float | None = None) -> None:
+        # read at construction, not at import, so CHECK_EVERY can be set before a run
+        self._interval = Interval(CHECK_EVERY if every is None else every)
+
+    def __call__(self, study: Any, now: float) -> str | None:
+        if not self._interval.due(now):
+            return None
+        if not study.storage.get_study(study.name).get("cancel_requested"):
+            return None
+        recorded = drain_into_study(study)
+        study.storage.update_study(study.name, {"cancel_recorded": recorded})
+        return "cancelled"
+
+
+def drain_into_study(study: Any) -> int:
+    """Record every result message waiting in ``study``'s inbox through the study (as
+    the coordinator would); how many trials they finished."""
+    recorded = 0
+    while True:
+        messages = study.storage.pop_results(study.name, timeout=0.0, limit=1000)
+        if not messages:
+            return recorded
+        results = [Coordinator._result_args(m) for m in messages if m.get("type") is None]
+        recorded += sum(rec is not None for rec in study.record_results(results))
+
+
+@dataclasses.dataclass
+class CancelResult:
+    """What ``cancel_study`` did."""
+
+    study: str
+    by: str  # "coordinator <id>" or "this process"
+    cancelled: int  # trials cancelled
+    finished: int  # trials that had ended OK or FAIL, kept
+    status: str | None
+    recorded: int = 0  # results that were waiting in the inbox, recorded before cancelling
+    late: int = 0  # results that arrived while the trials were being cancelled, dropped
+
+
+def cancel_study(target: Any, study: str, *, wait: float = 30.0, prefix: str = DEFAULT_PREFIX,
+                 poll: float = 0.1) -> CancelResult:
+    """Cancel the queued, running and lost trials of ``study`` and withdraw their queued
+    jobs; ``target`` is a Redis URL, client or storage. Raises ``DistoptError`` when a
+    running coordinator does not stop within ``wait`` seconds."""
+    storage = open_storage(target, prefix=prefix)
+    try:
+        if not isinstance(storage, RedisStorage):
+            raise DistoptError(f"cancelling a study needs its Redis; got {storage!r}")
+        before = storage.count_states(study)  # raises StudyNotFound naming the studies there
+        owner = storage.lease_owner(study)
+        if owner is None:
+            me = f"cancel:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            if storage.acquire_lease(study, me, ttl=max(10.0, wait)):
+                try:
+                    recorded, _ = record_inbox(storage, study)
+                    cancelled = _cancel_here(storage, study)
+                    _, late = record_inbox(storage, study)  # sent while we cancelled: those trials ended
+                finally:
+                    storage.release_lease(study, me)
+                return _result(storage, study, "this process", cancelled, recorded, late)
+            owner = storage.lease_owner(study)  # a coordinator started meanwhile
+        storage.update_study(study, {"cancel_requested": True, "cancel_recorded": None})
+        deadline = time.monotonic() + wait
+        while storage.lease_owner(study) is not None:
+            if time.monotonic() > deadline:
+                raise DistoptError(
+                    f"asked coordinator {owner} to cancel study {study!r}, but it still runs after {wait:g} s; "
+                    "it stops at its next loop turn once it is not stuck, or its lease expires if it is dead: "
+                    "run the command again then"
+                )
+            time.sleep(poll)
+        cancelled = storage.count_states(study)[TrialState.CANCELLED] - before[TrialState.CANCELLED]
+        recorded = int(storage.get_study(study).get("cancel_recorded") or 0)
+        return _result(storage, study, f"coordinator {owner}", cancelled, recorded)
+    finally:
+        if storage is not target:
+            storage.close()
+
+
+def record_inbox(storage: RedisStorage, study: str) -> tuple[int, int]:
+    """Record the results waiting in the study's inbox (holding its lease, with no
+    coordinator): each trial not yet ended becomes OK or FAIL as its worker reported.
+    Returns (recorded, dropped): dropped results were for trials that had already ended."""
+    from ..dispatch.rq_executor import rq_queue, withdraw_jobs
+    from ..dispatch.jobs import job_id
+
+    recorded = dropped = 0
+    superseded: list[str] = []
+    while True:
+        messages = storage.pop_results(study, timeout=0.0, limit=1000)
+        if not messages:
+            break
+        results = [m for m in messages if m.get("type") is None]
+        if not results:
+            continue
+        current = {r.tid: r for r in storage.get_trials(study)}
+        changes, now = [], time.time()
+        for msg in results:
+            args = Coordinator._result_args(msg)
+            old = current.get(args["tid"])
+            if old is None or old.state.ended:
+                dropped += 1
+                continue
+            new = finished_record(old, {**args, "reported": bool(msg.get("reported", False))}, now)
+            current[old.tid] = new
+            changes.append((old.tid, old.state, new, None))
+            if args["attempt"] is not None and int(args["attempt"]) != old.attempt:  # a newer attempt's job waits
+                superseded.append(job_id(study, old.tid, old.attempt))
+        won = storage.transition_many(study, changes)
+        recorded += sum(won)
+        dropped += len(won) - sum(won)
+    queue = storage.get_study(study).get("queue")
+    if superseded and queue:
+        withdraw_jobs(storage.client, rq_queue(storage.client, str(queue)), superseded)
+    return recorded, dropped
+
+
+def _cancel_here(storage: RedisStorage, study: str) -> int:
+    """Cancel the pending trials and withdraw their jobs, holding the study's lease."""
+    from ..dispatch.rq_executor import rq_queue, withdraw_jobs
+    from ..dispatch.jobs import job_id
+
+    meta = storage.get_study(study)
+    now = time.time()
+    cancelled = []
+    for rec in storage.get_trials(study, _PENDING):
+        new = rec.replace(state=TrialState.CANCELLED, refresh_time=now)
+        if storage.transition(study, rec.tid, rec.state, new, attempt=rec.attempt):
+            cancelled.append(rec)
+    if cancelled and meta.get("queue"):
+        queue = rq_queue(storage.client, str(meta["queue"]))
+        withdraw_jobs(storage.client, queue, [job_id(study, r.tid, r.attempt) for r in cancelled])
+    storage.update_study(study, {"status": "cancelled", "stop_reason": "cancelled"})
+    return len(cancelled)
+
+
+def _result(storage: Storage, study: str, by: str, cancelled: int, recorded: int = 0, late: int = 0) -> CancelResult:
+    counts = storage.count_states(study)
+    status = storage.get_study(study).get("status")
+    return CancelResult(study=study, by=by, cancelled=cancelled,
+                        finished=counts[TrialState.OK] + counts[TrialState.FAIL], status=status,
+                        recorded=recorded, late=late)
+

@@ -1,0 +1,12 @@
+"""Reading a study from outside: the status document, its table, plots."""
+
+# The names this package's flat module used to export, loaded on first use so that importing
+# one submodule does not import the whole layer.
+from importlib import import_module as _import_module
+from typing import Any as _Any
+
+
+def __getattr__(name: str) -> _Any:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(_import_module(".document", __name__), name)

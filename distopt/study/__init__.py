@@ -1,0 +1,12 @@
+"""A study: ask/tell over a storage (``study``), its read-only snapshot, its rows."""
+
+# The names this package's flat module used to export, loaded on first use so that importing
+# one submodule does not import the whole layer.
+from importlib import import_module as _import_module
+from typing import Any as _Any
+
+
+def __getattr__(name: str) -> _Any:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(_import_module(".study", __name__), name)

@@ -1,0 +1,267 @@
+"""The rq layer in one process: fakeredis and rq's SimpleWorker, no subprocesses."""
+
+import threading
+import time
+
+import pytest
+from rq.job import JOB_ID_PATTERN
+
+from distopt import hp
+from distopt.coordinator.loop import Coordinator, StopRules
+from distopt.dispatch import RQExecutor, job_id, rq_queue
+from distopt.dispatch import jobs as jobs_mod
+from distopt.dispatch.rq_executor import RQ_TIMEOUT_MARGIN, coalesce
+from distopt.worker.heartbeat import Heartbeater
+from distopt.coordinator.distributed import Lease, run_distributed, ship_objective
+from distopt.errors import LeaseError, ObjectiveError
+from distopt.trial.names import InvalidName
+from distopt.trial.record import TrialState
+from distopt.storage import MemoryStorage
+from distopt.storage.redis.pipelined import PipelinedRedisStorage
+from distopt.study.study import Study
+
+from ..inprocess_rq import burst, clean_worker
+
+SECRET = b"unit-secret"
+SPACE = {"x": hp.uniform("x", -3, 3), "k": hp.choice("k", [(1, 2), "b"])}
+
+
+def objective(p):
+    return (p["x"] - 1) ** 2 + (0 if p["k"] == (1, 2) else 1)
+
+
+def sleepy(x):
+    time.sleep(0.2)
+    return x
+
+
+def failing(p):
+    raise ValueError("bad point")
+
+
+@pytest.fixture(autouse=True)
+def worker_secret():
+    yield from clean_worker(SECRET)
+
+
+@pytest.fixture
+def storage(fake_redis):
+    return PipelinedRedisStorage(fake_redis)
+
+
+class InProcessRQ(RQExecutor):
+    """An RQExecutor whose wait first lets an in-process worker drain the queue."""
+
+    def wait(self, timeout):
+        burst(self.storage)
+        return super().wait(0)
+
+
+def test_job_ids_are_what_rq_accepts():
+    jid = job_id("exp_1-a", 12, 3)
+    assert jid == "distopt-exp_1-a-12-3"
+    assert JOB_ID_PATTERN.fullmatch(jid)
+    with pytest.raises(InvalidName):
+        job_id("exp:1", 0, 0)
+
+
+def test_trials_run_as_rq_jobs_and_report_to_the_inbox(storage):
+    study = Study(SPACE, storage=storage, name="s1", seed=0)
+    ref = ship_objective(objective, study, storage, SECRET)
+    ex = RQExecutor(storage, "s1", ref)
+    trials = study.ask(3)
+    assert all(r.state == TrialState.QUEUED for r in study.trials)
+    ex.submit(study, trials)
+    queue = rq_queue(storage.client)
+    assert sorted(queue.job_ids) == sorted(job_id("s1", t.tid, 0) for t in trials)
+    job = queue.fetch_job(job_id("s1", trials[0].tid, 0))
+    assert job.args[0]["vals"] == dict(trials[0].vals) and job.args[0]["objective"]["digest"] == ref.digest
+    burst(storage)
+    msgs = storage.pop_results("s1", timeout=0)
+    started = [m for m in msgs if m.get("type") == "started"]
+    results = [m for m in msgs if m.get("type") != "started"]
+    assert started == [] and len(results) == 3  # short trials go straight to their result
+    by_tid = {m["tid"]: m for m in results}
+    for t in trials:
+        assert by_tid[t.tid]["status"] == "ok"
+        assert by_tid[t.tid]["loss"] == pytest.approx(objective(t.params))
+    assert len(jobs_mod._objectives) == 1  # unpickled once, not per trial
+
+
+def test_coordinator_runs_a_study_through_rq(storage):
+    study = Study(SPACE, storage=storage, name="s2", seed=1)
+    ref = ship_objective(objective, study, storage, SECRET)
+    coord = Coordinator(study, InProcessRQ(storage, "s2", ref), StopRules(max_evals=12), parallelism=4)
+    assert coord.run() == "max_evals"
+    assert study.n_finished == 12
+    assert {r.state for r in storage.get_trials("s2")} == {TrialState.OK}
+    assert all(r.worker and r.start_time for r in storage.get_trials("s2"))
+    best = min(r.loss for r in study.trials)
+    assert study.best_trial.loss == best
+
+
+def test_run_distributed_holds_and_releases_the_lease(storage, monkeypatch):
+    monkeypatch.setattr("distopt.dispatch.RQExecutor", InProcessRQ)
+    study = Study(SPACE, storage=storage, name="s3", seed=2)
+    seen = []
+
+    def tick(s, now):
+        seen.append(storage.lease_owner("s3"))
+
+    reason = run_distributed(study, objective, StopRules(max_evals=5), parallelism=2, secret=SECRET, ticks=(tick,))
+    assert reason == "max_evals" and study.n_finished == 5
+    assert seen and all(owner is not None for owner in seen)
+    assert storage.lease_owner("s3") is None
+    meta = storage.get_study("s3")
+    assert meta["status"] == "done" and meta["queue"] == "distopt" and meta["objective"]["digest"]
+
+
+def test_second_coordinator_is_refused(storage):
+    Study(SPACE, storage=storage, name="busy")
+    Lease(storage, "busy", owner="first").acquire()
+    with pytest.raises(LeaseError, match="already being run by coordinator first"):
+        run_distributed(Study(SPACE, storage=storage, name="busy"), objective, StopRules(max_evals=1),
+                        secret=SECRET)
+    assert rq_queue(storage.client).count == 0
+
+
+def test_unpicklable_objective_fails_before_anything_is_enqueued(storage):
+    lock = threading.Lock()
+    study = Study(SPACE, storage=storage, name="s4")
+    with pytest.raises(ObjectiveError, match="cannot be sent to workers"):
+        run_distributed(study, lambda p: lock and 1.0, StopRules(max_evals=3), secret=SECRET)
+    assert rq_queue(storage.client).count == 0 and storage.get_trials("s4") == []
+    assert storage.lease_owner("s4") is None
+
+
+def test_an_exception_in_the_objective_fails_the_trial(storage):
+    study = Study(SPACE, storage=storage, name="s5")
+    ref = ship_objective(failing, study, storage, SECRET)
+    ex = RQExecutor(storage, "s5", ref)
+    ex.submit(study, study.ask(2))
+    burst(storage)
+    results = [m for m in ex.wait(0) if m.get("type") != "started"]
+    assert [m["status"] for m in results] == ["fail", "fail"]
+    assert "ValueError: bad point" in results[0]["error"] and results[0]["traceback"]
+    assert "error_kind" not in results[0]
+
+
+def test_worker_with_another_secret_reports_the_refusal(storage):
+    study = Study(SPACE, storage=storage, name="s6")
+    ref = ship_objective(objective, study, storage, b"coordinator-secret")
+    ex = RQExecutor(storage, "s6", ref)
+    ex.submit(study, study.ask(2))
+    burst(storage)
+    results = [m for m in ex.wait(0) if m.get("type") != "started"]
+    assert len(results) == 2
+    for m in results:
+        assert m["status"] == "fail" and m["error_kind"] == "objective"
+        assert "cannot load the objective" in m["error"] and "different secret" in m["error"]
+
+
+def test_import_path_objective_gets_params_from_the_stored_space(storage):
+    study = Study(hp.uniform("x", 1, 4), storage=storage, name="s7")
+    ref = ship_objective("math:sqrt", study, storage, SECRET)
+    assert ref.path == "math:sqrt" and ref.digest is None
+    ex = RQExecutor(storage, "s7", ref)
+    (trial,) = study.ask(1)
+    ex.submit(study, [trial])
+    burst(storage)
+    (result,) = [m for m in ex.wait(0) if m.get("type") != "started"]
+    assert result["loss"] == pytest.approx(trial.params ** 0.5)
+
+
+def test_cancel_withdraws_queued_jobs(storage):
+    study = Study(SPACE, storage=storage, name="s8")
+    ref = ship_objective(objective, study, storage, SECRET)
+    ex = RQExecutor(storage, "s8", ref)
+    trials = study.ask(3)
+    ex.submit(study, trials)
+    ex.cancel(study, [trials[0].tid, trials[2].tid])
+    queue = rq_queue(storage.client)
+    assert queue.job_ids == [job_id("s8", trials[1].tid, 0)]
+    assert queue.fetch_job(job_id("s8", trials[0].tid, 0)) is None
+
+
+def test_coalesce_keeps_started_only_without_its_result():
+    msgs = [{"type": "started", "tid": 1, "attempt": 0}, {"tid": 1, "attempt": 0, "status": "ok"},
+            {"type": "started", "tid": 2, "attempt": 0}, {"tid": 3, "attempt": 1, "status": "ok"},
+            {"type": "started", "tid": 3, "attempt": 2}]
+    assert coalesce(msgs) == msgs[1:]
+
+
+def test_trial_timeout_travels_in_the_payload_and_rq_keeps_a_backstop(storage):
+    """The worker stops a trial at trial_timeout itself (fractions of a second); rq's
+    whole-second job timeout only backs it up, later."""
+    study = Study(SPACE, storage=storage, name="s9")
+    ref = ship_objective(objective, study, storage, SECRET)
+    assert RQExecutor(storage, "s9", ref).job_timeout == -1
+    ex = RQExecutor(storage, "s9", ref, trial_timeout=2.5)
+    assert ex.job_timeout == 3 + RQ_TIMEOUT_MARGIN
+    (trial,) = study.ask(1)
+    ex.submit(study, [trial])
+    job = rq_queue(storage.client).fetch_job(job_id("s9", trial.tid, 0))
+    assert job.args[0]["trial_timeout"] == 2.5 and job.timeout == 3 + RQ_TIMEOUT_MARGIN
+
+
+def test_heartbeats_only_for_trials_that_outlast_the_interval():
+    storage = MemoryStorage()
+    storage.create_study("hb", {})
+    hb = Heartbeater()
+    with hb.beating(storage, "hb", 1, 0, "w", interval=0.05, ttl=1.0):
+        pass
+    assert storage.heartbeats("hb") == {}
+    seen = {}
+    with hb.beating(storage, "hb", 2, 0, "w", interval=0.05, ttl=1.0):
+        deadline = time.time() + 2
+        while not seen and time.time() < deadline:
+            seen = storage.heartbeats("hb")
+            time.sleep(0.01)
+    assert seen[2]["attempt"] == 0 and seen[2]["worker"] == "w"
+    assert storage.heartbeats("hb") == {}  # cleared once the trial ended
+
+
+def test_started_is_reported_only_for_trials_that_run_a_while():
+    storage = MemoryStorage()
+    storage.create_study("st", {})
+    hb = Heartbeater()
+    with hb.beating(storage, "st", 1, 0, "w", started={"type": "started", "tid": 1}, started_delay=0.05):
+        pass
+    with hb.beating(storage, "st", 2, 0, "w", started={"type": "started", "tid": 2}, started_delay=0.05):
+        deadline = time.monotonic() + 10  # the heartbeat thread reports once it is scheduled
+        during = []
+        while not during and time.monotonic() < deadline:
+            during = storage.pop_results("st", timeout=0)
+            time.sleep(0.01)
+    assert during == [{"type": "started", "tid": 2}]
+    assert storage.pop_results("st", timeout=0) == []
+
+
+def test_a_slow_trial_is_marked_running_before_it_ends(storage):
+    study = Study(hp.uniform("x", 0, 1), storage=storage, name="slow")
+    ref = ship_objective(sleepy, study, storage, SECRET)
+    ex = RQExecutor(storage, "slow", ref)
+    (trial,) = study.ask(1)
+    ex.submit(study, [trial])
+    burst(storage)
+    msgs = storage.pop_results("slow", timeout=0)
+    assert [m.get("type", "result") for m in msgs] == ["started", "result"]
+    assert msgs[0]["start_time"] <= msgs[1]["start_time"] and msgs[0]["worker"] == msgs[1]["worker"]
+
+
+def test_a_coordinator_that_loses_its_lease_stops_writing(storage, monkeypatch):
+    monkeypatch.setattr("distopt.dispatch.RQExecutor", InProcessRQ)
+    study = Study(SPACE, storage=storage, name="stolen", seed=3)
+
+    def steal(s, now):
+        if s.n_finished >= 2 and storage.lease_owner("stolen") != "thief":
+            storage.release_lease("stolen", storage.lease_owner("stolen"))
+            assert storage.acquire_lease("stolen", "thief", 30)
+            time.sleep(0.02)  # past a third of the ttl: the next tick renews, and fails
+
+    with pytest.raises(LeaseError, match="lost the lease on study 'stolen' to coordinator thief"):
+        run_distributed(study, objective, StopRules(max_evals=50), parallelism=2, secret=SECRET,
+                        ticks=(steal,), lease_ttl=0.05)
+    assert storage.lease_owner("stolen") == "thief"
+    states = {r.state for r in storage.get_trials("stolen")}
+    assert TrialState.CANCELLED not in states and storage.get_study("stolen")["status"] == "running"
