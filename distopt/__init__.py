@@ -21,6 +21,7 @@ from .trial.constants import (
     STATUS_STRINGS,
     STATUS_SUSPENDED,
 )
+from .defaults import VERSION
 from .errors import DistoptError
 from .fmin import fmin
 from .trial.record import TrialState
@@ -32,7 +33,7 @@ from .compat.domain import Domain
 from .errors import AllTrialsFailed
 from .trials import Trials, generate_trials_to_calculate, trials_from_docs
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "hp", "fmin", "tpe", "rand", "anneal", "mix", "Trials", "Domain", "trials_from_docs", "RedisTrials", "space_eval", "Study", "Trial", "TrialState",

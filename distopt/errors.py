@@ -6,6 +6,9 @@ its environment; the subclasses let callers react to one kind without parsing me
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class DistoptError(Exception):
     """Base of every error distopt raises on purpose."""
@@ -87,3 +90,44 @@ class AllTrialsFailed(DistoptError):
 
 class InvalidAnnotatedParameter(DistoptError, ValueError):
     """``space="annotated"`` needs every argument of the objective annotated with a node."""
+
+
+class InvalidName(DistoptError, ValueError):
+    """A study name or digest breaks the naming rule (the message states the rule)."""
+
+
+class PlotError(DistoptError, ValueError):
+    """There is nothing to plot yet (no trials, or none finished)."""
+
+
+class TrialTimeout(BaseException):
+    """The trial ran past its ``trial_timeout`` (a BaseException: user code's
+    ``except Exception`` must not swallow it)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the trial ran longer than its trial_timeout of {seconds:g} s and was stopped")
+        self.seconds = seconds
+
+
+class Terminated(SystemExit):
+    """SIGTERM while a run's local processes run: a SystemExit (code 128 + signal) that
+    the CLI can tell from other exits, to say how the study was left."""
+
+    def __init__(self, signum: int = 15) -> None:  # SIGTERM
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+class MissingExtra(DistoptError, ImportError):
+    """An optional dependency is not installed (the message names the pip extra)."""
+
+
+def require(module: str, extra: str, purpose: str) -> ModuleType:
+    """Import ``module`` or raise ``MissingExtra`` naming ``pip install distopt[extra]``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtra(
+            f"{purpose} needs {module.split('.')[0]}, which is not installed; "
+            f"install it with: pip install 'distopt[{extra}]'"
+        ) from exc

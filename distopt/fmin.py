@@ -12,7 +12,6 @@ import logging
 import numbers
 import os
 import pickle
-import sys
 from typing import Any, Callable, Mapping, Sequence
 
 from .compat.domain import Domain
@@ -24,6 +23,7 @@ from .space.compile import check_labels
 from .space.evaluate import space_eval
 from .space.nodes import Node
 from .trials import Trials, generate_trials_to_calculate  # noqa: F401  (hyperopt.fmin's import path)
+from .defaults import MAX_RETRIES, NO_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def fmin(
     *,
     parallelism: int | None = None,
     trial_timeout: float | None = None,
-    max_retries: int = 2,
+    max_retries: int = MAX_RETRIES,
 ) -> Any:
     """Minimize ``fn`` over ``space``; returns the best point's ``{label: value}``
     (choice values as indices, use ``space_eval``) or, with ``return_argmin=False``, the
@@ -142,13 +142,13 @@ def _max_evals(max_evals: Any) -> int:
     """hyperopt takes any number: an integral float (``1e3``) is that many trials and
     None or infinity means no limit (stop by timeout, loss_threshold or early_stop_fn)."""
     if max_evals is None:
-        return sys.maxsize
+        return NO_LIMIT
     if not isinstance(max_evals, bool) and isinstance(max_evals, numbers.Real):
         if isinstance(max_evals, numbers.Integral) and max_evals >= 0:
             return int(max_evals)
         value = float(max_evals)
         if value == float("inf"):
-            return sys.maxsize
+            return NO_LIMIT
         if value >= 0 and value.is_integer():
             return int(value)
     raise DistoptError(

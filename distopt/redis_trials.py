@@ -29,6 +29,7 @@ from .storage import DEFAULT_PREFIX
 from .storage.redis.pipelined import pipelined_storage
 from .study.study import Algo, Study
 from .trials import Trials
+from .defaults import DEFAULT_QUEUE, MAX_RETRIES
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class RedisTrials(Trials):
         self,
         url: str,
         exp_key: str | None = None,
-        queue: str = "distopt",
+        queue: str = DEFAULT_QUEUE,
         secret: str | bytes | None = None,
         insecure: bool = False,
         prefix: str = DEFAULT_PREFIX,
@@ -108,7 +109,7 @@ class RedisTrials(Trials):
         *,
         parallelism: int | None = None,
         trial_timeout: float | None = None,
-        max_retries: int = 2,
+        max_retries: int = MAX_RETRIES,
         show_progressbar: Any = True,
     ) -> None:
         """What ``fmin`` calls: run the attached study on the workers of ``queue``."""

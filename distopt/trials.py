@@ -451,7 +451,7 @@ class Trials:
             from .study.snapshot import StudySnapshot
 
             return trials_dataframe(StudySnapshot("", tuple(self._saved), tuple(self._saved_labels)), indices)
-        return trials_dataframe(self._study, indices)
+        return trials_dataframe(self._study.snapshot(), indices)
 
     # -- pickling ------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:

@@ -38,7 +38,8 @@ from typing import Any, Callable  # noqa: E402
 import redis  # noqa: E402
 
 from distopt import fmin, hp, rand, tpe  # noqa: E402
-from distopt.dispatch import count_workers, rq_queue  # noqa: E402
+from distopt.dispatch import rq_queue  # noqa: E402
+from distopt.worker.rq_worker import count_workers  # noqa: E402
 from distopt.storage.redis.server import RedisServer  # noqa: E402
 from distopt.redis_trials import RedisTrials  # noqa: E402
 from distopt.worker.pool import WorkerPool  # noqa: E402

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from .. import __version__
+from ..defaults import VERSION as __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

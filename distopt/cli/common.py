@@ -17,8 +17,7 @@ import click
 
 from ..errors import DistoptError
 
-#: The environment variable every command reads the Redis URL from.
-ENV_REDIS_URL = "DISTOPT_REDIS_URL"
+from ..defaults import ENV_REDIS_URL  # noqa: E402
 EXIT_ERROR = 1
 #: ``distopt run`` whose study was ended by ``distopt cancel``.
 EXIT_CANCELLED = 3

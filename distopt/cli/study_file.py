@@ -35,7 +35,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import DistoptError
+from ..errors import DistoptError, Terminated
 from ..fmin import fmin
 from ..dispatch.objective import ENV_SECRET, import_objective, is_import_path, resolve_secret
 from ..space import space_eval
@@ -45,17 +45,8 @@ log = logging.getLogger(__name__)
 
 ALGOS = ("tpe", "rand", "anneal")
 DEFAULT_MAX_EVALS = 100
-DEFAULT_QUEUE = "distopt"
-DEFAULT_MAX_RETRIES = 2
-
-
-class Terminated(SystemExit):
-    """SIGTERM while a run's local processes run: a SystemExit (code 128 + signal) that
-    the CLI can tell from other exits, to say how the study was left."""
-
-    def __init__(self, signum: int = signal.SIGTERM) -> None:
-        super().__init__(128 + signum)
-        self.signum = signum
+from ..defaults import DEFAULT_QUEUE  # noqa: E402
+from ..defaults import MAX_RETRIES as DEFAULT_MAX_RETRIES  # noqa: E402
 
 
 @dataclasses.dataclass

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-import sys
 from typing import Any, Callable, Iterator, Sequence
 
 from .cancel import CancelWatch
@@ -31,6 +30,7 @@ from .reaper import HEARTBEAT_TTL, MAX_RETRIES, Liveness, Reaper
 from ..storage import RedisStorage
 from ..study.study import Study
 from ..dispatch.versions import check_workers, local_versions
+from ..defaults import DEFAULT_QUEUE, NO_LIMIT, is_limit
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def run_distributed(
     objective: Callable[[Any], Any] | str,
     rules: StopRules,
     *,
-    queue: str = "distopt",
+    queue: str = DEFAULT_QUEUE,
     parallelism: int | None = None,
     secret: str | bytes | None = None,
     insecure: bool = False,
@@ -142,7 +142,7 @@ def run_distributed(
             check_worker_versions(storage, queue)
         storage.update_study(study.name, {
             "queue": queue, "objective": ref.to_json(), "status": "running", "coordinator": lease.owner,
-            "max_retries": int(max_retries), "max_evals": None if rules.max_evals >= sys.maxsize else rules.max_evals,
+            "max_retries": int(max_retries), "max_evals": rules.max_evals if is_limit(rules.max_evals) else None,
             "heartbeat_ttl": ttl, "trial_timeout": trial_timeout, "cancel_requested": False,
         })
         parallelism = parallelism or DEFAULT_PARALLELISM
@@ -187,7 +187,7 @@ def check_worker_versions(storage: RedisStorage, queue: str) -> None:
     import time
 
     from ..dispatch.inspect import listening_versions
-    from ..worker.presence import dead_worker_names
+    from ..trial.liveness import dead_worker_names
 
     now = time.time()
     dead = dead_worker_names(storage.worker_records(), now)

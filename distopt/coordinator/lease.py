@@ -20,9 +20,7 @@ from ..study.study import Study
 
 log = logging.getLogger(__name__)
 
-#: Seconds a coordinator's lease lasts without renewal (a crashed coordinator's study can
-#: be taken over after this long).
-LEASE_TTL = 30.0
+from ..defaults import LEASE_TTL  # noqa: E402
 
 
 class Lease:

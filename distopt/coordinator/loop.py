@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 from .inline import Executor
 from ..trial.record import TrialRecord
 from ..study.study import Study
+from ..defaults import NO_LIMIT, is_limit
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class StopRules:
     """hyperopt's stop rules: ``max_evals`` finished trials, a wall-clock ``timeout``, a
     ``loss_threshold`` reached, or ``early_stop_fn(trials, *args) -> (stop, args)``."""
 
-    max_evals: int = sys.maxsize
+    max_evals: int = NO_LIMIT
     timeout: float | None = None
     loss_threshold: float | None = None
     early_stop_fn: Callable[..., Any] | None = None
@@ -76,13 +77,13 @@ class Progress:
         self._drawn = clock()
         self._callback = None
         if callable(enabled):
-            self._callback = enabled(initial=initial, total=None if total >= sys.maxsize else total)
+            self._callback = enabled(initial=initial, total=total if is_limit(total) else None)
             self._ctx = self._callback.__enter__()
             self._done = initial
         elif enabled:
             from tqdm.auto import tqdm
 
-            total_arg = None if total >= sys.maxsize else total
+            total_arg = total if is_limit(total) else None
             self.interval = self.TTY_INTERVAL if _is_tty(sys.stderr) else self.FILE_INTERVAL
             self.bar = tqdm(total=total_arg, initial=initial, dynamic_ncols=True, unit="trial", file=sys.stderr,
                             mininterval=self.interval)

@@ -38,10 +38,8 @@ from ..study.study import Study, Trial
 
 log = logging.getLogger(__name__)
 
-#: Default seconds a trial may go without a heartbeat (the workers' default ttl).
-HEARTBEAT_TTL = 30.0
-#: Default retries of a lost trial before it FAILs.
-MAX_RETRIES = 2
+from ..defaults import HEARTBEAT_TTL  # noqa: E402
+from ..defaults import MAX_RETRIES  # noqa: E402
 
 
 class JobQueue(Protocol):

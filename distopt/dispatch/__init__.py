@@ -8,7 +8,5 @@
 
 from .rq_executor import DEFAULT_QUEUE, RQExecutor, rq_queue
 from .jobs import JOB_FUNC, job_id, run_trial
-from ..worker.rq_worker import count_workers, make_worker, work
 
-__all__ = ["DEFAULT_QUEUE", "RQExecutor", "rq_queue", "JOB_FUNC", "job_id", "run_trial",
-           "count_workers", "make_worker", "work"]
+__all__ = ["DEFAULT_QUEUE", "RQExecutor", "rq_queue", "JOB_FUNC", "job_id", "run_trial"]

@@ -25,6 +25,7 @@ from ..storage.redis.retry import RECONNECT_WINDOW, Backoff, call_with_retry
 from ..space import space_eval
 from ..space.serialize import space_from_json
 from ..storage import RedisStorage, Storage
+from ..defaults import HEARTBEAT_INTERVAL, HEARTBEAT_TTL
 from ..worker import heartbeat
 from ..worker.time_limit import TrialTimeout, time_limit
 
@@ -41,7 +42,7 @@ def job_id(study: str, tid: int, attempt: int) -> str:
 
 def make_payload(
     study: str, tid: int, attempt: int, vals: Mapping[str, Any], objective: ObjectiveRef, prefix: str,
-    heartbeat_interval: float = heartbeat.HEARTBEAT_INTERVAL, heartbeat_ttl: float = heartbeat.HEARTBEAT_TTL,
+    heartbeat_interval: float = HEARTBEAT_INTERVAL, heartbeat_ttl: float = HEARTBEAT_TTL,
     *, trial_timeout: float | None = None,
 ) -> dict[str, Any]:
     return {
@@ -218,7 +219,7 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
     worker = worker_id()
     start = time.time()
     started = {"type": "started", "tid": tid, "attempt": attempt, "worker": worker, "start_time": start}
-    interval, ttl = payload.get("heartbeat") or (heartbeat.HEARTBEAT_INTERVAL, heartbeat.HEARTBEAT_TTL)
+    interval, ttl = payload.get("heartbeat") or (HEARTBEAT_INTERVAL, HEARTBEAT_TTL)
     timeout = payload.get("trial_timeout")
     with heartbeat.beating(storage, study, tid, attempt, worker, float(interval), float(ttl), started=started):
         try:  # a Redis blip here is waited out, not reported as a broken objective

@@ -47,8 +47,8 @@ from .versions import compare, local_versions, warn_once
 
 log = logging.getLogger(__name__)
 
-ENV_SECRET = "DISTOPT_SECRET"
-ENV_INSECURE = "DISTOPT_INSECURE"
+from ..defaults import ENV_SECRET  # noqa: E402
+from ..defaults import ENV_INSECURE  # noqa: E402
 MAGIC = b"DSTOPT1\n"
 _SIG_LEN = 32
 _HEADER = struct.Struct(">I")

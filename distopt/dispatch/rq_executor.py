@@ -25,12 +25,12 @@ from rq.serializers import JSONSerializer
 from .objective import ObjectiveRef
 from ..storage.redis.retry import Backoff, call_with_retry
 from ..storage import RedisStorage
-from ..worker import heartbeat
+from ..defaults import HEARTBEAT_INTERVAL, HEARTBEAT_TTL
 from .jobs import JOB_FUNC, job_id, make_payload
 
 log = logging.getLogger(__name__)
 
-DEFAULT_QUEUE = "distopt"
+from ..defaults import DEFAULT_QUEUE  # noqa: E402
 #: Messages taken from the inbox per round trip.
 POP_LIMIT = 1000
 #: Seconds rq's own job timeout allows beyond ``trial_timeout``: the worker stops a trial
@@ -80,8 +80,8 @@ class RQExecutor:
         *,
         queue: str = DEFAULT_QUEUE,
         trial_timeout: float | None = None,
-        heartbeat_interval: float = heartbeat.HEARTBEAT_INTERVAL,
-        heartbeat_ttl: float = heartbeat.HEARTBEAT_TTL,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        heartbeat_ttl: float = HEARTBEAT_TTL,
         batch: int = POP_LIMIT,
     ) -> None:
         self.storage = storage
@@ -196,7 +196,7 @@ class RQExecutor:
     def listeners(self) -> int:
         """Workers registered on this queue in rq's registry, less those dead by their own
         heartbeat (rq keeps a worker killed with SIGKILL registered for minutes)."""
-        from ..worker.presence import dead_worker_names
+        from ..trial.liveness import dead_worker_names
 
         def count() -> int:
             names = [w.name for w in Worker.all(connection=self.storage.client, queue=self.queue)]

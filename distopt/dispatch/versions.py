@@ -27,7 +27,7 @@ CHECKED = ("python", "cloudpickle")
 
 def local_versions() -> dict[str, str]:
     """This process's versions: full Python, cloudpickle and distopt versions."""
-    from .. import __version__
+    from ..defaults import VERSION as __version__
 
     return {"python": platform.python_version(), "cloudpickle": cloudpickle.__version__, "distopt": __version__}
 

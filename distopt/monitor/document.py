@@ -76,9 +76,7 @@ from ..storage import RedisStorage, Storage, open_storage
 SCHEMA_VERSION = 2
 #: Seconds of finished trials the rate is measured over.
 RATE_WINDOW = 300.0
-#: Liveness allowed to a running trial that has not beaten yet, when its study does not
-#: say (the workers' default heartbeat ttl).
-DEFAULT_HEARTBEAT_TTL = 30.0
+from ..defaults import HEARTBEAT_TTL as DEFAULT_HEARTBEAT_TTL  # noqa: E402
 #: Statuses of a study a coordinator is (or should be) working on.
 ACTIVE_STATUSES = ("running", "interrupted", "created")
 #: Inbox messages read per study to tell results waiting for a coordinator.

@@ -15,8 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import DistoptError
-from ..extras import require
+from ..errors import DistoptError, PlotError, require
 from ..trial.record import TrialRecord, TrialState
 from ..study.snapshot import StudySnapshot, as_snapshot
 from ..space import Choice, Expr
@@ -26,10 +25,6 @@ _OK_COLOR = "#1f77b4"
 _BEST_COLOR = "#d62728"
 _FAIL_COLOR = "#7f7f7f"
 _CMAP = "viridis_r"
-
-
-class PlotError(DistoptError, ValueError):
-    """There is nothing to plot yet (no trials, or none finished)."""
 
 
 def _mpl() -> tuple[Any, Any]:

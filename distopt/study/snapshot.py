@@ -18,6 +18,7 @@ from ..trial.record import TrialRecord, TrialState
 from ..space import CompiledSpace, compile_space, space_eval
 from ..space.serialize import space_from_json
 from ..storage import Storage, open_storage
+from .rows import trials_dataframe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,20 +81,16 @@ def read_study(target: Any, name: str) -> StudySnapshot:
 def as_snapshot(source: Any) -> StudySnapshot:
     """A snapshot of a ``StudySnapshot``, ``Study`` or ``Trials`` (None or an unused
     ``Trials`` gives an empty one)."""
-    from .study import Study
-    from ..trials import Trials
-
     if isinstance(source, StudySnapshot):
         return source
     if isinstance(source, StudyView):
         return source.snapshot
-    if isinstance(source, Trials):
-        source = source.study
     if source is None:
         return StudySnapshot("", (), ())
-    if isinstance(source, Study):
-        records = tuple(source.trials)
-        return StudySnapshot(source.name, records, tuple(source.compiled.labels), source.space, source.compiled)
+    if callable(getattr(source, "snapshot", None)):  # a Study
+        return source.snapshot()
+    if hasattr(source, "study"):  # a Trials: its study, None before its first trial
+        return as_snapshot(source.study)
     raise DistoptError(
         f"expected a Study, a Trials or a StudySnapshot, got {type(source).__name__}; "
         "for a study stored in Redis use load_snapshot(open_storage(url), name)"
@@ -191,8 +188,6 @@ class StudyView:
     def to_dataframe(self, indices: bool = False) -> Any:
         """One row per trial, a choice as the option chosen (its index with ``indices``;
         needs ``pip install distopt[pandas]``)."""
-        from .rows import trials_dataframe
-
         return trials_dataframe(self._snap, indices)
 
 

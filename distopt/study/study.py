@@ -25,6 +25,8 @@ from ..space import CompiledSpace, compile_space, space_eval
 from ..space.serialize import space_to_json
 from ..storage import Storage, open_storage
 from ..trial.names import validate_study_name
+from .rows import trials_dataframe
+from .snapshot import StudySnapshot
 
 Algo = Callable[..., list]
 #: A study with one of these statuses takes no new trials.
@@ -435,8 +437,11 @@ class Study:
     def states(self, states: Sequence[TrialState]) -> list[TrialRecord]:
         return [r for r in self.trials if r.state in states]
 
+    def snapshot(self) -> StudySnapshot:
+        """A read-only picture of the study as it is now."""
+        return StudySnapshot(self.name, tuple(self.trials), tuple(self.compiled.labels), self.space, self.compiled)
+
     def to_dataframe(self, indices: bool = False) -> Any:
         """One row per trial, a choice as the option chosen (its index with ``indices``;
         needs pandas: ``pip install distopt[pandas]``)."""
-        from .rows import trials_dataframe
-        return trials_dataframe(self, indices)
+        return trials_dataframe(self.snapshot(), indices)

@@ -10,16 +10,12 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from ..errors import DistoptError, StudyNotFound
+from ..errors import DistoptError, InvalidName, StudyNotFound
 
 STUDY_NAME_RULE = "1 to 100 characters from A-Z, a-z, 0-9, '_' and '-'"
 _STUDY_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _DIGEST = re.compile(r"[A-Za-z0-9_.:+=-]{1,256}")
 _WORKER = re.compile(r"[A-Za-z0-9_.:@+=-]{1,256}")
-
-
-class InvalidName(DistoptError, ValueError):
-    """A study name or digest breaks the naming rule (the message states the rule)."""
 
 
 def validate_study_name(name: object) -> str:

@@ -222,7 +222,7 @@ def evaluate(
 
 #: Largest JSON size of one trial's attachments from a worker (they are stored in Redis).
 MAX_ATTACHMENT_BYTES = 4 * 1024 * 1024
-ENV_MAX_ATTACHMENT_BYTES = "DISTOPT_MAX_ATTACHMENT_BYTES"
+from ..defaults import ENV_MAX_ATTACHMENT_BYTES  # noqa: E402
 
 
 def max_attachment_bytes() -> int:

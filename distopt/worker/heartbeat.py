@@ -27,10 +27,8 @@ from ..storage import Storage
 
 log = logging.getLogger(__name__)
 
-#: Seconds between beats of a running trial.
-HEARTBEAT_INTERVAL = 5.0
-#: A trial whose last beat (or start) is older than this is presumed lost.
-HEARTBEAT_TTL = 30.0
+from ..defaults import HEARTBEAT_INTERVAL  # noqa: E402
+from ..defaults import HEARTBEAT_TTL  # noqa: E402
 #: A trial still running after this long is reported as started.
 STARTED_DELAY = 0.05
 

@@ -31,7 +31,8 @@ from ..storage import RedisStorage
 
 log = logging.getLogger(__name__)
 
-ENV_PARENT_PID = "DISTOPT_PARENT_PID"  # the same name dispatch.worker watches
+from ..defaults import ENV_PARENT_PID  # noqa: E402
+from ..defaults import DEFAULT_QUEUE
 #: A child that exits sooner than this after its start counts as a failed start
 #: (generous: a loaded machine takes seconds to import rq and numpy).
 _QUICK_EXIT = 10.0
@@ -76,7 +77,7 @@ class WorkerPool:
         redis_url: str,
         processes: int,
         *,
-        queues: Sequence[str] = ("distopt",),
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
         secret: bytes | None = None,
         insecure: bool = False,
         burst: bool = False,
@@ -237,7 +238,7 @@ class WorkerPool:
 def run_workers(
     redis_url: str,
     *,
-    queues: Sequence[str] = ("distopt",),
+    queues: Sequence[str] = (DEFAULT_QUEUE,),
     processes: int = 1,
     burst: bool = False,
     fork: bool = False,
@@ -256,7 +257,7 @@ def run_workers(
         raise DistoptError(f"--processes must be at least 1, got {processes!r}")
     RedisStorage(redis_url).ping()  # fail here, naming host:port, not in every child
     if processes == 1:
-        from ..dispatch import work
+        from .rq_worker import work
 
         level = "DEBUG" if verbose > 1 else "INFO" if verbose else "WARNING"
         work(redis_url, queues, secret=key, insecure=insecure, burst=burst, fork=fork, logging_level=level)

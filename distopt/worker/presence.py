@@ -20,38 +20,18 @@ import threading
 import time
 from typing import Any, Callable, Mapping, Sequence
 
+from ..defaults import DEAD_AFTER_INTERVALS, ENV_WORKER_HEARTBEAT, WORKER_HEARTBEAT
 from ..storage import Storage
+from ..trial.liveness import dead_worker_names, is_dead  # noqa: F401  (the rule presence beats for)
 
 log = logging.getLogger(__name__)
 
-#: Seconds between a worker process's beats (``$DISTOPT_WORKER_HEARTBEAT`` overrides it).
-WORKER_HEARTBEAT = 5.0
-ENV_WORKER_HEARTBEAT = "DISTOPT_WORKER_HEARTBEAT"
-#: A worker whose last beat is older than this many intervals is dead.
-DEAD_AFTER_INTERVALS = 1.75
 #: A dead worker is no longer listed after this many intervals (at least ``MIN_DROP``).
 DROP_AFTER_INTERVALS = 12
 MIN_DROP = 10.0
 #: How long a silent worker's record stays in Redis: longer than rq keeps a dead worker
 #: registered (420 s), so a dropped worker is never listed again from rq's records.
 KEEP = 3600.0
-
-
-def is_dead(record: Mapping[str, Any], now: float) -> bool:
-    """Whether a worker's record says it is dead: no beat for its ``dead_after`` seconds."""
-    interval = float(record.get("interval") or WORKER_HEARTBEAT)
-    dead_after = float(record.get("dead_after") or interval * DEAD_AFTER_INTERVALS)
-    return now - float(record.get("beat") or 0.0) > dead_after
-
-
-def dead_worker_names(records: Mapping[str, Mapping[str, Any]], now: float) -> set[str]:
-    """rq names (and ids) of the workers whose own heartbeat says they are dead: rq keeps
-    a killed worker registered for minutes, so counting rq's workers alone overcounts."""
-    out: set[str] = set()
-    for wid, rec in records.items():
-        if is_dead(rec, now):
-            out.update(n for n in (wid, rec.get("id"), rec.get("rq")) if n)
-    return out
 
 
 def worker_heartbeat_interval(value: float | None = None) -> float:

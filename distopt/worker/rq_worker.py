@@ -38,8 +38,7 @@ from .presence import Presence
 
 log = logging.getLogger(__name__)
 
-#: Set by a supervising process to its pid: the worker stops when that process is gone.
-ENV_PARENT_PID = "DISTOPT_PARENT_PID"
+from ..defaults import ENV_PARENT_PID  # noqa: E402
 
 
 #: Seconds the thread listening for rq's worker commands waits per read. rq asks for 60,

@@ -22,16 +22,9 @@ import threading
 import time
 from typing import Any, Iterator
 
+from ..errors import TrialTimeout
+
 log = logging.getLogger(__name__)
-
-
-class TrialTimeout(BaseException):
-    """The trial ran past its ``trial_timeout`` (a BaseException: user code's
-    ``except Exception`` must not swallow it)."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"the trial ran longer than its trial_timeout of {seconds:g} s and was stopped")
-        self.seconds = seconds
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ from __future__ import annotations
 from ...trial.names import validate_digest, validate_study_name, validate_worker_id
 from ...trial.record import TrialState
 
-DEFAULT_PREFIX = "distopt:"
+from ...defaults import DEFAULT_PREFIX  # noqa: E402
 
 
 class Keys:

@@ -29,8 +29,7 @@ import redis
 
 from ...errors import DistoptError
 
-#: Set to a redis-server path to use that binary instead of searching.
-ENV_BINARY = "DISTOPT_REDIS_SERVER"
+from ...defaults import ENV_REDIS_SERVER as ENV_BINARY  # noqa: E402
 
 
 def find_redis_server() -> str:

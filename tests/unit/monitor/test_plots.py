@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from distopt import STATUS_FAIL, Study, Trials, fmin, hp
-from distopt.extras import MissingExtra
+from distopt.errors import MissingExtra
 from distopt.monitor.plots import PLOTS, PlotError
 from distopt.study.snapshot import read_study
 from distopt.storage import RedisStorage

@@ -11,7 +11,7 @@ import pytest
 
 from distopt import Study, Trials, fmin, hp
 from distopt.study.rows import COLUMNS, trials_dataframe, trials_rows, write_csv, write_json
-from distopt.extras import MissingExtra
+from distopt.errors import MissingExtra
 from distopt.trial.record import TrialRecord, TrialState
 from distopt.study.snapshot import as_snapshot, read_study
 from distopt.space import compile_space

@@ -1,0 +1,62 @@
+"""Every default and every environment variable distopt reads, named once.
+
+Modules import these instead of writing the number or the name again, and the CLI help is
+formatted from them, so a default changes in one place.
+"""
+
+from __future__ import annotations
+
+import sys
+
+#: distopt's version (``distopt --version``, published by workers with their Python and
+#: cloudpickle versions).
+VERSION = "0.1.0"
+
+# ---- queues, studies, keys ------------------------------------------------------------
+#: The rq queue trials go to and workers listen on when none is named.
+DEFAULT_QUEUE = "distopt"
+#: The prefix of every Redis key distopt writes (``storage/redis/keys.py`` spells the keys).
+DEFAULT_PREFIX = "distopt:"
+
+# ---- liveness ------------------------------------------------------------------------
+#: Seconds between heartbeats of a running trial.
+HEARTBEAT_INTERVAL = 5.0
+#: A running trial whose last heartbeat (or start) is older than this is presumed lost;
+#: also the liveness allowed to a trial that has not beaten yet when its study does not say.
+HEARTBEAT_TTL = 30.0
+#: Seconds between a worker process's own beats (``$DISTOPT_WORKER_HEARTBEAT`` overrides it).
+WORKER_HEARTBEAT = 5.0
+#: A worker whose last own beat is older than this many intervals is dead.
+DEAD_AFTER_INTERVALS = 1.75
+#: Retries of a lost trial (worker died, job vanished) before it FAILs.
+MAX_RETRIES = 2
+#: Seconds a coordinator's lease lasts without renewal (a crashed coordinator's study can be
+#: taken over after this long).
+LEASE_TTL = 30.0
+
+# ---- limits ----------------------------------------------------------------------------
+#: "No limit" for ``max_evals`` and friends: hyperopt's spelling, kept so that its callers
+#: work; shown as null/absent wherever a limit is reported.
+NO_LIMIT = sys.maxsize
+
+
+def is_limit(value: object) -> bool:
+    """Whether ``value`` is an actual limit (not None, not ``NO_LIMIT`` or above)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value < NO_LIMIT
+
+
+# ---- environment variables -------------------------------------------------------------
+#: The shared secret that signs objectives and job payloads (never on a command line).
+ENV_SECRET = "DISTOPT_SECRET"
+#: Set to 1 to run without a secret (trusted, private Redis only).
+ENV_INSECURE = "DISTOPT_INSECURE"
+#: The Redis URL the CLI uses when ``--redis`` is not given.
+ENV_REDIS_URL = "DISTOPT_REDIS_URL"
+#: Path of the redis-server binary the embedded mode starts.
+ENV_REDIS_SERVER = "DISTOPT_REDIS_SERVER"
+#: Seconds between a worker process's own liveness beats.
+ENV_WORKER_HEARTBEAT = "DISTOPT_WORKER_HEARTBEAT"
+#: The pid of the process that started a local worker (the worker stops when it is gone).
+ENV_PARENT_PID = "DISTOPT_PARENT_PID"
+#: Largest attachment (bytes) a trial may store.
+ENV_MAX_ATTACHMENT_BYTES = "DISTOPT_MAX_ATTACHMENT_BYTES"
