@@ -20,6 +20,7 @@ from .coordinator.loop import Coordinator, StopRules
 from .errors import DistoptError, InvalidAnnotatedParameter
 from .coordinator.inline import InlineExecutor
 from .space.compile import check_labels
+from .study.rows import atomic_write
 from .space.evaluate import space_eval
 from .space.nodes import Node
 from .trials import Trials, generate_trials_to_calculate  # noqa: F401  (hyperopt.fmin's import path)
@@ -157,10 +158,8 @@ def _max_evals(max_evals: Any) -> int:
 
 
 def _save(trials: Trials, path: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as fh:
+    with atomic_write(path, binary=True) as fh:
         pickle.dump(trials, fh)
-    os.replace(tmp, path)
 
 
 def _save_ticks(trials: Trials, path: str) -> tuple:

@@ -20,6 +20,7 @@ import click
 from click.core import ParameterSource
 
 from .common import ENV_REDIS_URL, EXIT_CANCELLED, EXIT_ERROR, EXIT_INTERRUPTED, reported
+from ..defaults import DEFAULT_QUEUE, ENV_SECRET, HEARTBEAT_TTL, LEASE_TTL, MAX_RETRIES
 
 
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -120,16 +121,16 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop after SEC seconds.")
 @click.option("--trial-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="[workers] Stop and fail a trial that runs longer than SEC seconds.")
-@click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
+@click.option("--max-retries", type=click.IntRange(min=0), default=MAX_RETRIES, show_default=True,
               help="[workers] Runs more of a trial whose worker vanished, before it fails.")
 @click.option("--heartbeat-ttl", type=click.FloatRange(min=0, min_open=True), default=None,
               help="[workers] Seconds a running trial may go without a heartbeat before it runs again "
-                   "(default: the study's, else 30).")
+                   f"(default: the study's, else {HEARTBEAT_TTL:g}).")
 @click.option("--lease-ttl", type=click.FloatRange(min=0, min_open=True), default=None,
               help="[workers] Seconds a crashed coordinator keeps the study before another run may take it over "
-                   "(default 30).")
+                   f"(default {LEASE_TTL:g}).")
 @click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
-              help="[cluster] File holding the shared secret (default: $DISTOPT_SECRET).")
+              help=f"[cluster] File holding the shared secret (default: ${ENV_SECRET}).")
 @click.option("--insecure", is_flag=True, help="[cluster] Ship the objective unsigned when there is no secret.")
 @click.option("--queue", default="distopt", show_default=True, help="[workers] rq queue of the study's jobs.")
 @click.option("--save", "save", type=click.Path(dir_okay=False), default=None, metavar="FILE",
@@ -222,7 +223,7 @@ def _interrupted(exc: BaseException, study: str | None, redis_url: str | None, c
 @click.command("worker")
 @click.option("--redis", "redis_url", envvar=ENV_REDIS_URL, required=True, metavar="URL",
               help=f"Redis to take jobs from [env {ENV_REDIS_URL}].")
-@click.option("--queue", "queues", multiple=True, default=("distopt",), show_default=True,
+@click.option("--queue", "queues", multiple=True, default=(DEFAULT_QUEUE,), show_default=True,
               help="Queue to work on (repeat for several).")
 @click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes to run and supervise.")

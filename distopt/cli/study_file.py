@@ -351,14 +351,12 @@ def labeled_values(space: Any, vals: Any) -> dict[str, Any]:
 def write_trials(study: Any, path: str) -> int:
     """Every trial of ``study`` as ``distopt trials`` exports it: CSV for a ``.csv`` path,
     else JSON; the number written."""
-    from ..study.rows import choice_options, trials_rows, write_rows
+    from ..study.rows import atomic_write, choice_options, trials_rows, write_rows
 
     labels = list(study.compiled.labels)
     rows = trials_rows(study.trials, labels, choices=choice_options(study.space))
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_write(path) as fh:
         write_rows(rows, fh, "csv" if path.lower().endswith(".csv") else "json", labels)
-    os.replace(tmp, path)
     return len(rows)
 
 

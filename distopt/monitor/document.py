@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import math
 import shlex
-import sys
 import time
 import urllib.parse
 from typing import Any, Mapping, Sequence
@@ -76,7 +75,7 @@ from ..storage import RedisStorage, Storage, open_storage
 SCHEMA_VERSION = 2
 #: Seconds of finished trials the rate is measured over.
 RATE_WINDOW = 300.0
-from ..defaults import HEARTBEAT_TTL as DEFAULT_HEARTBEAT_TTL  # noqa: E402
+from ..defaults import HEARTBEAT_TTL as DEFAULT_HEARTBEAT_TTL, is_limit  # noqa: E402
 #: Statuses of a study a coordinator is (or should be) working on.
 ACTIVE_STATUSES = ("running", "interrupted", "created")
 #: Inbox messages read per study to tell results waiting for a coordinator.
@@ -399,8 +398,8 @@ def _eta(status: Any, max_evals: int | None, finished: int, rate: float) -> floa
 
 
 def _max_evals(value: Any) -> int | None:
-    """hyperopt's "no limit" is ``sys.maxsize``; report it as null like an absent one."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value >= sys.maxsize:
+    """hyperopt's "no limit" (``defaults.NO_LIMIT``); report it as null like an absent one."""
+    if not is_limit(value):
         return None
     return int(value)
 

@@ -11,9 +11,11 @@ column is written as ``param:<label>``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-from typing import IO, Any, Iterable, Mapping, Sequence
+import os
+from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
 
 from ..trial.codec import to_plain
 from ..errors import require
@@ -140,6 +142,16 @@ def write_rows(rows: Sequence[Mapping[str, Any]], out: IO[str], fmt: str, labels
         write_csv(rows, out, row_columns(rows, labels))
     else:
         write_json(rows, out)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, binary: bool = False) -> Iterator[IO[Any]]:
+    """Open ``path`` for writing so that readers see the old file or the whole new one, never
+    half of it (a crash or Ctrl-C mid-write leaves the old file): write a sibling, then rename."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") if binary else open(tmp, "w", newline="", encoding="utf-8") as fh:
+        yield fh
+    os.replace(tmp, path)
 
 
 def write_json(rows: Sequence[Mapping[str, Any]], out: IO[str]) -> None:

@@ -1,6 +1,7 @@
-"""One contract for every storage backend: memory, fakeredis and a real redis-server.
+"""One contract for every storage backend: memory, fakeredis, a real redis-server, and the
+pipelined Redis class every distributed coordinator uses.
 
-Whatever a coordinator or worker may rely on is checked here against all three, so the
+Whatever a coordinator or worker may rely on is checked here against all of them, so the
 embedded default and a cluster behave the same.
 """
 
@@ -18,11 +19,12 @@ import redis
 from distopt.errors import ConnectionFailed, DistoptError, LeaseError, StorageError, StudyNotFound, TrialError
 from distopt.trial.names import InvalidName
 from distopt.trial.record import TrialRecord, TrialState
+from distopt.storage.redis.pipelined import PipelinedRedisStorage
 from distopt.storage.redis.server import free_port
 from distopt.storage import MemoryStorage, RedisStorage, Storage, open_storage
 
 S = TrialState
-BACKENDS = ["memory", "fakeredis", "redis"]
+BACKENDS = ["memory", "fakeredis", "redis", "pipelined"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -41,6 +43,8 @@ def make_storage(backend: str, request: pytest.FixtureRequest) -> Iterator[Calla
             return memory
         if backend == "fakeredis":
             store = RedisStorage(request.getfixturevalue("fake_redis"), prefix=prefix)
+        elif backend == "pipelined":
+            store = PipelinedRedisStorage(request.getfixturevalue("redis_url"), prefix=prefix)
         else:
             store = RedisStorage(request.getfixturevalue("redis_url"), prefix=prefix)
         made.append(store)
