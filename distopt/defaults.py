@@ -6,6 +6,7 @@ formatted from them, so a default changes in one place.
 
 from __future__ import annotations
 
+import numbers
 import sys
 
 #: distopt's version (``distopt --version``, published by workers with their Python and
@@ -38,6 +39,24 @@ LEASE_TTL = 30.0
 #: "No limit" for ``max_evals`` and friends: hyperopt's spelling, kept so that its callers
 #: work; shown as null/absent wherever a limit is reported.
 NO_LIMIT = sys.maxsize
+
+
+def max_evals_count(value: object) -> int | None:
+    """The one ``max_evals`` rule: a whole number >= 0 (an integral float such as ``1e3``
+    counts) is that many trials; None or infinity is no limit (None). Anything else raises
+    ValueError; callers word the message for where the value came from."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"max_evals must be a whole number >= 0, got {value!r}")
+    if isinstance(value, numbers.Integral) and value >= 0:
+        return int(value)
+    number = float(value)
+    if number == float("inf"):
+        return None
+    if number >= 0 and number.is_integer():
+        return int(number)
+    raise ValueError(f"max_evals must be a whole number >= 0, got {value!r}")
 
 
 def is_limit(value: object) -> bool:

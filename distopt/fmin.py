@@ -24,7 +24,7 @@ from .study.rows import atomic_write
 from .space.evaluate import space_eval
 from .space.nodes import Node
 from .trials import Trials, generate_trials_to_calculate  # noqa: F401  (hyperopt.fmin's import path)
-from .defaults import MAX_RETRIES, NO_LIMIT
+from .defaults import MAX_RETRIES, NO_LIMIT, max_evals_count
 
 log = logging.getLogger(__name__)
 
@@ -142,19 +142,13 @@ def fmin(
 def _max_evals(max_evals: Any) -> int:
     """hyperopt takes any number: an integral float (``1e3``) is that many trials and
     None or infinity means no limit (stop by timeout, loss_threshold or early_stop_fn)."""
-    if max_evals is None:
-        return NO_LIMIT
-    if not isinstance(max_evals, bool) and isinstance(max_evals, numbers.Real):
-        if isinstance(max_evals, numbers.Integral) and max_evals >= 0:
-            return int(max_evals)
-        value = float(max_evals)
-        if value == float("inf"):
-            return NO_LIMIT
-        if value >= 0 and value.is_integer():
-            return int(value)
-    raise DistoptError(
-        f"max_evals must be a non-negative whole number (or None / float('inf') for no limit), got {max_evals!r}"
-    )
+    try:
+        count = max_evals_count(max_evals)
+    except ValueError:
+        raise DistoptError(
+            f"max_evals must be a non-negative whole number (or None / float('inf') for no limit), got {max_evals!r}"
+        ) from None
+    return NO_LIMIT if count is None else count
 
 
 def _save(trials: Trials, path: str) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from .compat.documents import flat_vals, pmin_sampled, validate_document
 from .trial.constants import JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW, JOB_STATE_RUNNING, JOB_STATES, STATUS_FAIL, STATUS_NEW, STATUS_OK, STATUS_RUNNING
 from .errors import AllTrialsFailed, DistoptError
-from .trial.record import JOB_VALID_STATES, TrialRecord, TrialState, hyperopt_state
+from .trial.record import JOB_VALID_STATES, TrialRecord, TrialState, best_of, hyperopt_state
 from .study.study import Algo, Study
 
 
@@ -108,11 +108,7 @@ class _Attachments(MutableMapping):
 
 
 def _best_of(records: Sequence[TrialRecord]) -> TrialRecord | None:
-    best = None
-    for rec in records:
-        if rec.state == TrialState.OK and rec.loss is not None and (best is None or rec.loss < best.loss):
-            best = rec
-    return best
+    return best_of(records)
 
 
 class Trials:

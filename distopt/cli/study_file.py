@@ -23,7 +23,6 @@ import functools
 import hashlib
 import importlib.util
 import logging
-import numbers
 import os
 import re
 import secrets
@@ -45,7 +44,7 @@ log = logging.getLogger(__name__)
 
 ALGOS = ("tpe", "rand", "anneal")
 DEFAULT_MAX_EVALS = 100
-from ..defaults import DEFAULT_QUEUE  # noqa: E402
+from ..defaults import DEFAULT_QUEUE, NO_LIMIT, max_evals_count  # noqa: E402
 from ..defaults import MAX_RETRIES as DEFAULT_MAX_RETRIES  # noqa: E402
 
 
@@ -146,10 +145,11 @@ def _file_max_evals(value: Any, path: str | os.PathLike[str]) -> int | None:
     ``--max-evals 0`` does); anything else is named with the fix, not a ValueError."""
     if value is None:
         return None
-    if not isinstance(value, bool) and isinstance(value, numbers.Real):
-        number = float(value)
-        if number >= 0 and number.is_integer():
-            return int(number)
+    try:
+        count = max_evals_count(value)
+        return NO_LIMIT if count is None else count  # infinity: no limit, as fmin takes it
+    except ValueError:
+        pass
     raise DistoptError(
         f"`max_evals = {value!r}` in {str(path)!r} is not a number of trials: write a whole number >= 0, "
         f"e.g. `max_evals = {DEFAULT_MAX_EVALS}`, or leave it out for {DEFAULT_MAX_EVALS} (--max-evals overrides it)"

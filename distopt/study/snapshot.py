@@ -9,12 +9,11 @@ space comes back from the JSON copy the study stores in its meta).
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Mapping, Sequence
 
 from ..trial.codec import to_plain
 from ..errors import DistoptError
-from ..trial.record import TrialRecord, TrialState
+from ..trial.record import TrialRecord, TrialState, best_of
 from ..space import CompiledSpace, compile_space, space_eval
 from ..space.serialize import space_from_json
 from ..storage import Storage, open_storage
@@ -35,12 +34,7 @@ class StudySnapshot:
     @property
     def best(self) -> TrialRecord | None:
         """The OK trial with the lowest finite loss (the earliest on ties)."""
-        best = None
-        for rec in self.records:
-            if rec.state == TrialState.OK and rec.loss is not None and math.isfinite(rec.loss):
-                if best is None or rec.loss < best.loss:
-                    best = rec
-        return best
+        return best_of(self.records)
 
     def params(self, rec: TrialRecord) -> Any:
         """What the objective received for ``rec`` as plain JSON; the flat ``vals`` when

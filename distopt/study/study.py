@@ -20,7 +20,7 @@ from ..algo.history import History
 from ..trial.codec import decode_attachment, encode_record, to_plain
 from ..errors import StudyClosed, TrialError
 from ..trial.outcome import interpret
-from ..trial.record import TrialRecord, TrialState, finished_record
+from ..trial.record import TrialRecord, TrialState, finished_record, improves
 from ..space import CompiledSpace, compile_space, space_eval
 from ..space.serialize import space_to_json
 from ..storage import Storage, open_storage
@@ -145,9 +145,7 @@ class Study:
         if rec.state.finished and (old is None or not old.state.finished):
             self.history.add(rec.vals if history_vals is None else history_vals,
                              rec.loss if rec.state == TrialState.OK else None)
-            if rec.state == TrialState.OK and rec.loss is not None and (
-                self._best is None or self._best.loss is None or rec.loss < self._best.loss
-            ):
+            if improves(rec, self._best):
                 self._best = rec
 
     def restore(self, records: Sequence[TrialRecord], foreign: bool = False) -> None:

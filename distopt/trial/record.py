@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Mapping
+import math
+from typing import Any, Iterable, Mapping
 
 
 class TrialState(str, enum.Enum):
@@ -128,3 +129,20 @@ def finished_record(old: TrialRecord, r: Mapping[str, Any], now: float) -> Trial
         refresh_time=now,
         reported=bool(r.get("reported", False)),  # hyperopt's DONE (a reported failure) vs ERROR (a raised one)
     )
+
+
+def improves(rec: TrialRecord, best: TrialRecord | None) -> bool:
+    """Whether ``rec`` is a better best trial than ``best``: an OK trial with a finite loss
+    strictly below the best one's (so the earliest wins a tie). The one rule for "best trial"."""
+    if rec.state != TrialState.OK or rec.loss is None or not math.isfinite(rec.loss):
+        return False
+    return best is None or best.loss is None or rec.loss < best.loss
+
+
+def best_of(records: Iterable[TrialRecord]) -> TrialRecord | None:
+    """The best trial of ``records`` by ``improves``, None when no trial qualifies."""
+    best = None
+    for rec in records:
+        if improves(rec, best):
+            best = rec
+    return best
