@@ -19,7 +19,7 @@ from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
 
 from ..trial.codec import to_plain
 from ..errors import require
-from ..trial.record import TrialRecord, TrialState
+from ..trial.record import TrialRecord, TrialState, labels_of
 from ..space import CompiledSpace
 
 COLUMNS: tuple[str, ...] = (
@@ -39,10 +39,7 @@ def _labels_of(space: CompiledSpace | Sequence[str] | None, records: Sequence[Tr
         return space.labels
     if space is not None:
         return list(space)
-    seen: dict[str, None] = {}
-    for rec in records:
-        seen.update(dict.fromkeys(rec.vals))
-    return list(seen)
+    return labels_of(records)
 
 
 def choice_options(space: Any) -> dict[str, list[Any]]:

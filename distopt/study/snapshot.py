@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from ..trial.codec import to_plain
 from ..errors import DistoptError
-from ..trial.record import TrialRecord, TrialState, best_of
+from ..trial.record import TrialRecord, TrialState, best_of, labels_of
 from ..space import CompiledSpace, compile_space, space_eval
 from ..space.serialize import space_from_json
 from ..storage import Storage, open_storage
@@ -96,10 +96,7 @@ def _labels(compiled: CompiledSpace | None, stored: Any, records: Sequence[Trial
         return tuple(compiled.labels)
     if isinstance(stored, list) and all(isinstance(x, str) for x in stored):
         return tuple(stored)
-    seen: dict[str, None] = {}
-    for rec in records:
-        seen.update(dict.fromkeys(rec.vals))
-    return tuple(seen)
+    return tuple(labels_of(records))
 
 
 class StudyView:

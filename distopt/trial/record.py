@@ -146,3 +146,12 @@ def best_of(records: Iterable[TrialRecord]) -> TrialRecord | None:
         if improves(rec, best):
             best = rec
     return best
+
+
+def labels_of(records: Iterable[TrialRecord]) -> list[str]:
+    """The parameter labels ``records`` hold, in the order they first appear: the labels of a
+    study whose space is not known here (the one rule for discovering them)."""
+    seen: dict[str, None] = {}
+    for rec in records:
+        seen.update(dict.fromkeys(rec.vals))
+    return list(seen)
