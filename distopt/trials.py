@@ -443,15 +443,16 @@ class Trials:
         pmin = pmin_sampled(table[:cutoff, 0], table[:cutoff, 1])
         return float((pmin * table[:cutoff, 2]).sum())
 
-    def to_dataframe(self) -> Any:
-        """One row per trial, failed ones too (needs pandas: ``pip install distopt[pandas]``)."""
+    def to_dataframe(self, indices: bool = False) -> Any:
+        """One row per trial, failed ones too, a choice as the option chosen (its index
+        with ``indices``; needs pandas: ``pip install distopt[pandas]``)."""
         from .study.rows import trials_dataframe
 
         if self._study is None:  # unpickled (or unused): its saved records
             from .study.snapshot import StudySnapshot
 
-            return trials_dataframe(StudySnapshot("", tuple(self._saved), tuple(self._saved_labels)))
-        return trials_dataframe(self._study.snapshot())
+            return trials_dataframe(StudySnapshot("", tuple(self._saved), tuple(self._saved_labels)), indices)
+        return trials_dataframe(self._study.snapshot(), indices)
 
     # -- pickling ------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:

@@ -171,12 +171,15 @@ def write_json(rows: Sequence[Mapping[str, Any]], out: IO[str]) -> None:
     out.write("[\n" + ",\n".join(lines) + ("\n" if lines else "") + "]\n")
 
 
-def trials_dataframe(snap: Any) -> Any:
+def trials_dataframe(snap: Any, indices: bool = False) -> Any:
     """A pandas DataFrame of ``trials_rows`` for a study snapshot (anything with ``records``
     and ``labels``; ``snapshot.as_snapshot`` makes one of a Study or Trials), with the time
-    columns as UTC datetimes (needs ``pip install distopt[pandas]``)."""
+    columns as UTC datetimes (needs ``pip install distopt[pandas]``); a choice as the option
+    chosen, as ``distopt trials`` writes it (its index with ``indices``)."""
     pd = require("pandas", "pandas", "Trials.to_dataframe()")
-    rows = trials_rows(snap.records, list(snap.labels))
+    space = getattr(snap, "space", None)
+    choices = None if indices or space is None else choice_options(space)
+    rows = trials_rows(snap.records, list(snap.labels), choices=choices)
     frame = pd.DataFrame(rows, columns=row_columns(rows, snap.labels))
     for column in TIME_COLUMNS:
         frame[column] = pd.to_datetime(frame[column].astype("float64"), unit="s", utc=True)

@@ -178,9 +178,10 @@ class StudyView:
         wanted = {TrialState(s) for s in states}
         return [r for r in self._snap.records if r.state in wanted]
 
-    def to_dataframe(self) -> Any:
-        """One row per trial (needs ``pip install distopt[pandas]``)."""
-        return trials_dataframe(self._snap)
+    def to_dataframe(self, indices: bool = False) -> Any:
+        """One row per trial, a choice as the option chosen (its index with ``indices``;
+        needs ``pip install distopt[pandas]``)."""
+        return trials_dataframe(self._snap, indices)
 
 
 def load_study(target: Any, name: str, *, prefix: str | None = None) -> StudyView:

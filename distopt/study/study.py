@@ -507,6 +507,7 @@ class Study:
         return StudySnapshot(self.name, tuple(self.trials), tuple(self.compiled.labels), self.space, self.compiled,
                              curves=self.curves())
 
-    def to_dataframe(self) -> Any:
-        """One row per trial (needs pandas: ``pip install distopt[pandas]``)."""
-        return trials_dataframe(self.snapshot())
+    def to_dataframe(self, indices: bool = False) -> Any:
+        """One row per trial, a choice as the option chosen (its index with ``indices``;
+        needs pandas: ``pip install distopt[pandas]``)."""
+        return trials_dataframe(self.snapshot(), indices)
