@@ -22,9 +22,11 @@ from .trial.constants import (
     STATUS_SUSPENDED,
 )
 from .defaults import VERSION
-from .errors import DistoptError
+from .errors import DistoptError, TrialPruned
 from .fmin import fmin
+from . import pruners
 from .trial.record import TrialState
+from .trial.reporting import report, should_prune
 from .redis_trials import RedisTrials
 from . import hp
 from .space import space_eval
@@ -38,6 +40,7 @@ __version__ = VERSION
 __all__ = [
     "hp", "fmin", "tpe", "rand", "anneal", "mix", "Trials", "Domain", "trials_from_docs", "RedisTrials", "space_eval", "Study", "Trial", "TrialState",
     "generate_trials_to_calculate", "AllTrialsFailed", "DistoptError",
+    "report", "should_prune", "TrialPruned", "pruners",
     "STATUS_OK", "STATUS_FAIL", "STATUS_NEW", "STATUS_RUNNING", "STATUS_SUSPENDED", "STATUS_STRINGS",
     "JOB_STATE_NEW", "JOB_STATE_RUNNING", "JOB_STATE_DONE", "JOB_STATE_ERROR", "JOB_STATE_CANCEL", "JOB_STATES",
 ]

@@ -63,6 +63,15 @@ class ConnectionFailed(DistoptError, ConnectionError):
     """A Redis server could not be reached (host and port are in the message)."""
 
 
+class PrunerError(DistoptError, ValueError):
+    """A pruner was given invalid options or an unknown name."""
+
+
+class TrialPruned(DistoptError):
+    """Raised by ``distopt.report`` inside an objective when the pruner stops the trial.
+
+    Let it propagate (or raise it yourself): the trial ends PRUNED with its last reported
+    value, and the worker is free at once."""
 # -- hyperopt's exceptions (``distopt.exceptions`` is hyperopt's import path for them) ------
 
 class BadSearchSpace(SpaceError):

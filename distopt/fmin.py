@@ -84,6 +84,7 @@ def fmin(
     parallelism: int | None = None,
     trial_timeout: float | None = None,
     max_retries: int = MAX_RETRIES,
+    pruner: Any = None,
 ) -> Any:
     """Minimize ``fn`` over ``space``; returns the best point's ``{label: value}``
     (choice values as indices, use ``space_eval``) or, with ``return_argmin=False``, the
@@ -91,7 +92,11 @@ def fmin(
 
     For distributed trials (``RedisTrials``): ``parallelism`` trials in flight;
     ``trial_timeout`` seconds after which a running trial is stopped and FAILs;
-    ``max_retries`` runs more of a trial whose worker vanished, before it FAILs."""
+    ``max_retries`` runs more of a trial whose worker vanished, before it FAILs.
+
+    ``pruner`` (a ``distopt.pruners`` instance, or "median", "asha", "hyperband", ...)
+    stops trials early from the values the objective passes to ``distopt.report``;
+    pruned trials count toward ``max_evals`` and the sampler learns from them."""
     validate_timeout(timeout)
     validate_loss_threshold(loss_threshold)
     max_evals = _max_evals(max_evals)
@@ -111,7 +116,7 @@ def fmin(
         points_to_evaluate = None
     if algo is not None and is_hyperopt_algo(algo):
         algo = HyperoptAlgo(algo, Domain(fn, space), trials)
-    study = trials.attach(space, algo, rstate)
+    study = trials.attach(space, algo, rstate, pruner)
     for point in points_to_evaluate or ():
         study.enqueue(point)
 

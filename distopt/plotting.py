@@ -7,6 +7,7 @@ from .monitor.plots import (  # noqa: F401
     main_plot_vars,
     plot_hist,
     plot_history,
+    plot_curves,
     plot_params,
     trial_counts,
 )

@@ -100,7 +100,7 @@ class RedisTrials(Trials):
         """The study's name in Redis: ``exp_key``, or a generated one once attached."""
         return self._study.name if self._study is not None else self._name
 
-    def _new_study(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
+    def _new_study(self, space: Any, algo: Algo | None, rstate: Any, pruner: Any = None) -> Study:
         self._secret_key()  # first, so a missing secret leaves nothing behind in Redis
         storage = pipelined_storage(self.url, self.prefix, retry_window=self.reconnect_window)
         name = self._name or f"fmin-{uuid.uuid4().hex[:12]}"
@@ -111,7 +111,8 @@ class RedisTrials(Trials):
                     f"study {name!r} already exists in Redis with a different search space; continue it with "
                     "the same space, or choose another exp_key"
                 )
-        return Study(space, algo=algo, seed=rstate, storage=storage, name=name, meta={"queue": self.queue})
+        return Study(space, algo=algo, seed=rstate, storage=storage, name=name, meta={"queue": self.queue},
+                     pruner=pruner)
 
     def run_fmin(
         self,
@@ -187,10 +188,10 @@ class RedisTrials(Trials):
         return {k: decode_attachment(v) for k, v in stored.items()}
 
     # -- reading a stored study (hyperopt's MongoTrials(url, exp_key=...)) -----------------
-    def attach(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
+    def attach(self, space: Any, algo: Algo | None, rstate: Any, pruner: Any = None) -> Study:
         if self._saved_from_redis:  # records read from Redis are already in the study there
             self._saved, self._saved_labels, self._saved_from_redis = [], [], False
-        return super().attach(space, algo, rstate)
+        return super().attach(space, algo, rstate, pruner)
 
     def refresh(self) -> None:
         """Read the study's trials from Redis again (hyperopt's ``MongoTrials.refresh``),

@@ -142,14 +142,14 @@ class Trials:
     def study(self) -> Study | None:
         return self._study
 
-    def attach(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
+    def attach(self, space: Any, algo: Algo | None, rstate: Any, pruner: Any = None) -> Study:
         """The study behind these trials; created on first use, reused by later ``fmin``
         calls (which then continue the same search, as in hyperopt). A later call with
         another space gets a study over that space holding the earlier trials (the
         sampler uses the values that fit the new space), as hyperopt uses the new space."""
         study = self._study
         if study is None:
-            study = self._new_study(space, algo, rstate)
+            study = self._new_study(space, algo, rstate, pruner)
             if self._saved:
                 study.restore(self._saved, foreign=True)
             if rstate is None and self._rng_state is not None:
@@ -157,12 +157,17 @@ class Trials:
             self._saved, self._rng_state = [], None
         elif not _same_space(study.space, space):
             old = study
-            study = self._new_study(space, algo if algo is not None else old.algo, rstate)
+            study = self._new_study(space, algo if algo is not None else old.algo, rstate,
+                                    pruner if pruner is not None else old.pruner)
             if rstate is None:
                 study.rng = old.rng
             study.restore([r for r in old.trials if r.state.ended], foreign=True)
         else:
             study.algo = algo if algo is not None else study.algo
+            if pruner is not None:
+                from .pruners import make_pruner
+
+                study.pruner = make_pruner(pruner)
             if rstate is not None:
                 from .study.study import as_generator
 
@@ -207,8 +212,8 @@ class Trials:
         study.restore(records, foreign=True)
         self._extra = []
 
-    def _new_study(self, space: Any, algo: Algo | None, rstate: Any) -> Study:
-        return Study(space, algo=algo, seed=rstate)
+    def _new_study(self, space: Any, algo: Algo | None, rstate: Any, pruner: Any = None) -> Study:
+        return Study(space, algo=algo, seed=rstate, pruner=pruner)
 
     # -- attachments ---------------------------------------------------------------
     @property
@@ -438,15 +443,16 @@ class Trials:
         pmin = pmin_sampled(table[:cutoff, 0], table[:cutoff, 1])
         return float((pmin * table[:cutoff, 2]).sum())
 
-    def to_dataframe(self) -> Any:
-        """One row per trial, failed ones too (needs pandas: ``pip install distopt[pandas]``)."""
+    def to_dataframe(self, indices: bool = False) -> Any:
+        """One row per trial, failed ones too, a choice as the option chosen (its index
+        with ``indices``; needs pandas: ``pip install distopt[pandas]``)."""
         from .study.rows import trials_dataframe
 
         if self._study is None:  # unpickled (or unused): its saved records
             from .study.snapshot import StudySnapshot
 
-            return trials_dataframe(StudySnapshot("", tuple(self._saved), tuple(self._saved_labels)))
-        return trials_dataframe(self._study.snapshot())
+            return trials_dataframe(StudySnapshot("", tuple(self._saved), tuple(self._saved_labels)), indices)
+        return trials_dataframe(self._study.snapshot(), indices)
 
     # -- pickling ------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:

@@ -62,8 +62,9 @@ def internal(lay: Layout, X: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class Observed:
-    """The finished ok trials of a history: internal rows sorted best first, with each
-    one's age rank (0 = the most recent finished trial)."""
+    """The finished trials a sampler learns from (ok ones, then pruned ones): internal
+    rows sorted best first (``ranking``), with each one's age rank (0 = the most recent).
+    Pruned trials carry a loss just above every other value, so they are never good."""
 
     version: int
     Z: np.ndarray
@@ -77,14 +78,29 @@ class Observed:
 _CACHE: "weakref.WeakKeyDictionary[History, tuple[Layout, Observed]]" = weakref.WeakKeyDictionary()
 
 
+def ranking(losses: np.ndarray, pruned: np.ndarray, steps: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Best-first order of finished trials: complete ones by loss, then pruned ones by how
+    far they got (further first) and their last value (as optuna's TPE ranks them)."""
+    big = np.inf
+    tier = pruned.astype(float)
+    key_step = np.where(pruned, -np.nan_to_num(steps, nan=-1.0), 0.0)
+    key_value = np.where(pruned, np.where(np.isnan(values), big, values), losses)
+    return np.lexsort((np.arange(len(losses)), key_value, key_step, tier))
+
+
 def observed(lay: Layout, history: History) -> Observed:
     hit = _CACHE.get(history)
     if hit is not None and hit[0] is lay and hit[1].version == history.version:
         return hit[1]
-    ok = history.ok
-    losses = history.losses[ok]
-    order = np.argsort(losses, kind="stable")
-    age = (len(losses) - 1 - np.arange(len(losses)))[order]
-    obs = Observed(history.version, internal(lay, history.X[ok][order]), losses[order], age)
+    used = history.ok | history.pruned
+    rows = np.flatnonzero(used)
+    order = ranking(history.losses[rows], history.pruned[rows], history.steps[rows], history.values[rows])
+    losses = history.losses[rows][order]
+    if history.pruned[rows].any():  # pruned rows rank last: give them one loss above every other value
+        finite = np.concatenate([history.losses[history.ok], history.values[rows][np.isfinite(history.values[rows])]])
+        top = float(finite.max()) if len(finite) else 0.0
+        losses = np.where(history.pruned[rows][order], top + abs(top) * 1e-9 + 1e-12, losses)
+    age = (len(rows) - 1 - np.arange(len(rows)))[order]
+    obs = Observed(history.version, internal(lay, history.X[rows][order]), losses, age)
     _CACHE[history] = (lay, obs)
     return obs

@@ -17,7 +17,11 @@ from .prior import plain_value
 
 class History:
     """Finished trials of one study: ``X`` (n x d, NaN where a parameter was inactive),
-    ``losses`` (NaN for failed trials) and ``ok`` (the trial reported a usable loss)."""
+    ``losses`` (NaN for failed trials) and ``ok`` (the trial reported a usable loss).
+
+    Pruned trials (``pruned``) have no loss; ``steps`` and ``values`` hold how far they got
+    and their last intermediate value, which is how samplers rank them: after every
+    complete trial, those that got further first, then by value (as optuna's TPE does)."""
 
     def __init__(self, space: CompiledSpace, capacity: int = 64) -> None:
         self.space = space
@@ -25,6 +29,9 @@ class History:
         self._X = np.full((capacity, len(space)), np.nan)
         self._losses = np.full(capacity, np.nan)
         self._ok = np.zeros(capacity, dtype=bool)
+        self._pruned = np.zeros(capacity, dtype=bool)
+        self._steps = np.full(capacity, np.nan)
+        self._values = np.full(capacity, np.nan)
         self.version = 0  # bumped on every add; lets samplers cache derived arrays
 
     @property
@@ -42,6 +49,29 @@ class History:
     @property
     def n_ok(self) -> int:
         return int(self._ok[: self.n].sum())
+
+    @property
+    def pruned(self) -> np.ndarray:
+        return self._pruned[: self.n]
+
+    @property
+    def steps(self) -> np.ndarray:
+        """The last reported step of pruned trials (-1 when they reported none; NaN for others)."""
+        return self._steps[: self.n]
+
+    @property
+    def values(self) -> np.ndarray:
+        """The last intermediate value of pruned trials (NaN for others or when not finite)."""
+        return self._values[: self.n]
+
+    @property
+    def n_pruned(self) -> int:
+        return int(self._pruned[: self.n].sum())
+
+    @property
+    def n_used(self) -> int:
+        """Trials a sampler learns from: complete ones with a loss, and pruned ones."""
+        return self.n_ok + self.n_pruned
 
     def encode(self, vals: Mapping[str, Any]) -> np.ndarray:
         """A row for ``vals``: NaN for every parameter not in the assignment."""
@@ -71,6 +101,14 @@ class History:
         self.n += 1
         self.version += 1
 
+    def add_pruned(self, vals: Mapping[str, Any], step: int | None, value: float | None) -> None:
+        """Record a pruned trial: its last reported ``step`` and ``value`` (None if none)."""
+        self.add(vals, None)
+        i = self.n - 1
+        self._pruned[i] = True
+        self._steps[i] = -1.0 if step is None else float(step)
+        self._values[i] = float(value) if value is not None and math.isfinite(value) else np.nan
+
     def _grow(self) -> None:
         cap = 2 * len(self._losses)
         X = np.full((cap, len(self.space)), np.nan)
@@ -79,4 +117,9 @@ class History:
         losses[: self.n] = self._losses[: self.n]
         ok = np.zeros(cap, dtype=bool)
         ok[: self.n] = self._ok[: self.n]
+        pruned = np.zeros(cap, dtype=bool)
+        pruned[: self.n] = self._pruned[: self.n]
+        steps, values = np.full(cap, np.nan), np.full(cap, np.nan)
+        steps[: self.n], values[: self.n] = self._steps[: self.n], self._values[: self.n]
         self._X, self._losses, self._ok = X, losses, ok
+        self._pruned, self._steps, self._values = pruned, steps, values

@@ -107,7 +107,7 @@ def suggest(
     lay = layout(space, cfg["multivariate"])
     pend = np.empty((0, len(space))) if pending is None else np.asarray(pending, dtype=float).reshape(-1, len(space))
     out: list[dict[str, Any]] = []
-    startup = history.n_ok < _startup_threshold(cfg, len(pend))
+    startup = history.n_used < _startup_threshold(cfg, len(pend))
     if not startup:
         obs = observed(lay, history)
         pend_z = internal(lay, pend)

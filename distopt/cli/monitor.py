@@ -180,12 +180,14 @@ def delete_command(redis_url: str | None, study: str, force: bool) -> None:
                                               "keeps it) instead of the option chosen.")
 def trials_command(redis_url: str | None, study: str, fmt: str, states: tuple[str, ...], out: str,
                    indices: bool) -> None:
-    """One row per trial: tid, state, loss, attempt, worker, times, error, then each
-    parameter's value: a choice as the option chosen (its index with --indices, or when
-    its options are sub-spaces), other parameters as sampled."""
+    """One row per trial: tid, state, loss, attempt, worker, times, error, the last
+    intermediate step and value reported (JSON: every one, as intermediate_values), then
+    each parameter's value: a choice as the option chosen (its index with --indices, or
+    when its options are sub-spaces), other parameters as sampled."""
     snap = _snapshot(redis_url, study)
     choices = None if indices or snap.space is None else choice_options(snap.space)
-    rows = trials_rows(snap.records, list(snap.labels), states or None, choices)
+    rows = trials_rows(snap.records, list(snap.labels), states or None, choices=choices, curves=snap.curves,
+                       intermediate=fmt == "json")
     with reported(), _output(out) as fh:
         write_rows(rows, fh, fmt, snap.labels)
     if out != "-":
@@ -227,9 +229,11 @@ def best_command(redis_url: str | None, study: str) -> None:
 @study_option(required=True)
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
               help="PNG file to write.")
-@click.option("--kind", type=click.Choice(["history", "params", "hist"]), default="history", show_default=True,
+@click.option("--kind", type=click.Choice(["history", "params", "hist", "curves"]), default="history",
+              show_default=True,
               help="history: loss per trial and best so far; params: each parameter by trial, colored by "
-                   "loss; hist: histograms of the sampled values.")
+                   "loss; hist: histograms of the sampled values; curves: intermediate values by step, "
+                   "pruned trials marked.")
 def plot_command(redis_url: str | None, study: str, out: str, kind: str) -> None:
     """Draw a study to a PNG file (needs ``pip install distopt[plot]``)."""
     snap = _snapshot(redis_url, study)

@@ -121,6 +121,9 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
               help="Local worker processes to start (without --redis: embedded mode).")
 @click.option("--algo", type=click.Choice(["tpe", "rand", "anneal"]), default=None, help="Sampler (default: the file's algo, else tpe).")
 @click.option("--seed", type=int, default=None, help="Seed of the sampler.")
+@click.option("--pruner", type=click.Choice(["none", "median", "percentile", "asha", "hyperband"]), default=None,
+              help="Stop trials early from the values the objective passes to distopt.report (default: the "
+                   "file's pruner, else none).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop after SEC seconds.")
 @click.option("--trial-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="[workers] Stop and fail a trial that runs longer than SEC seconds.")
@@ -154,7 +157,7 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @_one_line_errors
 def run_command(study_file: str, redis_url: str | None, study: str | None, max_evals: int | None,
-                parallelism: int | None, workers: int, algo: str | None, seed: int | None,
+                parallelism: int | None, workers: int, algo: str | None, seed: int | None, pruner: str | None,
                 timeout: float | None, trial_timeout: float | None, max_retries: int,
                 heartbeat_ttl: float | None, lease_ttl: float | None, secret_file: str | None,
                 insecure: bool, queue: str, save: str | None, fail_fast: int,
@@ -171,7 +174,7 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
     with stopping_once(exiting=True):  # a second Ctrl-C or SIGTERM waits for the shutdown to finish
         result = _run_reporting(study_file, redis_url, study, save, dict(
             max_evals=max_evals, parallelism=parallelism,
-            workers=workers, algo=algo, seed=seed, timeout=timeout, secret_file=secret_file,
+            workers=workers, algo=algo, seed=seed, timeout=timeout, pruner=pruner, secret_file=secret_file,
             insecure=insecure, queue=queue, trial_timeout=trial_timeout, max_retries=max_retries,
             heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl, save=save, fail_fast=fail_fast,
             max_consecutive_failures=max_consecutive_failures, wait_for_redis=wait_for_redis,
@@ -203,6 +206,7 @@ def _report(result: Any, save: str | None) -> None:
     if result.study:
         click.echo(f"study: {result.study} ({result.mode})")
     cancelled = f", {result.n_cancelled} cancelled" if result.n_cancelled else ""
+    cancelled = (f", {result.n_pruned} pruned" if result.n_pruned else "") + cancelled
     click.echo(f"trials: {result.n_trials} ({result.n_ok} ok, {result.n_fail} failed{cancelled}) "
                f"in {result.elapsed:.1f} s")
     if result.best_loss is not None:

@@ -68,6 +68,8 @@ class StudyFile:
     space: Any
     algo: Callable[..., Any] | None = None
     max_evals: int | None = None
+    #: ``pruner = "median"`` (or a ``distopt.pruners`` instance, or a JSON spec) in the file
+    pruner: Any = None
 
 
 @dataclasses.dataclass
@@ -88,6 +90,7 @@ class RunResult:
     stop_reason: str | None = None
     #: The most common first line of the failed trials' errors, and how many had it.
     top_failure: tuple[str, int] | None = None
+    n_pruned: int = 0
     #: The best trial's parameters by label, a choice as the option chosen (for printing).
     best_labeled: dict[str, Any] | None = None
 
@@ -124,7 +127,19 @@ def load_study_file(path: str | os.PathLike[str]) -> StudyFile:
                            f"got {objective!r}")
     algo = _file_algo(getattr(module, "algo", None), path)
     max_evals = _file_max_evals(getattr(module, "max_evals", None), path)
-    return StudyFile(file, objective, module.space, algo, max_evals)
+    return StudyFile(file, objective, module.space, algo, max_evals, _file_pruner(getattr(module, "pruner", None), path))
+
+
+def _file_pruner(value: Any, path: str | os.PathLike[str]) -> Any:
+    """A study file's ``pruner``: a name, a JSON spec or a ``distopt.pruners`` instance."""
+    if value is None:
+        return None
+    from ..pruners import make_pruner
+
+    try:
+        return make_pruner(value)
+    except DistoptError as exc:
+        raise DistoptError(f"`pruner = {value!r}` in {str(path)!r}: {exc}") from exc
 
 
 def _file_algo(value: Any, path: str | os.PathLike[str]) -> Callable[..., Any] | None:
@@ -186,6 +201,7 @@ def run_study_file(
     algo: str | None = None,
     seed: int | None = None,
     timeout: float | None = None,
+    pruner: str | None = None,
     secret_file: str | None = None,
     insecure: bool = False,
     queue: str = DEFAULT_QUEUE,
@@ -215,7 +231,7 @@ def run_study_file(
     evals = max_evals if max_evals is not None else (spec.max_evals if spec.max_evals is not None
                                                      else DEFAULT_MAX_EVALS)
     common = dict(algo=chosen_algo, max_evals=int(evals), timeout=timeout, rstate=seed, return_argmin=False,
-                  show_progressbar=show_progressbar)
+                  show_progressbar=show_progressbar, pruner=pruner if pruner is not None else spec.pruner)
     started = time.monotonic()
     if redis_url is None and workers == 0:
         _warn_ignored_inline(study=study, parallelism=parallelism, trial_timeout=trial_timeout,
@@ -380,9 +396,11 @@ def write_trials(study: Any, path: str) -> int:
     from ..study.rows import atomic_write, choice_options, trials_rows, write_rows
 
     labels = list(study.compiled.labels)
-    rows = trials_rows(study.trials, labels, choices=choice_options(study.space))
+    fmt = "csv" if path.lower().endswith(".csv") else "json"
+    rows = trials_rows(study.trials, labels, choices=choice_options(study.space), curves=study.curves(),
+                       intermediate=fmt == "json")
     with atomic_write(path) as fh:
-        write_rows(rows, fh, "csv" if path.lower().endswith(".csv") else "json", labels)
+        write_rows(rows, fh, fmt, labels)
     return len(rows)
 
 
@@ -403,6 +421,7 @@ def _result(trials: Trials, name: str | None, mode: str, spec: StudyFile, starte
         n_cancelled=sum(1 for r in records if r.state.value == "cancelled"),
         stop_reason=getattr(trials, "stop_reason", None),
         top_failure=_top_failure(records),
+        n_pruned=sum(1 for r in records if r.state.value == "pruned"),
         best_labeled=None if best is None else labeled_values(spec.space, best.vals),
     )
 

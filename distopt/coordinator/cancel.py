@@ -179,6 +179,6 @@ def _result(storage: Storage, study: str, by: str, cancelled: int, recorded: int
     counts = storage.count_states(study)
     status = storage.get_study(study).get("status")
     return CancelResult(study=study, by=by, cancelled=cancelled,
-                        finished=counts[TrialState.OK] + counts[TrialState.FAIL], status=status,
+                        finished=sum(counts[s] for s in TrialState if s.finished), status=status,
                         recorded=recorded, late=late)
 

@@ -160,7 +160,7 @@ def run_distributed(
         parallelism = parallelism or DEFAULT_PARALLELISM
         executor = RQExecutor(storage, study.name, ref, queue=queue, trial_timeout=trial_timeout,
                               heartbeat_interval=ttl / BEATS_PER_TTL, heartbeat_ttl=ttl,
-                              batch=max(4, parallelism // 4), secret=key)
+                              batch=max(4, parallelism // 4), secret=key, pruner=study.pruner.to_json())
         liveness = Liveness(heartbeat_ttl=ttl, max_retries=max_retries, trial_timeout=trial_timeout)
         reaper = Reaper(executor, liveness)
         guard = FailureGuard(fail_fast, max_consecutive_failures,

@@ -10,7 +10,9 @@ from __future__ import annotations
 import collections
 from typing import Any, Callable, Protocol, Sequence
 
+from ..errors import TrialPruned
 from ..trial.outcome import INVALID_KINDS, evaluate
+from ..trial.reporting import Reporter
 
 
 class Executor(Protocol):
@@ -46,23 +48,28 @@ class InlineExecutor:
         self._queue: collections.deque = collections.deque()
 
     def submit(self, study: Any, trials: Sequence[Any]) -> None:
-        self._queue.extend(trials)
+        self._queue.extend((study, t) for t in trials)
 
     def wait(self, timeout: float) -> list[dict[str, Any]]:
         if not self._queue:
             return []
-        trial = self._queue.popleft()
+        study, trial = self._queue.popleft()
         exc: BaseException | None = None
 
         def call(params: Any) -> Any:
             nonlocal exc
             try:
                 return self.fn(params)
+            except TrialPruned:
+                raise
             except Exception as e:
                 exc = e
                 raise
 
-        msg = evaluate(call, trial.params, tid=trial.tid, attempt=trial.attempt, worker="inline", keep_raw=True)
+        reporter = None if study is None else Reporter(study.storage, study.name, trial.tid, trial.attempt,
+                                                       study.pruner)
+        msg = evaluate(call, trial.params, tid=trial.tid, attempt=trial.attempt, worker="inline", keep_raw=True,
+                       reporter=reporter)
         if self.reraise:  # local only: the coordinator records the FAIL, then raises
             if exc is not None:
                 msg["raise"] = exc
@@ -74,7 +81,7 @@ class InlineExecutor:
 
     def cancel(self, study: Any, tids: Sequence[int]) -> None:
         drop = set(tids)
-        self._queue = collections.deque(t for t in self._queue if t.tid not in drop)
+        self._queue = collections.deque((s, t) for s, t in self._queue if t.tid not in drop)
 
     def close(self) -> None:
         self._queue.clear()

@@ -194,6 +194,9 @@ class Coordinator:
             "start_time": msg.get("start_time"),
             "end_time": msg.get("end_time"),
             "reported": bool(msg.get("reported", False)),
+            "pruned": msg.get("status") == "pruned",
+            "last_step": msg.get("last_step"),
+            "last_value": msg.get("last_value"),
             "raw_result": msg.get("raw_result"),  # in-process only: the returned dict itself
             "attachments": msg.get("attachments"),
         }

@@ -29,6 +29,8 @@ from ..trial.names import validate_study_name
 from .objective import (ENV_INSECURE, ENV_SECRET, NO_SECRET_HELP, ObjectiveCache, ObjectiveRef, import_objective,
                         unpack, verify_path)
 from ..storage.redis.retry import RECONNECT_WINDOW, Backoff, call_with_retry
+from ..pruners import make_pruner
+from ..trial.reporting import Reporter
 from ..space import space_eval
 from ..trial.tracebacks import remember
 from ..space.serialize import space_from_json
@@ -69,9 +71,11 @@ def make_payload(
     study: str, tid: int, attempt: int, vals: Mapping[str, Any], objective: ObjectiveRef, prefix: str,
     heartbeat_interval: float = HEARTBEAT_INTERVAL, heartbeat_ttl: float = HEARTBEAT_TTL,
     *, trial_timeout: float | None = None, secret: bytes | None = None, incarnation: str | None = None,
-    max_result_bytes: int = MAX_RESULT_BYTES,
+    max_result_bytes: int = MAX_RESULT_BYTES, pruner: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The job's only argument; signed (``sig``) with ``secret`` when there is one."""
+    """The job's only argument; signed (``sig``) with ``secret`` when there is one; ``pruner``
+    (a ``Pruner.to_json()``) when the study prunes, so a report is judged on the worker
+    without reading the study first."""
     payload = {
         "v": PAYLOAD_VERSION,
         "study": study,
@@ -86,6 +90,8 @@ def make_payload(
         "params": vals_digest(vals),
         "max_result_bytes": int(max_result_bytes),
     }
+    if pruner is not None:
+        payload["pruner"] = dict(pruner)
     if secret is not None:
         payload["sig"] = payload_signature(payload, secret)
     return payload
@@ -318,13 +324,24 @@ def _failure(tid: int, attempt: int, worker: str, start: float, error: str, kind
 
 
 def _evaluate(fn: Any, params: Any, tid: int, attempt: int, worker: str, start: float,
-              timeout: float | None) -> dict[str, Any]:
+              timeout: float | None, reporter: Reporter | None = None) -> dict[str, Any]:
     """``evaluate`` under the trial's time limit; running past it is a FAIL naming it."""
     try:
         with time_limit(timeout):
-            return evaluate(fn, params, tid=tid, attempt=attempt, worker=worker)
+            return evaluate(fn, params, tid=tid, attempt=attempt, worker=worker, reporter=reporter)
     except TrialTimeout as exc:
         return _failure(tid, attempt, worker, start, f"trial_timeout: {exc}", "timeout")
+
+
+def _reporter(storage: RedisStorage, study: str, tid: int, attempt: int,
+              spec: Mapping[str, Any] | None) -> Reporter:
+    """Where the objective's ``distopt.report`` calls go: one script call each, riding out
+    a Redis restart (a report sent again is not counted twice)."""
+    def call(fn: Any, *args: Any) -> Any:
+        return call_with_retry(fn, *args, backoff=Backoff(RECONNECT_WINDOW),
+                               what=f"reporting an intermediate value of trial {tid} of study {study}")
+
+    return Reporter(storage, study, tid, attempt, make_pruner(spec), call=call)
 
 
 def _size(n: int) -> str:
@@ -443,7 +460,9 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
             _LOAD_FAILURES.clear()
             log.info("trial %s of study %s (attempt %s) started on %s", tid, study, attempt, worker)
             try:
-                msg = _evaluate(fn, params, tid, attempt, worker, start, None if timeout is None else float(timeout))
+                reporter = _reporter(storage, study, tid, attempt, payload.get("pruner"))
+                msg = _evaluate(fn, params, tid, attempt, worker, start, None if timeout is None else float(timeout),
+                                reporter)
             except (KeyboardInterrupt, SystemExit) as exc:
                 if _stopping:  # rq's cold shutdown, Ctrl-C: the trial runs again elsewhere
                     _hand_back(storage, study, tid, attempt, worker, identity)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from rq import Queue, Worker
 from rq.command import send_stop_job_command
@@ -84,6 +84,7 @@ class RQExecutor:
         heartbeat_ttl: float = HEARTBEAT_TTL,
         batch: int = POP_LIMIT,
         secret: bytes | None = None,
+        pruner: Mapping[str, Any] | None = None,
     ) -> None:
         self.storage = storage
         self.secret = secret  # signs each job's payload; workers with a secret run only signed ones
@@ -96,6 +97,7 @@ class RQExecutor:
         self.job_timeout = rq_job_timeout(trial_timeout)
         self.heartbeat = (heartbeat_interval, heartbeat_ttl)
         self.batch = max(1, int(batch))
+        self.pruner = None if pruner is None or pruner.get("name") in ("none", "nop") else dict(pruner)
         self._warned: set[tuple[str, str]] = set()
         self._unsent: list[Any] = []  # jobs from submit_later, sent with the next wait
 
@@ -115,7 +117,8 @@ class RQExecutor:
                 JOB_FUNC,
                 args=(make_payload(self.study, t.tid, t.attempt, t.vals, self.objective, self.storage.prefix,
                                    *self.heartbeat, trial_timeout=self.trial_timeout, secret=self.secret,
-                                   incarnation=incarnation, max_result_bytes=self.max_result_bytes),),
+                                   incarnation=incarnation, max_result_bytes=self.max_result_bytes,
+                                   pruner=self.pruner),),
                 job_id=job_id(self.study, t.tid, t.attempt),
                 timeout=self.job_timeout,
                 description=f"distopt study {self.study} trial {t.tid} attempt {t.attempt}",

@@ -263,7 +263,7 @@ def study_status(snap: StudySnapshot, storage: Storage, now: float, window: floa
     inbox = storage.peek_results(snap.name, INBOX_PEEK)
     waiting = _waiting(inbox)
     counts = _activity(snap.name, snap.records, waiting, _started(inbox), rq.queued(meta.get("queue")), rq.running)
-    finished = states["ok"] + states["fail"]
+    finished = states["ok"] + states["fail"] + states["pruned"]
     max_evals = _max_evals(meta.get("max_evals"))
     ends = [r.end_time for r in snap.records if r.state.finished and r.end_time is not None]
     at = now if status in ("running", "created", None) or not ends else min(now, max(ends))

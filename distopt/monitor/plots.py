@@ -53,11 +53,14 @@ def _title(snap: StudySnapshot, what: str) -> str:
 
 
 def trial_counts(snap: StudySnapshot) -> str:
-    """"41 trials: 35 ok, 4 failed, 2 other": one count, the same in every plot's title."""
+    """"41 trials: 35 ok, 4 failed, 2 other": one count, the same in every plot's title
+    (pruned trials counted apart when there are any)."""
     ok = sum(1 for r in snap.records if r.state == TrialState.OK)
     fail = sum(1 for r in snap.records if r.state == TrialState.FAIL)
-    other = len(snap.records) - ok - fail
-    parts = [f"{ok} ok", f"{fail} failed"] + ([f"{other} other"] if other else [])
+    pruned = sum(1 for r in snap.records if r.state == TrialState.PRUNED)
+    other = len(snap.records) - ok - fail - pruned
+    parts = [f"{ok} ok", f"{fail} failed"] + ([f"{pruned} pruned"] if pruned else []) + \
+        ([f"{other} other"] if other else [])
     return f"{len(snap.records)} trials: {', '.join(parts)}"
 
 
@@ -246,7 +249,53 @@ def plot_hist(source: Any, out: str | os.PathLike[str] | None = None) -> Any:
     return _save(fig, out)
 
 
-PLOTS = {"history": plot_history, "params": plot_params, "hist": plot_hist}
+# -- learning curves -------------------------------------------------------------------------
+_PRUNED_COLOR = "#ff7f0e"
+
+
+def plot_curves(source: Any, out: str | os.PathLike[str] | None = None) -> Any:
+    """Every trial's intermediate values by step: complete trials in blue, pruned ones in
+    orange with an x where they stopped, the best trial's curve in red."""
+    snap = as_snapshot(source)
+    curves = {t: c for t, c in snap.curves.items() if c.steps}
+    if not curves:
+        raise PlotError(f"study {snap.name or '(unnamed)'} has no intermediate values yet (report them with "
+                        "distopt.report(step, value) in the objective); nothing to plot")
+    states = {r.tid: r.state for r in snap.records}
+    best = snap.best
+    fig = _figure(8.0, 4.6)
+    ax = fig.add_subplot()
+    counts = {"pruned": 0, "other": 0}
+    for tid, c in sorted(curves.items()):
+        order = np.argsort(c.steps, kind="stable")
+        steps, values = np.asarray(c.steps)[order], np.asarray(c.values, dtype=float)[order]
+        if states.get(tid) == TrialState.PRUNED:
+            counts["pruned"] += 1
+            ax.plot(steps, values, color=_PRUNED_COLOR, alpha=0.35, linewidth=0.9)
+            ax.scatter(steps[-1:], values[-1:], marker="x", s=22, color=_PRUNED_COLOR, zorder=3,
+                       label="pruned (stopped here)" if counts["pruned"] == 1 else None)
+        else:
+            counts["other"] += 1
+            ax.plot(steps, values, color=_OK_COLOR, alpha=0.45, linewidth=0.9,
+                    label="complete or running" if counts["other"] == 1 else None)
+    if best is not None and best.tid in curves:
+        c = curves[best.tid]
+        order = np.argsort(c.steps, kind="stable")
+        ax.plot(np.asarray(c.steps)[order], np.asarray(c.values, dtype=float)[order], color=_BEST_COLOR,
+                linewidth=2, label=f"best trial {best.tid}")
+    finite = np.concatenate([np.asarray(c.values, dtype=float) for c in curves.values()])
+    finite = finite[np.isfinite(finite)]
+    if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 30:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("intermediate value")
+    ax.set_title(_title(snap, f"Learning curves of {len(curves)} trials, {trial_counts(snap)}"))
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right", frameon=False)
+    return _save(fig, out)
+
+
+PLOTS = {"history": plot_history, "params": plot_params, "hist": plot_hist, "curves": plot_curves}
 
 
 # -- hyperopt's names ----------------------------------------------------------------------

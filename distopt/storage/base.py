@@ -11,10 +11,36 @@ Roles: the coordinator is the only writer of trial records (``put_trial``,
 from __future__ import annotations
 
 import abc
+import dataclasses
+import math
+import numbers
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import TrialError
 from ..trial.record import TrialRecord, TrialState, can_transition
+
+@dataclasses.dataclass(frozen=True)
+class CurveData:
+    """The intermediate values one attempt of a trial reported, in report order;
+    ``complete``: the trial ended OK."""
+
+    attempt: int
+    steps: list[int]
+    values: list[float]
+    complete: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportReply:
+    """What one ``Storage.report`` returns: whether the value was recorded (False for an
+    older attempt than the one whose curve is stored, or a step already reported), and,
+    when asked for, everything a pruner decides on: every trial's curve and how many
+    trials ended OK."""
+
+    recorded: bool
+    curves: dict[int, CurveData] | None = None
+    n_complete: int = 0
+
 
 #: One compare-and-set for ``Storage.transition_many``: (tid, expected, new, attempt).
 Change = tuple[int, "TrialState | Iterable[TrialState]", TrialRecord, "int | None"]
@@ -108,6 +134,18 @@ class Storage(abc.ABC):
         """Pop up to ``limit`` messages, waiting up to ``timeout`` seconds for the first
         (blocking pop, no busy polling). Returns [] on timeout."""
 
+    # -- intermediate values (workers report, pruners and monitors read) -------------
+    @abc.abstractmethod
+    def report(self, name: str, tid: int, attempt: int, step: int, value: float, want: bool = True) -> ReportReply:
+        """Append (``step``, ``value``) to the curve of trial ``tid``'s ``attempt`` and,
+        with ``want``, return every trial's curve, atomically and in one round trip. A
+        newer attempt starts its curve afresh; a report from an older attempt than the
+        stored one, or of a step already reported, changes nothing (so a report sent
+        again after a lost reply is not counted twice)."""
+
+    @abc.abstractmethod
+    def curves(self, name: str) -> dict[int, CurveData]:
+        """Every trial's curve (``complete`` set for trials that ended OK)."""
     def peek_results(self, name: str, limit: int = 10000) -> list[dict[str, Any]]:
         """The first ``limit`` messages waiting in the inbox, left in place (monitors read
         what no coordinator has recorded yet)."""
@@ -216,3 +254,21 @@ def transition_sources(tid: int, expected: TrialState | Iterable[TrialState], ne
 
 def sorted_records(records: Sequence[TrialRecord]) -> list[TrialRecord]:
     return sorted(records, key=lambda r: r.tid)
+
+
+def check_report(tid: int, step: Any, value: Any) -> tuple[int, float]:
+    """The step as an int >= 0 and the value as a float, or a TrialError naming them."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        if isinstance(step, float) and step.is_integer() and step >= 0:
+            step = int(step)
+        else:
+            raise TrialError(f"trial {tid}: report(step, value) needs a whole step >= 0 (an epoch, a round), "
+                             f"got step {step!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TrialError(f"trial {tid}: report(step, value) needs a number for value, got {value!r} of type "
+                         f"{type(value).__name__}") from None
+    if math.isinf(v) and v < 0:
+        raise TrialError(f"trial {tid}: report got value -inf at step {step}; report a finite number")
+    return int(step), v

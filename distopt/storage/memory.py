@@ -17,7 +17,7 @@ from ..trial import codec
 from ..errors import LeaseError, StorageError, TrialError
 from ..trial.names import study_not_found, validate_digest, validate_study_name, validate_worker_id
 from ..trial.record import TrialRecord, TrialState
-from .base import Storage, transition_sources
+from .base import CurveData, ReportReply, Storage, check_report, transition_sources
 
 
 @dataclasses.dataclass
@@ -29,6 +29,7 @@ class _Study:
     inbox: collections.deque = dataclasses.field(default_factory=collections.deque)
     heartbeats: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     lease: tuple[str, float] | None = None  # (owner, expiry on self._clock)
+    curves: dict[int, tuple[int, list[int], list[float]]] = dataclasses.field(default_factory=dict)
     generation: str | None = None  # "<n>:<owner>" of the lease's current holder
     attachments: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
@@ -189,6 +190,34 @@ class MemoryStorage(Storage):
             count = min(max(1, limit), len(study.inbox))
             return [study.inbox.popleft() for _ in range(count)]
 
+    # -- intermediate values ---------------------------------------------------------
+    def report(self, name: str, tid: int, attempt: int, step: int, value: float, want: bool = True) -> ReportReply:
+        step, value = check_report(tid, step, value)
+        with self._lock:
+            study = self._get(name)
+            cur = study.curves.get(int(tid))
+            if cur is None or cur[0] < attempt:
+                cur = (int(attempt), [], [])
+            recorded = cur[0] == attempt and step not in cur[1]
+            if recorded:
+                cur[1].append(step)
+                cur[2].append(value)
+                study.curves[int(tid)] = cur
+            if not want:
+                return ReportReply(recorded)
+            return ReportReply(recorded, self._curves(study), study.counts[TrialState.OK])
+
+    def curves(self, name: str) -> dict[int, CurveData]:
+        with self._lock:
+            return self._curves(self._get(name))
+
+    @staticmethod
+    def _curves(study: _Study) -> dict[int, CurveData]:
+        out = {}
+        for tid, (attempt, steps, values) in study.curves.items():
+            rec = study.trials.get(tid)
+            out[tid] = CurveData(attempt, list(steps), list(values), rec is not None and rec.state == TrialState.OK)
+        return out
     # -- attachments -------------------------------------------------------------------
     def put_attachments(self, name: str, tid: int, items: Mapping[str, Any]) -> None:
         items = _json_copy(dict(items))

@@ -24,8 +24,10 @@ from ..space import CompiledSpace
 
 COLUMNS: tuple[str, ...] = (
     "tid", "state", "loss", "attempt", "worker",
-    "book_time", "start_time", "end_time", "duration", "error",
+    "book_time", "start_time", "end_time", "duration", "error", "last_step", "last_value",
 )
+#: The JSON-only column: every intermediate value, as [[step, value], ...].
+CURVE_COLUMN = "intermediate_values"
 TIME_COLUMNS = ("book_time", "start_time", "end_time")
 
 
@@ -82,14 +84,20 @@ def trials_rows(
     records: Sequence[TrialRecord],
     compiled_space: CompiledSpace | Sequence[str] | None = None,
     states: Iterable[TrialState | str] | None = None,
+    curves: Mapping[int, Any] | None = None,
+    intermediate: bool = False,
     choices: Mapping[str, Sequence[Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """One plain dict per trial, in tid order; ``states`` keeps only those states.
 
     ``compiled_space`` (or a list of labels) fixes the parameter columns and their order;
-    without it they are the labels found in the records. ``choices`` (``choice_options``
-    of the space) writes those choices as the option chosen instead of its index.
+    without it they are the labels found in the records. ``curves`` (tid ->
+    ``CurveData``) fill ``last_step``/``last_value`` with each trial's last report, and
+    with ``intermediate`` also ``intermediate_values`` ([[step, value], ...], for JSON).
+    ``choices`` (``choice_options`` of the space) writes those choices as the option
+    chosen instead of its index.
     """
+    curves = curves or {}
     choices = choices or {}
     wanted = None if states is None else {TrialState(s) for s in states}
     columns = param_columns(_labels_of(compiled_space, records))
@@ -109,6 +117,12 @@ def trials_rows(
             "duration": rec.duration,
             "error": rec.error,
         }
+        curve = curves.get(rec.tid)
+        steps, values = (curve.steps, curve.values) if curve is not None else ([], [])
+        row["last_step"] = steps[-1] if steps else None
+        row["last_value"] = values[-1] if values else None
+        if intermediate:
+            row[CURVE_COLUMN] = [[s, v] for s, v in zip(steps, values)]
         for label, column in columns.items():
             row[column] = to_plain(chosen_value(choices.get(label), rec.vals.get(label)))
         rows.append(row)
@@ -157,12 +171,15 @@ def write_json(rows: Sequence[Mapping[str, Any]], out: IO[str]) -> None:
     out.write("[\n" + ",\n".join(lines) + ("\n" if lines else "") + "]\n")
 
 
-def trials_dataframe(snap: Any) -> Any:
+def trials_dataframe(snap: Any, indices: bool = False) -> Any:
     """A pandas DataFrame of ``trials_rows`` for a study snapshot (anything with ``records``
     and ``labels``; ``snapshot.as_snapshot`` makes one of a Study or Trials), with the time
-    columns as UTC datetimes (needs ``pip install distopt[pandas]``)."""
+    columns as UTC datetimes (needs ``pip install distopt[pandas]``); a choice as the option
+    chosen, as ``distopt trials`` writes it (its index with ``indices``)."""
     pd = require("pandas", "pandas", "Trials.to_dataframe()")
-    rows = trials_rows(snap.records, list(snap.labels))
+    space = getattr(snap, "space", None)
+    choices = None if indices or space is None else choice_options(space)
+    rows = trials_rows(snap.records, list(snap.labels), choices=choices)
     frame = pd.DataFrame(rows, columns=row_columns(rows, snap.labels))
     for column in TIME_COLUMNS:
         frame[column] = pd.to_datetime(frame[column].astype("float64"), unit="s", utc=True)

@@ -30,6 +30,8 @@ class StudySnapshot:
     space: Any = None
     compiled: CompiledSpace | None = None
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: tid -> ``CurveData``: the intermediate values each trial reported
+    curves: Mapping[int, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def best(self) -> TrialRecord | None:
@@ -59,7 +61,7 @@ def load_snapshot(storage: Storage, name: str) -> StudySnapshot:
         except DistoptError:
             space = compiled = None
     labels = _labels(compiled, meta.get("labels"), records)
-    return StudySnapshot(name, records, labels, space, compiled, meta)
+    return StudySnapshot(name, records, labels, space, compiled, meta, storage.curves(name))
 
 
 def read_study(target: Any, name: str) -> StudySnapshot:
@@ -176,9 +178,10 @@ class StudyView:
         wanted = {TrialState(s) for s in states}
         return [r for r in self._snap.records if r.state in wanted]
 
-    def to_dataframe(self) -> Any:
-        """One row per trial (needs ``pip install distopt[pandas]``)."""
-        return trials_dataframe(self._snap)
+    def to_dataframe(self, indices: bool = False) -> Any:
+        """One row per trial, a choice as the option chosen (its index with ``indices``;
+        needs ``pip install distopt[pandas]``)."""
+        return trials_dataframe(self._snap, indices)
 
 
 def load_study(target: Any, name: str, *, prefix: str | None = None) -> StudyView:

@@ -20,7 +20,8 @@ from ..algo.history import History
 from ..trial.codec import decode_attachment, encode_record, to_plain
 from ..errors import StudyClosed, TrialError
 from ..trial.outcome import interpret
-from ..trial.record import TrialRecord, TrialState, finished_record, improves, vals_digest
+from ..pruners import Pruner, make_pruner
+from ..trial.record import TrialRecord, TrialState, finished_record, improves, pruned_at, vals_digest
 from ..space import CompiledSpace, compile_space, space_eval
 from ..space.serialize import space_to_json
 from ..storage import Storage, open_storage
@@ -94,6 +95,7 @@ class Study:
         storage: Storage | str | None = None,
         name: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        pruner: Pruner | str | Mapping[str, Any] | None = None,
     ) -> None:
         self.space = space
         self.compiled: CompiledSpace = compile_space(space)
@@ -120,10 +122,18 @@ class Study:
             "created": time.time(),
             "incarnation": uuid.uuid4().hex,
         }
+        self.pruner: Pruner = make_pruner(pruner)
+        if pruner is not None:
+            base_meta["pruner"] = self.pruner.to_json()
         base_meta.update(meta or {})
         self._closed = False  # the study ended: check before adding trials to it
         if not self.storage.create_study(self.name, base_meta):
-            self._closed = self.storage.get_study(self.name).get("status") in CLOSED_STATUSES
+            stored = self.storage.get_study(self.name)
+            self._closed = stored.get("status") in CLOSED_STATUSES
+            if pruner is None and stored.get("pruner") is not None:
+                self.pruner = make_pruner(stored["pruner"])  # a resumed study keeps the pruner it was created with
+            elif pruner is not None and stored.get("pruner") != self.pruner.to_json():
+                self.storage.update_study(self.name, {"pruner": self.pruner.to_json()})
             self._load()
         #: Which life of the study this is: messages from a study of the same name that
         #: Redis lost (or that was deleted) name another one, and are dropped.
@@ -155,8 +165,11 @@ class Study:
         else:
             self._lost.discard(rec.tid)
         if rec.state.finished and (old is None or not old.state.finished):
-            self.history.add(rec.vals if history_vals is None else history_vals,
-                             rec.loss if rec.state == TrialState.OK else None)
+            vals = rec.vals if history_vals is None else history_vals
+            if rec.state == TrialState.PRUNED:
+                self.history.add_pruned(vals, *pruned_at(rec))
+            else:
+                self.history.add(vals, rec.loss if rec.state == TrialState.OK else None)
             if improves(rec, self._best):
                 self._best = rec
 
@@ -269,6 +282,28 @@ class Study:
         if rec is None:
             state = self._records[tid].state.value if tid in self._records else "unknown"
             raise TrialError(f"trial {tid} cannot take a result: it is {state}")
+        return rec
+
+    def report(self, trial: Trial | int, step: int, value: float) -> bool:
+        """Record an intermediate value of a pending trial (ask/tell); True when the
+        study's pruner says stop it (then ``tell_pruned``)."""
+        from ..trial.reporting import Reporter
+
+        tid = trial.tid if isinstance(trial, Trial) else int(trial)
+        rec = self.record(tid)
+        return Reporter(self.storage, self.name, tid, rec.attempt, self.pruner).report(step, value)
+
+    def tell_pruned(self, trial: Trial | int) -> TrialRecord:
+        """End a pending trial as PRUNED with the last value it reported (ask/tell)."""
+        tid = trial.tid if isinstance(trial, Trial) else int(trial)
+        curve = self.storage.curves(self.name).get(tid)
+        step = curve.steps[-1] if curve is not None and curve.steps else None
+        value = curve.values[-1] if curve is not None and curve.values else None
+        (rec,) = self.record_results([{"tid": tid, "attempt": None, "ok": False, "loss": None, "result": {},
+                                       "pruned": True, "last_step": step, "last_value": to_plain(value)}])
+        if rec is None:
+            state = self._records[tid].state.value if tid in self._records else "unknown"
+            raise TrialError(f"trial {tid} cannot be pruned: it is {state}")
         return rec
 
     def record_result(
@@ -450,6 +485,14 @@ class Study:
         """LOST trials: each will run again or FAIL, so each still counts against the budget."""
         return len(self._lost)
 
+    @property
+    def n_pruned(self) -> int:
+        return self.history.n_pruned
+
+    def curves(self) -> dict[int, Any]:
+        """Every trial's intermediate values (``CurveData`` by tid)."""
+        return self.storage.curves(self.name)
+
     def pending_tids(self) -> list[int]:
         return sorted(self._pending)
 
@@ -461,8 +504,10 @@ class Study:
 
     def snapshot(self) -> StudySnapshot:
         """A read-only picture of the study as it is now."""
-        return StudySnapshot(self.name, tuple(self.trials), tuple(self.compiled.labels), self.space, self.compiled)
+        return StudySnapshot(self.name, tuple(self.trials), tuple(self.compiled.labels), self.space, self.compiled,
+                             curves=self.curves())
 
-    def to_dataframe(self) -> Any:
-        """One row per trial (needs pandas: ``pip install distopt[pandas]``)."""
-        return trials_dataframe(self.snapshot())
+    def to_dataframe(self, indices: bool = False) -> Any:
+        """One row per trial, a choice as the option chosen (its index with ``indices``;
+        needs pandas: ``pip install distopt[pandas]``)."""
+        return trials_dataframe(self.snapshot(), indices)

@@ -29,7 +29,8 @@ import numpy as np
 
 from .codec import encode_attachment, to_plain
 from .constants import STATUS_FAIL, STATUS_OK, STATUS_STRINGS
-from ..errors import InvalidLoss, InvalidResult, InvalidResultStatus, InvalidResultType, TrialError
+from ..errors import InvalidLoss, InvalidResult, InvalidResultStatus, InvalidResultType, TrialError, TrialPruned
+from .reporting import Reporter, reporting
 from .tracebacks import format_exc
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,19 @@ def _short(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def pruned_message(tid: int, attempt: int, worker: str | None, start: float, end: float,
+                   reporter: Reporter | None, why: str) -> dict[str, Any]:
+    """The message of a trial the pruner stopped: status "pruned", no loss, and how far it got."""
+    step = None if reporter is None else reporter.last_step
+    value = None if reporter is None else reporter.last_value
+    return {
+        "tid": tid, "attempt": attempt, "status": "pruned", "loss": None,
+        "result": {"status": STATUS_FAIL, "pruned": True, "last_step": step, "last_value": to_plain(value)},
+        "error": why or "pruned", "traceback": None, "worker": worker, "start_time": start, "end_time": end,
+        "reported": True, "pruned": True, "last_step": step, "last_value": to_plain(value),
+    }
+
+
 def normalize_result(raw: Any) -> tuple[str, float | None, dict[str, Any], str | None]:
     """(status, loss, JSON-able result dict, error) from a float or hyperopt-style dict."""
     out = interpret(raw)
@@ -165,6 +179,7 @@ def evaluate(
     reraise: bool = False,
     clock: Callable[[], float] = time.time,
     keep_raw: bool = False,
+    reporter: Reporter | None = None,
 ) -> dict[str, Any]:
     """Run ``fn(params)`` and return the result message; exceptions become FAIL
     (with type, message and traceback) unless ``reraise`` (hyperopt's default inline).
@@ -172,11 +187,18 @@ def evaluate(
     ``keep_raw`` (in-process): the message also holds the returned dict and attachments as
     Python objects, and values that are not JSON-able are stored as their repr silently
     (the raw objects are what the caller reads). Otherwise (workers) attachments are
-    encoded for JSON and each non-JSON-able result value is logged."""
+    encoded for JSON and each non-JSON-able result value is logged.
+
+    ``reporter``: where ``distopt.report`` sends intermediate values while ``fn`` runs; a
+    ``TrialPruned`` from the objective makes a "pruned" message with the last reported
+    step and value."""
     start = clock()
     tb = None
     try:
-        raw = fn(params)
+        with reporting(reporter):
+            raw = fn(params)
+    except TrialPruned as exc:
+        return pruned_message(tid, attempt, worker, start, clock(), reporter, str(exc))
     except Exception as exc:  # the objective is user code: any exception is a failed trial
         if reraise:
             raise

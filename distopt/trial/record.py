@@ -27,17 +27,19 @@ class TrialState(str, enum.Enum):
     RUNNING = "running"
     OK = "ok"
     FAIL = "fail"
+    #: Stopped early by the pruner: it ends with its last intermediate value.
+    PRUNED = "pruned"
     LOST = "lost"
     CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
-        """OK and FAIL count toward ``max_evals``; CANCELLED does not."""
-        return self in (TrialState.OK, TrialState.FAIL)
+        """OK, FAIL and PRUNED count toward ``max_evals``; CANCELLED does not."""
+        return self in (TrialState.OK, TrialState.FAIL, TrialState.PRUNED)
 
     @property
     def ended(self) -> bool:
-        return self in (TrialState.OK, TrialState.FAIL, TrialState.CANCELLED)
+        return self in (TrialState.OK, TrialState.FAIL, TrialState.PRUNED, TrialState.CANCELLED)
 
     @property
     def pending(self) -> bool:
@@ -50,11 +52,12 @@ S = TrialState
 #: the RUNNING mark) and for a LOST one (a late result from a reaped attempt is still
 #: recorded if the trial has not ended).
 TRANSITIONS: Mapping[TrialState, frozenset[TrialState]] = {
-    S.QUEUED: frozenset({S.RUNNING, S.OK, S.FAIL, S.LOST, S.CANCELLED}),
-    S.RUNNING: frozenset({S.OK, S.FAIL, S.LOST, S.CANCELLED}),
-    S.LOST: frozenset({S.QUEUED, S.OK, S.FAIL, S.CANCELLED}),
+    S.QUEUED: frozenset({S.RUNNING, S.OK, S.FAIL, S.PRUNED, S.LOST, S.CANCELLED}),
+    S.RUNNING: frozenset({S.OK, S.FAIL, S.PRUNED, S.LOST, S.CANCELLED}),
+    S.LOST: frozenset({S.QUEUED, S.OK, S.FAIL, S.PRUNED, S.CANCELLED}),
     S.OK: frozenset(),
     S.FAIL: frozenset(),
+    S.PRUNED: frozenset(),
     S.CANCELLED: frozenset(),
 }
 
@@ -72,6 +75,7 @@ HYPEROPT_STATE = {
     S.RUNNING: JOB_STATE_RUNNING,
     S.OK: JOB_STATE_DONE,
     S.FAIL: JOB_STATE_ERROR,
+    S.PRUNED: JOB_STATE_DONE,  # a finished evaluation whose result says status 'fail', 'pruned': True
     S.CANCELLED: JOB_STATE_CANCEL,
 }
 
@@ -128,6 +132,8 @@ def finished_record(old: TrialRecord, r: Mapping[str, Any], now: float) -> Trial
     where it sent them): one rule for the coordinator and for ``distopt cancel``, which
     records what is already in the inbox before cancelling."""
     ok = bool(r["ok"])
+    if r.get("pruned") and not ok:
+        return pruned_record(old, r, now)
     return old.replace(
         state=TrialState.OK if ok else TrialState.FAIL,
         loss=r.get("loss") if ok else None,
@@ -141,6 +147,28 @@ def finished_record(old: TrialRecord, r: Mapping[str, Any], now: float) -> Trial
     )
 
 
+def pruned_record(old: TrialRecord, r: Mapping[str, Any], now: float) -> TrialRecord:
+    """The PRUNED record a pruned result makes: no loss (it never finished), the last
+    intermediate step and value in ``result`` so every view of the trial shows how far
+    it got; hyperopt's view reads it as a finished trial with status 'fail'."""
+    result = {"status": "fail", "pruned": True, "last_step": r.get("last_step"), "last_value": r.get("last_value")}
+    return old.replace(
+        state=TrialState.PRUNED,
+        loss=None,
+        result=result,
+        error=r.get("error"),
+        worker=r.get("worker") or old.worker,
+        start_time=r["start_time"] if r.get("start_time") is not None else old.start_time,
+        end_time=r["end_time"] if r.get("end_time") is not None else now,
+        refresh_time=now,
+        reported=True,
+    )
+
+
+def pruned_at(rec: TrialRecord) -> tuple[int | None, float | None]:
+    """(last step, last value) of a PRUNED record (None, None when it reported nothing)."""
+    step, value = rec.result.get("last_step"), rec.result.get("last_value")
+    return (None if step is None else int(step)), (None if value is None else float(value))
 def improves(rec: TrialRecord, best: TrialRecord | None) -> bool:
     """Whether ``rec`` is a better best trial than ``best``: an OK trial with a finite loss
     strictly below the best one's (so the earliest wins a tie). The one rule for "best trial"."""

@@ -107,7 +107,7 @@ def finished(url: str, study: str) -> int:
         if study not in storage.list_studies():
             return 0
         counts = storage.count_states(study)
-        return counts[TrialState.OK] + counts[TrialState.FAIL]
+        return counts[TrialState.OK] + counts[TrialState.FAIL] + counts[TrialState.PRUNED]
     finally:
         storage.close()
 

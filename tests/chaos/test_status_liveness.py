@@ -137,8 +137,9 @@ def test_results_waiting_after_ctrl_c_are_waiting_not_running(redis_url):
                 proc.kill()
                 proc.wait()
         # the workers finish the jobs left queued; nobody records their results
-        st = wait_until(lambda: (lambda s: s if s["counts"]["waiting"] >= 2 and s["counts"]["running"] == 0
-                                 and s["counts"]["taken"] == 0 else None)(status(redis_url, study)["studies"][study]),
+        st = wait_until(lambda: (lambda s: s if s["counts"]["waiting"] >= 1 and s["counts"]["waiting"] ==
+                                 s["states"]["queued"] + s["states"]["running"] else None)(
+            status(redis_url, study)["studies"][study]),
                         60, "results waiting in the inbox")
     assert st["status"] == "interrupted" and st["stored_status"] == "interrupted" and st["eta_seconds"] is None
     check_sums(st)

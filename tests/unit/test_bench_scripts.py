@@ -92,6 +92,26 @@ def test_problems_know_their_optimum() -> None:
         assert min(regrets) > -1e-9, p.name
 
 
+def test_pruning_script_compares_regret_at_equal_steps(tmp_path: Path) -> None:
+    out = tmp_path / "pruning.json"
+    stdout = run("bench_pruning.py", "--problems", "synthetic", "--seeds", "2", "--budget", "270", "--q", "1,8",
+                 "--optimizers", "distopt-tpe,distopt-tpe+asha,optuna-tpe+hyperband,random+asha",
+                 "--json-out", str(out), "--plot", str(tmp_path / "p.png"))
+    assert "== synthetic, q=8, budget 270 steps" in stdout and "== targets ==" in stdout
+    assert "PASS" in stdout or "MISS" in stdout
+    doc = json.loads(out.read_text())
+    assert len(doc["records"]) == 2 * 2 * 4
+    for r in doc["records"]:
+        consumed = [c for c, _ in r["trace"]]
+        assert consumed == sorted(consumed) and all(c <= 270 for c in consumed)
+        assert r["n_complete"] + r["n_pruned"] <= r["n_trials"]
+        if r["optimizer"] == "distopt-tpe":
+            assert r["n_pruned"] == 0 and r["n_complete"] == 10 // r["q"] * r["q"]
+        assert all(regret >= -1e-12 for _, regret in r["trace"])
+    assert (tmp_path / "p.png").stat().st_size > 5000
+    assert "steps to match" in run("bench_pruning.py", "--from-json", str(out))
+
+
 def _benchlib():
     sys.path.insert(0, str(SCRIPTS))
     try:

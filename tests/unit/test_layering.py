@@ -26,6 +26,7 @@ PKG = pathlib.Path(__file__).resolve().parents[2] / "distopt"
 LAYERS = ["errors", "defaults", "space", "algo", "trial", "storage", "study", "dispatch", "worker", "coordinator",
           "monitor", "compat", "cli"]
 RANK = {"errors": 0, "defaults": 0, **{name: i for i, name in enumerate(LAYERS) if i > 1}}
+RANK["pruners"] = RANK["algo"]  # pure decisions on arrays of intermediate values, as the samplers
 PUBLIC = len(LAYERS)  # the top-level import paths: above every layer
 
 
@@ -100,7 +101,7 @@ def all_imports(path: pathlib.Path) -> set[str]:
 def test_every_folder_is_a_layer():
     folders = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert folders - {"pyll"} <= set(RANK), folders - set(RANK)
-    assert modules("algo") and modules("space") and modules("storage")
+    assert modules("algo") and modules("space") and modules("storage") and modules("pruners")
 
 
 # Imports that still point up, each with why; the list only shrinks.
@@ -140,7 +141,8 @@ def test_known_exceptions_are_still_needed():
         assert target in distopt_imports(ALL[here]), f"{here} no longer imports {target}: drop it from KNOWN_UPWARD"
 
 
-@pytest.mark.parametrize("path", modules("algo") + modules("space"), ids=lambda p: str(p.relative_to(PKG)))
+@pytest.mark.parametrize("path", modules("algo") + modules("space") + modules("pruners"),
+                         ids=lambda p: str(p.relative_to(PKG)))
 def test_sampler_and_space_are_pure(path):
     banned = ("redis", "rq", "time", "socket", "os", "subprocess", "threading", "cloudpickle")
     for name in all_imports(path):
@@ -148,7 +150,7 @@ def test_sampler_and_space_are_pure(path):
         if not name.startswith("."):
             assert root not in banned, f"{path.name} imports {name}"
     for target in distopt_imports(path):
-        assert layer_of(target) in ("errors", "defaults", "space", "algo"), f"{path.name} imports {target}"
+        assert layer_of(target) in ("errors", "defaults", "space", "algo", "pruners"), f"{path.name} imports {target}"
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PKG)))

@@ -11,6 +11,7 @@ Layout (prefix ``distopt:`` by default; ``<s>`` is a validated study name)::
     distopt:study:<s>:hb              ZSET   tid -> heartbeat deadline (epoch seconds)
     distopt:study:<s>:hbinfo          HASH   tid -> JSON {"attempt", "worker"}
     distopt:study:<s>:lease           STRING coordinator id, expiring (PX)
+    distopt:study:<s>:curves          HASH   tid -> JSON {"a": attempt, "s": [steps], "v": [values]}
     distopt:study:<s>:generation      STRING "<n>:<coordinator id>" of the lease's current holder (the fence)
     distopt:study:<s>:claimed         LIST   messages taken from the inbox, not yet handed to a coordinator
     distopt:study:<s>:attach          HASH   "<tid>:<name>" -> JSON attachment of a trial
@@ -91,6 +92,9 @@ class Keys:
     def lease(self, study: str) -> str:
         return self._study(study, "lease")
 
+    def curves(self, study: str) -> str:
+        """Intermediate values each trial's current attempt reported (workers write)."""
+        return self._study(study, "curves")
     def generation(self, study: str) -> str:
         return self._study(study, "generation")
 
@@ -113,6 +117,7 @@ class Keys:
             self.heartbeats(study),
             self.heartbeat_info(study),
             self.lease(study),
+            self.curves(study),
             self.generation(study),
             self.claimed(study),
             self.attachments(study),

@@ -25,7 +25,7 @@ from ...errors import ConnectionFailed, LeaseError, LeaseLost, StorageError, Stu
 from ...trial.names import refuse_placeholder, study_lost, study_not_found, validate_study_name
 from ...trial.record import TrialRecord, TrialState
 from .retry import Backoff, call_with_retry
-from ..base import Storage, transition_sources
+from ..base import CurveData, ReportReply, Storage, check_report, transition_sources
 from .keys import DEFAULT_PREFIX, Keys
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,35 @@ local status = redis.call('HGET', KEYS[3], 'status')
 if status == '"done"' or status == '"cancelled"' then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 return 1
+"""
+# KEYS: studies, curves hash, ok-state set | ARGV: name, tid, attempt, step, value text, want (1/0).
+# Reply: {recorded} or, with want, {recorded, n ok, tid1, curve1 json, ok1, tid2, ...}.
+_REPORT = _STUDY_EXISTS + """
+local a = tonumber(ARGV[3])
+local step = tonumber(ARGV[4])
+local cur = redis.call('HGET', KEYS[2], ARGV[2])
+local c = nil
+if cur then c = cjson.decode(cur) end
+if c == nil or tonumber(c.a) < a then c = {a = a, s = {}, v = {}} end
+local recorded = 0
+if tonumber(c.a) == a then
+  recorded = 1
+  for i = 1, #c.s do if tonumber(c.s[i]) == step then recorded = 0 break end end
+  if recorded == 1 then
+    c.s[#c.s + 1] = step
+    c.v[#c.v + 1] = ARGV[5]
+    redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(c))
+  end
+end
+if ARGV[6] ~= '1' then return {recorded} end
+local out = {recorded, redis.call('SCARD', KEYS[3])}
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  out[#out + 1] = all[i]
+  out[#out + 1] = all[i + 1]
+  out[#out + 1] = redis.call('SISMEMBER', KEYS[3], all[i])
+end
+return out
 """
 # KEYS: studies, hb zset, hbinfo hash | ARGV: name, tid, attempt, deadline, info json
 _HEARTBEAT = _STUDY_EXISTS + """
@@ -285,6 +314,7 @@ class RedisStorage(Storage):
         self._transition = reg(_TRANSITION)
         self._push_result = reg(_PUSH_RESULT)
         self._heartbeat = reg(_HEARTBEAT)
+        self._report = reg(_REPORT)
         self._acquire_lease = reg(_ACQUIRE_LEASE)
         self._clear_heartbeat = reg(_CLEAR_HEARTBEAT)
         self._pop_results = reg(_POP_RESULTS)
@@ -555,6 +585,31 @@ class RedisStorage(Storage):
             if remaining <= 0:
                 return []
 
+    # -- intermediate values ---------------------------------------------------------
+    @_translating
+    def report(self, name: str, tid: int, attempt: int, step: int, value: float, want: bool = True) -> ReportReply:
+        """One script call: the value is appended and, with ``want``, every curve comes back."""
+        step, value = check_report(tid, step, value)
+        keys = [self.keys.studies, self.keys.curves(name), self.keys.state(name, TrialState.OK)]
+        out = self._report(keys=keys, args=[name, int(tid), int(attempt), step, repr(value), 1 if want else 0])
+        if not isinstance(out, list):
+            if int(out) == -1:
+                raise self._missing(name)
+            raise StorageError(f"unexpected reply {out!r} from Redis at {self.where} to a report")
+        if not want:
+            return ReportReply(bool(int(out[0])))
+        curves = {int(out[i]): _curve(out[i + 1], bool(int(out[i + 2]))) for i in range(2, len(out), 3)}
+        return ReportReply(bool(int(out[0])), curves, int(out[1]))
+
+    @_translating
+    def curves(self, name: str) -> dict[int, CurveData]:
+        def fill(pipe: Any) -> None:
+            pipe.hgetall(self.keys.curves(name))
+            pipe.smembers(self.keys.state(name, TrialState.OK))
+
+        raw, ok = self._read(name, fill)
+        ok = {_text(t) for t in ok}
+        return {int(t): _curve(v, _text(t) in ok) for t, v in raw.items()}
     # -- attachments -------------------------------------------------------------------
     @_translating
     def put_attachments(self, name: str, tid: int, items: Mapping[str, Any]) -> None:
@@ -710,3 +765,9 @@ def _describe(token: str | None) -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _curve(text: bytes | str, complete: bool) -> CurveData:
+    c = codec.loads(text)
+    steps, values = c.get("s") or [], c.get("v") or []  # cjson writes an empty list as {}
+    return CurveData(int(c["a"]), [int(s) for s in steps], [float(v) for v in values], complete)

@@ -100,8 +100,8 @@ def test_status_table(url):
     lines = result.output.splitlines()
     assert lines[0].startswith("distopt status · Redis 127.0.0.1:")
     demo = next(line for line in lines if line.startswith("demo "))
-    # queued, taken, running, waiting, ok, fail, lost, cancelled, done
-    assert demo.split()[:11] == ["demo", "running", "0", "0", "1", "0", "2", "1", "0", "0", "3/10"]
+    # queued, taken, running, waiting, ok, fail, pruned, lost, cancelled, done
+    assert demo.split()[:12] == ["demo", "running", "0", "0", "1", "0", "2", "1", "0", "0", "0", "3/10"]
     assert "best trial 1, loss 0.25" in result.output and '"opt": "sgd"' in result.output
 
 

@@ -134,3 +134,33 @@ def test_the_default_study_name_is_stable_per_file(tmp_path, monkeypatch):
     assert default_study_name("a/my study.py") == first  # the same file from another directory
     assert first.startswith("my-study-") and validate_study_name(first)
     assert default_study_name(tmp_path / "b" / "my study.py") != first  # another file of that name
+
+
+CURVES = """
+from distopt import report
+def objective(x):
+    for step in range(10):
+        report(step, x + 1.0 / (step + 1))
+    return x
+"""
+
+
+def test_a_study_file_pruner_prunes_and_the_cli_can_override_it(tmp_path):
+    path = study_file(tmp_path, CURVES + "pruner = 'median'\nmax_evals = 30\n")
+    assert load_study_file(path).pruner.name == "median"
+    result = run_study_file(path, seed=1)
+    assert result.n_pruned > 0 and result.n_ok + result.n_pruned == 30
+    assert run_study_file(path, seed=1, pruner="none").n_pruned == 0
+    out = CliRunner().invoke(main, ["run", str(path), "--pruner", "asha", "--seed", "2", "--save",
+                                    str(tmp_path / "t.json")])
+    assert out.exit_code == 0, out.output
+    assert " pruned" in out.output
+    import json
+    rows = json.loads((tmp_path / "t.json").read_text())
+    pruned = [r for r in rows if r["state"] == "pruned"]
+    assert pruned and all(r["last_step"] == r["intermediate_values"][-1][0] < 9 for r in pruned)
+
+
+def test_a_study_file_pruner_that_is_unknown_names_the_choices(tmp_path):
+    with pytest.raises(DistoptError, match=r"`pruner = 'fast'` in .*unknown pruner 'fast'; choose one of"):
+        load_study_file(study_file(tmp_path, "pruner = 'fast'\n"))

@@ -74,9 +74,9 @@ def test_schema_is_json_and_counts_add_up(storage, fake_redis):
     assert set(st) - {"status", "coordinator", "queue", "created", "counts", "total", "finished", "max_evals",
                       "best", "rate_per_minute", "rate_window", "eta_seconds", "stale"} == {
         "stored_status", "coordinator_alive", "resume", "states", "last_activity", "rate_frozen"}
-    assert st["counts"] == {"queued": 1, "taken": 0, "running": 1, "waiting": 0, "ok": 2, "fail": 1, "lost": 1,
-                            "cancelled": 1}
-    assert st["states"] == {"queued": 1, "running": 1, "ok": 2, "fail": 1, "lost": 1, "cancelled": 1}
+    assert st["counts"] == {"queued": 1, "taken": 0, "running": 1, "waiting": 0, "ok": 2, "fail": 1, "pruned": 0,
+                            "lost": 1, "cancelled": 1}
+    assert st["states"] == {"queued": 1, "running": 1, "ok": 2, "fail": 1, "pruned": 0, "lost": 1, "cancelled": 1}
     assert sum(st["counts"].values()) == sum(st["states"].values()) == st["total"] == 7
     assert st["coordinator"] == "host:1:coord" and st["coordinator_alive"] and st["resume"] is None
     assert st["finished"] == 3 and st["max_evals"] == 10 and st["status"] == "running"

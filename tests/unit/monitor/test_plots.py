@@ -43,7 +43,10 @@ def assert_png(path):
     assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400
 
 
-@pytest.mark.parametrize("kind", sorted(PLOTS))
+KINDS = sorted(k for k in PLOTS if k != "curves")  # curves need reported values: below
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_plots_of_trials_and_study(tmp_path, trials, kind):
     PLOTS[kind](trials, tmp_path / "t.png")
     assert_png(tmp_path / "t.png")
@@ -51,7 +54,7 @@ def test_plots_of_trials_and_study(tmp_path, trials, kind):
     assert fig.axes
 
 
-@pytest.mark.parametrize("kind", sorted(PLOTS))
+@pytest.mark.parametrize("kind", KINDS)
 def test_plots_of_a_stored_study(tmp_path, fake_redis, kind):
     study = Study(SPACE, seed=3, storage=RedisStorage(fake_redis), name="stored")
     for t in study.ask(12):
@@ -79,6 +82,33 @@ def test_missing_matplotlib_names_the_extra(monkeypatch, trials):
         PLOTS["history"](trials)
 
 
+def test_curves_of_a_pruned_search_and_of_a_stored_study(tmp_path, fake_redis):
+    from distopt import report
+
+    def learning(p):
+        for step in range(10):
+            report(step, p["x"] ** 2 + 1.0 / (step + 1))
+        return p["x"] ** 2
+
+    trials = Trials()
+    fmin(learning, {"x": hp.uniform("x", -3, 3)}, max_evals=20, trials=trials, pruner="median",
+         rstate=np.random.default_rng(1), show_progressbar=False)
+    assert any(r.state.value == "pruned" for r in trials.study.trials)
+    fig = PLOTS["curves"](trials, tmp_path / "c.png")
+    assert_png(tmp_path / "c.png")
+    from distopt.monitor.plots import trial_counts
+    from distopt.study.snapshot import as_snapshot
+
+    assert " pruned" in trial_counts(as_snapshot(trials))
+    assert trial_counts(as_snapshot(trials)) in fig.axes[0].get_title()
+    study = Study(SPACE, seed=3, storage=RedisStorage(fake_redis), name="stored")
+    for t in study.ask(3):
+        for step in range(4):
+            study.storage.report("stored", t.tid, 0, step, 1.0 / (step + 1 + t.tid))
+    PLOTS["curves"](read_study(fake_redis, "stored"), tmp_path / "s.png")
+    assert_png(tmp_path / "s.png")
+    with pytest.raises(PlotError, match="no intermediate values"):
+        PLOTS["curves"](Study(SPACE, seed=3))
 def test_every_plot_counts_the_same_trials(fake_redis):
     """A study with failed and pending trials: history, params and histogram titles agree."""
     study = Study(SPACE, seed=5, storage=RedisStorage(fake_redis), name="counted")
@@ -90,7 +120,7 @@ def test_every_plot_counts_the_same_trials(fake_redis):
     fail = sum(1 for r in snap.records if r.state.value == "fail")
     expected = f"13 trials: {ok} ok, {fail} failed, 3 other"
     titles = []
-    for kind in sorted(PLOTS):
+    for kind in KINDS:  # the curves plot uses the same count: see test_curves_of_a_pruned_search_...
         fig = PLOTS[kind](snap)
         titles.append(fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title())
     assert all(expected in t for t in titles), titles

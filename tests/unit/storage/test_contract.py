@@ -250,7 +250,7 @@ def test_count_states_has_every_state(store: Storage, study: str) -> None:
     for tid, state in enumerate([S.QUEUED, S.QUEUED, S.RUNNING, S.OK, S.FAIL, S.CANCELLED]):
         store.put_trial(study, rec(tid, state))
     counts = store.count_states(study)
-    assert counts == {S.QUEUED: 2, S.RUNNING: 1, S.OK: 1, S.FAIL: 1, S.LOST: 0, S.CANCELLED: 1}
+    assert counts == {S.QUEUED: 2, S.RUNNING: 1, S.OK: 1, S.FAIL: 1, S.LOST: 0, S.CANCELLED: 1, S.PRUNED: 0}
     assert store.transition(study, 2, S.RUNNING, rec(2, S.LOST))
     assert store.count_states(study)[S.LOST] == 1 and store.count_states(study)[S.RUNNING] == 0
 
@@ -512,6 +512,48 @@ def test_open_storage(fake_redis: object, redis_url: str) -> None:
             open_storage(bad)
 
 
+# -- intermediate values -----------------------------------------------------------------
+def test_report_appends_and_returns_every_curve(store: Storage, study: str) -> None:
+    store.put_trial(study, rec(0))
+    store.put_trial(study, rec(1))
+    first = store.report(study, 0, 0, 0, 1.5)
+    assert first.recorded and first.n_complete == 0
+    assert first.curves[0].steps == [0] and first.curves[0].values == [1.5]
+    store.report(study, 1, 0, 0, 0.25)
+    reply = store.report(study, 0, 0, 1, 1.25)
+    assert sorted(reply.curves) == [0, 1]
+    assert reply.curves[0].values == [1.5, 1.25] and reply.curves[1].values == [0.25]
+    assert store.report(study, 0, 0, 2, 0.1 + 0.2, want=False).curves is None
+    assert store.curves(study)[0].values[-1] == 0.1 + 0.2  # exact, not rounded on the way
+
+
+def test_report_is_idempotent_per_step_and_a_new_attempt_starts_afresh(store: Storage, study: str) -> None:
+    store.put_trial(study, rec(0))
+    assert store.report(study, 0, 0, 0, 1.0).recorded
+    assert not store.report(study, 0, 0, 0, 9.0).recorded  # sent again after a lost reply
+    store.report(study, 0, 0, 1, 0.9)
+    assert store.report(study, 0, 1, 0, 2.0).recorded  # the retried attempt
+    assert not store.report(study, 0, 0, 2, 0.1).recorded  # the old attempt, late
+    curve = store.curves(study)[0]
+    assert (curve.attempt, curve.steps, curve.values) == (1, [0], [2.0])
+
+
+def test_report_marks_complete_trials_and_keeps_nan(store: Storage, study: str) -> None:
+    store.put_trial(study, rec(0))
+    store.put_trial(study, rec(1))
+    store.report(study, 0, 0, 0, float("nan"))
+    store.report(study, 1, 0, 0, 1.0)
+    assert store.transition(study, 1, S.QUEUED, rec(1, S.OK, loss=1.0))
+    reply = store.report(study, 0, 0, 1, 2.0)
+    assert reply.n_complete == 1 and reply.curves[1].complete and not reply.curves[0].complete
+    assert np.isnan(reply.curves[0].values[0])
+    with pytest.raises(TrialError, match="whole step"):
+        store.report(study, 0, 0, -1, 1.0)
+    with pytest.raises(TrialError, match="number for value"):
+        store.report(study, 0, 0, 3, "high")
+    store.delete_study(study)
+    with pytest.raises(StudyNotFound):
+        store.report(study, 0, 0, 4, 1.0)
 def test_worker_records_kept_until_forgotten(make_storage: Callable[..., Storage]) -> None:
     store, other = make_storage(), make_storage("other:")
     assert store.worker_records() == {}

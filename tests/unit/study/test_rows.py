@@ -114,3 +114,15 @@ def test_missing_pandas_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(MissingExtra, match=r"pip install 'distopt\[pandas\]'"):
         Study(SPACE).to_dataframe()
+
+
+def test_dataframe_writes_choices_as_values_unless_indices():
+    pytest.importorskip("pandas")
+    space = {"x": hp.uniform("x", -1, 1), "opt": hp.choice("opt", ["adam", "sgd"])}
+    study = Study(space, seed=2, name="frame-values")
+    for t in study.ask(6):
+        study.tell(t, t.params["x"] ** 2)
+    frame = study.to_dataframe()
+    assert set(frame["opt"]) <= {"adam", "sgd"} and len(frame) == 6
+    assert set(study.to_dataframe(indices=True)["opt"]) <= {0, 1}
+    assert list(frame["opt"]) == [["adam", "sgd"][r.vals["opt"]] for r in study.trials]
