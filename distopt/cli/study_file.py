@@ -38,6 +38,7 @@ from ..errors import DistoptError, Terminated
 from ..fmin import fmin
 from ..dispatch.objective import ENV_SECRET, import_objective, is_import_path, resolve_secret
 from ..space import space_eval
+from ..trial.record import TrialState
 from ..trials import AllTrialsFailed, Trials
 
 log = logging.getLogger(__name__)
@@ -301,14 +302,24 @@ def _fmin_noting_interruption(trials: Any, spec: StudyFile, mode: str, paralleli
     except (KeyboardInterrupt, SystemExit) as exc:
         study = trials.study
         if study is not None:
+            n_finished, n_pending = _counts(study)
             exc.run_interruption = Interruption(  # type: ignore[union-attr]
-                study=study.name, mode=mode, n_finished=study.n_finished, n_pending=study.n_pending)
+                study=study.name, mode=mode, n_finished=n_finished, n_pending=n_pending)
             if tell_here:
                 kept = f"its trials are saved to {saved}" if saved else "results included (save=FILE keeps them)"
                 log.warning("study %r interrupted with %d trials finished and %d queued or running; it was in "
                             "this run's private Redis, which stops now, %s (a run on a Redis given as "
-                            "redis_url can be resumed)", study.name, study.n_finished, study.n_pending, kept)
+                            "redis_url can be resumed)", study.name, n_finished, n_pending, kept)
         raise
+
+
+def _counts(study: Any) -> tuple[int, int]:
+    """Finished (OK or FAIL) and pending (QUEUED, RUNNING or LOST, which runs again) trials,
+    read from the same records ``--save`` writes, so the message and the file never disagree."""
+    states = [record.state for record in study.trials]
+    finished = sum(state in (TrialState.OK, TrialState.FAIL) for state in states)
+    pending = sum(state in (TrialState.QUEUED, TrialState.RUNNING, TrialState.LOST) for state in states)
+    return finished, pending
 
 
 #: In-process runs ignore these (CLI spelling, the default that means "not given").
@@ -376,6 +387,9 @@ def _saved(trials: Any, save: str | None) -> Iterator[None]:
             try:
                 n = write_trials(study, save)
                 log.info("wrote %d trials to %s", n, save)
+                note = getattr(sys.exc_info()[1], "run_interruption", None)
+                if note is not None:  # count what was written, after any result recorded since
+                    note.n_finished, note.n_pending = _counts(study)
             except (OSError, DistoptError) as exc:
                 if not failing:
                     raise DistoptError(f"cannot write the trials to {save!r}: {exc}") from exc
