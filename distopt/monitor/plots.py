@@ -90,14 +90,8 @@ def plot_history(source: Any, out: str | os.PathLike[str] | None = None) -> Any:
     if fails:
         ax.plot(fails, np.full(len(fails), 0.02), "|", color=_FAIL_COLOR, markersize=12, markeredgewidth=1.5,
                 transform=ax.get_xaxis_transform(), label=f"failed ({len(fails)})")
-    if losses.min() > 0 and losses.max() / losses.min() > 30:
-        ax.set_yscale("log")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("loss")
-    ax.set_title(_title(snap, f"Optimization history, {trial_counts(snap)}"))
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper right", frameon=False)
-    return _save(fig, out)
+    return _finish_lines(fig, ax, out, losses, "trial", "loss",
+                         _title(snap, f"Optimization history, {trial_counts(snap)}"))
 
 
 # -- parameters ----------------------------------------------------------------------------
@@ -283,13 +277,21 @@ def plot_curves(source: Any, out: str | os.PathLike[str] | None = None) -> Any:
         order = np.argsort(c.steps, kind="stable")
         ax.plot(np.asarray(c.steps)[order], np.asarray(c.values, dtype=float)[order], color=_BEST_COLOR,
                 linewidth=2, label=f"best trial {best.tid}")
-    finite = np.concatenate([np.asarray(c.values, dtype=float) for c in curves.values()])
-    finite = finite[np.isfinite(finite)]
+    values = np.concatenate([np.asarray(c.values, dtype=float) for c in curves.values()])
+    return _finish_lines(fig, ax, out, values, "step", "intermediate value",
+                         _title(snap, f"Learning curves of {len(curves)} trials, {trial_counts(snap)}"))
+
+
+def _finish_lines(fig: Any, ax: Any, out: str | os.PathLike[str] | None, values: np.ndarray,
+                  xlabel: str, ylabel: str, title: str) -> Any:
+    """The common end of the history and curves plots: a log y axis when the finite values
+    are positive and span more than 30x, labels, grid, legend, saved."""
+    finite = values[np.isfinite(values)]
     if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 30:
         ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("intermediate value")
-    ax.set_title(_title(snap, f"Learning curves of {len(curves)} trials, {trial_counts(snap)}"))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper right", frameon=False)
     return _save(fig, out)

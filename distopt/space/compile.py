@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any, Iterator, Mapping
 
 from ..errors import DuplicateLabel, SpaceError
-from .nodes import Choice, Expr, Param
+from .nodes import Choice, Expr, Param, children
 
 #: A condition is a conjunction of (choice label, option index); a parameter is active
 #: when any of its alternative conditions holds (the same parameter may appear in
@@ -117,15 +117,9 @@ def _walk(space: Any, cond: Condition, found: dict[str, tuple[Any, list[Conditio
         if isinstance(space, Choice):
             for i, option in enumerate(space.options):
                 _walk(option, cond + ((space.label, i),), found, order)
-    elif isinstance(space, Expr):
-        for arg in space.args:
-            _walk(arg, cond, found, order)
-    elif isinstance(space, dict):
-        for value in space.values():
-            _walk(value, cond, found, order)
-    elif isinstance(space, (list, tuple)):
-        for value in space:
-            _walk(value, cond, found, order)
+    else:
+        for child in children(space):
+            _walk(child, cond, found, order)
 
 
 def check_labels(space: Any) -> None:
@@ -148,18 +142,8 @@ def check_labels(space: Any) -> None:
             return
         if isinstance(node, (Param, Choice, Expr, dict, list, tuple)):
             visited.add(id(node))
-        if isinstance(node, Choice):
-            for option in node.options:
-                walk(option)
-        elif isinstance(node, Expr):
-            for arg in node.args:
-                walk(arg)
-        elif isinstance(node, dict):
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                walk(value)
+        for child in children(node):
+            walk(child)
 
     walk(space)
 

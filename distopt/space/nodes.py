@@ -189,3 +189,18 @@ class Expr(Node):
     args: tuple[Any, ...]
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def children(node: Any) -> tuple[Any, ...]:
+    """What a walk over a space descends into from ``node``: a choice's options, an
+    expression's arguments, a container's items; nothing below a parameter or a constant.
+    One rule, so every walk over a space (compiling, label checks, export) sees the same nodes."""
+    if isinstance(node, Choice):
+        return tuple(node.options)
+    if isinstance(node, Expr):
+        return tuple(node.args)
+    if isinstance(node, dict):
+        return tuple(node.values())
+    if isinstance(node, (list, tuple)):
+        return tuple(node)
+    return ()

@@ -47,25 +47,17 @@ def _labels_of(space: CompiledSpace | Sequence[str] | None, records: Sequence[Tr
 def choice_options(space: Any) -> dict[str, list[Any]]:
     """label -> options of every choice in ``space`` whose options are all plain JSON
     values (a choice between sub-spaces keeps its index in exports)."""
-    from ..space.nodes import Choice, Expr
+    from ..space.nodes import Choice, children
 
     found: dict[str, list[Any]] = {}
 
     def walk(node: Any) -> None:
-        if isinstance(node, Choice):
-            if all(o is None or isinstance(o, (str, int, float, bool)) for o in node.options):
-                found[node.label] = list(node.options)
-            for option in node.options:
-                walk(option)
-        elif isinstance(node, Expr):
-            for arg in node.args:
-                walk(arg)
-        elif isinstance(node, dict):
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                walk(value)
+        plain = isinstance(node, Choice) and all(o is None or isinstance(o, (str, int, float, bool))
+                                                 for o in node.options)
+        if plain:
+            found[node.label] = list(node.options)
+        for child in children(node):
+            walk(child)
 
     walk(space)
     return found
