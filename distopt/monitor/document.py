@@ -65,12 +65,11 @@ import time
 import urllib.parse
 from typing import Any, Mapping, Sequence
 
-import redis.exceptions
-
-from ..errors import ConnectionFailed, StorageError, StudyNotFound
+from ..errors import StudyNotFound
 from ..trial.record import TrialRecord, TrialState
 from ..study.snapshot import StudySnapshot, load_snapshot
 from ..storage import RedisStorage, Storage, open_storage
+from ..storage.redis.errors import redis_errors
 
 SCHEMA_VERSION = 2
 #: Seconds of finished trials the rate is measured over.
@@ -143,12 +142,8 @@ def _rq(storage: RedisStorage, now: float) -> tuple[dict[str, Any], dict[str, An
     """rq's queues and workers, with Redis failures named like the storage names them."""
     from ..dispatch.inspect import rq_overview
 
-    try:
+    with redis_errors(storage.where, "reading rq's queues and workers"):
         return rq_overview(storage.client, now)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise ConnectionFailed(f"cannot reach Redis at {storage.where} ({exc}) while reading rq's queues") from exc
-    except redis.exceptions.RedisError as exc:
-        raise StorageError(f"Redis at {storage.where} failed while reading rq's queues and workers: {exc}") from exc
 
 
 class _RqView:
@@ -170,10 +165,8 @@ class _RqView:
         if queue not in self._queued:
             from ..dispatch.inspect import queued_job_ids
 
-            try:
+            with redis_errors(self.storage.where, f"reading rq queue {queue!r}"):
                 self._queued[queue] = queued_job_ids(self.storage.client, queue)
-            except redis.exceptions.RedisError as exc:
-                raise ConnectionFailed(f"cannot read rq queue {queue!r} at {self.storage.where}: {exc}") from exc
         return self._queued[queue]
 
 

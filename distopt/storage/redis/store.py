@@ -24,6 +24,7 @@ from ...trial import codec
 from ...errors import ConnectionFailed, LeaseError, LeaseLost, StorageError, StudyNotFound, TrialError
 from ...trial.names import refuse_placeholder, study_lost, study_not_found, validate_study_name
 from ...trial.record import TrialRecord, TrialState
+from .errors import translate_redis_error
 from .retry import Backoff, call_with_retry
 from ..base import CurveData, ReportReply, Storage, check_report, transition_sources
 from .keys import DEFAULT_PREFIX, Keys
@@ -226,7 +227,8 @@ def _url_from_client(client: Any) -> str | None:
 
 
 def _translating(method: F) -> F:
-    """Turn redis-py's exceptions into distopt's, naming where Redis was expected."""
+    """Turn redis-py's exceptions into distopt's (``translate_redis_error``), retrying
+    transient failures for ``retry_window`` seconds first."""
 
     @functools.wraps(method)
     def wrapper(self: "RedisStorage", *args: Any, **kwargs: Any) -> Any:
@@ -235,20 +237,8 @@ def _translating(method: F) -> F:
                 return call_with_retry(method, self, *args, backoff=Backoff(self.retry_window),
                                        what=f"{method.__name__} on Redis at {self.where}", **kwargs)
             return method(self, *args, **kwargs)
-        except ConnectionFailed:
-            raise
-        except redis.exceptions.AuthenticationError as exc:
-            raise ConnectionFailed(
-                f"Redis at {self.where} refused the credentials ({exc}); "
-                "put the right user and password in the URL: redis://user:password@host:port/0"
-            ) from exc
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise ConnectionFailed(
-                f"cannot reach Redis at {self.where} ({exc}); check that redis-server is running "
-                f"there and reachable from this machine, or fix the URL {self._display_url}"
-            ) from exc
         except redis.exceptions.RedisError as exc:
-            raise StorageError(f"Redis at {self.where} failed in {method.__name__}: {exc}") from exc
+            raise translate_redis_error(exc, self.where, f"running {method.__name__}", self._display_url) from exc
 
     return wrapper  # type: ignore[return-value]
 
