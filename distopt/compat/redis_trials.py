@@ -28,7 +28,8 @@ from ..storage.redis.retry import RECONNECT_WINDOW
 from ..space.serialize import space_from_json, space_to_json
 from ..storage import DEFAULT_PREFIX
 from ..storage.redis.pipelined import pipelined_storage
-from ..study.study import Algo, Study
+from ..study.settings import Algo
+from ..study.study import Study
 from .attachments import StoredAttachments
 from .trials import Trials
 from ..defaults import DEFAULT_QUEUE, MAX_RETRIES

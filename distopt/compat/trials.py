@@ -17,7 +17,8 @@ from .documents import flat_vals, pmin_sampled, validate_document
 from .record_documents import best_document, job_states, record_from_document, to_plain_doc, trial_document
 from .minimize import minimize
 from ..errors import AllTrialsFailed, DistoptError
-from ..study.study import Algo, Study
+from ..study.settings import Algo, as_generator
+from ..study.study import Study
 from ..trial.constants import JOB_STATE_NEW, JOB_STATE_RUNNING, STATUS_OK
 from ..trial.record import JOB_VALID_STATES, TrialRecord, best_of
 
@@ -82,8 +83,6 @@ class Trials:
 
                 study.pruner = make_pruner(pruner)
             if rstate is not None:
-                from ..study.study import as_generator
-
                 study.rng = as_generator(rstate)
         study.raw_results = self._raw  # shared: results and attachments outlive a study switch
         study.attachments = self._attachments
