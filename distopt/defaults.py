@@ -29,6 +29,9 @@ HEARTBEAT_TTL = 30.0
 WORKER_HEARTBEAT = 5.0
 #: A worker whose last own beat is older than this many intervals is dead.
 DEAD_AFTER_INTERVALS = 1.75
+#: A dead worker is no longer listed after this many intervals (at least ``MIN_DROP`` seconds).
+DROP_AFTER_INTERVALS = 12
+MIN_DROP = 10.0
 #: Retries of a lost trial (worker died, job vanished) before it FAILs.
 MAX_RETRIES = 2
 #: Seconds a coordinator's lease lasts without renewal (a crashed coordinator's study can be

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from .workers import RqView
 from ..defaults import HEARTBEAT_TTL as DEFAULT_HEARTBEAT_TTL
+from ..trial.liveness import attempt_deadline
 from ..trial.record import TrialRecord, TrialState
 
 
@@ -91,22 +92,13 @@ def stale_trials(
     now: float,
     ttl: float = DEFAULT_HEARTBEAT_TTL,
 ) -> list[dict[str, Any]]:
-    """Pending trials past their liveness deadline: the heartbeat's, or start_time + ttl
-    for a running attempt that has not beaten yet (workers beat only after the first
-    interval). Such a trial's worker is probably gone; the coordinator's reaper marks it
+    """Pending trials past their liveness deadline (``trial.liveness.attempt_deadline``, the
+    rule the coordinator's reaper acts on). Such a trial's worker is probably gone; the coordinator's reaper marks it
     lost, so one that stays listed here means no coordinator is reaping."""
     out = []
     for rec in records:
-        if not rec.state.pending:
-            continue
-        beat = heartbeats.get(rec.tid)
-        if beat is not None and int(beat.get("attempt", -1)) == rec.attempt:
-            deadline, source, worker = float(beat["deadline"]), "heartbeat", beat.get("worker") or rec.worker
-        elif rec.state == TrialState.RUNNING and rec.start_time is not None:
-            deadline, source, worker = rec.start_time + ttl, "start", rec.worker
-        else:
-            continue
-        if deadline < now:
-            out.append({"tid": rec.tid, "attempt": rec.attempt, "state": rec.state.value, "worker": worker,
-                        "deadline": deadline, "overdue": now - deadline, "source": source})
+        deadline = attempt_deadline(rec, heartbeats.get(rec.tid), ttl)
+        if deadline is not None and deadline.at < now:
+            out.append({"tid": rec.tid, "attempt": rec.attempt, "state": rec.state.value, "worker": deadline.worker,
+                        "deadline": deadline.at, "overdue": now - deadline.at, "source": deadline.source})
     return out

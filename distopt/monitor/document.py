@@ -72,7 +72,8 @@ from .activity import activity_counts, started_messages, stale_trials, waiting_r
 from .rates import RATE_WINDOW, rate_per_minute, study_age, study_eta
 from .workers import RqView, count_live, merge_workers, read_rq
 
-from ..defaults import HEARTBEAT_TTL as DEFAULT_HEARTBEAT_TTL, is_limit
+from ..defaults import is_limit
+from ..trial.liveness import heartbeat_ttl_of
 
 SCHEMA_VERSION = 2
 #: Statuses of a study a coordinator is (or should be) working on.
@@ -159,7 +160,7 @@ def study_status(snap: StudySnapshot, storage: Storage, now: float, window: floa
     at = now if status in ("running", "created", None) or not ends else min(now, max(ends))
     rate = rate_per_minute(snap.records, at, window)
     best = snap.best
-    stale_all = stale_trials(snap.records, storage.heartbeats(snap.name), now, _ttl(meta))
+    stale_all = stale_trials(snap.records, storage.heartbeats(snap.name), now, heartbeat_ttl_of(meta))
     return {
         "status": status,
         "stored_status": stored,
@@ -208,10 +209,5 @@ def _max_evals(value: Any) -> int | None:
     if not is_limit(value):
         return None
     return int(value)
-
-
-def _ttl(meta: Mapping[str, Any]) -> float:
-    value = meta.get("heartbeat_ttl")
-    return float(value) if isinstance(value, (int, float)) and value > 0 else DEFAULT_HEARTBEAT_TTL
 
 

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from ..storage import RedisStorage
 from ..storage.redis.errors import redis_errors
+from ..trial.liveness import dead_after, drop_after
 
 
 def read_rq(storage: RedisStorage, now: float) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -79,16 +80,14 @@ def _with_record(w: dict[str, Any], rec: Mapping[str, Any], now: float, current:
     """``w`` (rq's view) corrected by the worker's own record; None once it is dropped."""
     beat = float(rec.get("beat") or 0.0)
     age = max(0.0, now - beat)
-    interval = float(rec.get("interval") or 5.0)
-    dead_after = float(rec.get("dead_after") or 1.75 * interval)
-    drop_after = float(rec.get("drop_after") or 12 * interval)
-    if age > drop_after:
+    dead_after_s = dead_after(rec)
+    if age > drop_after(rec):
         return None
-    alive = current and age <= dead_after
+    alive = current and age <= dead_after_s
     rq_state = w.get("state")
     w.update({
         "rq_state": rq_state, "alive": alive, "liveness": "alive" if alive else "dead",
-        "last_heartbeat": beat, "heartbeat_age": age, "dead_after": dead_after,
+        "last_heartbeat": beat, "heartbeat_age": age, "dead_after": dead_after_s,
         "versions": w.get("versions") or rec.get("versions"),
     })
     if not alive:  # what it was doing when it died is history, not work in progress
