@@ -22,9 +22,9 @@ import time
 import uuid
 from typing import Any
 
-from .loop import Coordinator, Interval
+from .loop import Interval
 from ..errors import DistoptError
-from ..trial.record import TrialState, finished_record
+from ..trial.record import TrialState, finished_record, result_fields
 from ..storage import DEFAULT_PREFIX, RedisStorage, Storage, open_storage
 
 #: Seconds between checks of the cancel flag in a running coordinator.
@@ -58,7 +58,7 @@ def drain_into_study(study: Any) -> int:
         messages = study.storage.pop_results(study.name, timeout=0.0, limit=1000)
         if not messages:
             return recorded
-        results = [Coordinator._result_args(m) for m in messages if m.get("type") is None]
+        results = [result_fields(m) for m in messages if m.get("type") is None]
         recorded += sum(rec is not None for rec in study.record_results(results))
 
 
@@ -137,12 +137,12 @@ def record_inbox(storage: RedisStorage, study: str) -> tuple[int, int]:
         current = {r.tid: r for r in storage.get_trials(study)}
         changes, now = [], time.time()
         for msg in results:
-            args = Coordinator._result_args(msg)
+            args = result_fields(msg)
             old = current.get(args["tid"])
             if old is None or old.state.ended:
                 dropped += 1
                 continue
-            new = finished_record(old, {**args, "reported": bool(msg.get("reported", False))}, now)
+            new = finished_record(old, args, now)
             current[old.tid] = new
             changes.append((old.tid, old.state, new, None))
             if args["attempt"] is not None and int(args["attempt"]) != old.attempt:  # a newer attempt's job waits

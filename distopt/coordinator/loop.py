@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from .inline import Executor
-from ..trial.record import TrialRecord
+from ..trial.record import TrialRecord, result_fields
 from ..study.study import Study
 from ..defaults import NO_LIMIT, is_limit
 
@@ -179,28 +179,6 @@ class Coordinator:
             self._early_stopped = True
 
     # -- messages --------------------------------------------------------------------
-    @staticmethod
-    def _result_args(msg: dict[str, Any]) -> dict[str, Any]:
-        """``Study.record_results`` arguments from a result message."""
-        loss = msg.get("loss")
-        return {
-            "tid": int(msg["tid"]),
-            "attempt": msg.get("attempt"),
-            "ok": msg.get("status") == "ok",
-            "loss": None if loss is None else float(loss),
-            "result": msg.get("result") or {},
-            "error": msg.get("error") if not msg.get("traceback") else f"{msg.get('error')}\n{msg['traceback']}",
-            "worker": msg.get("worker"),
-            "start_time": msg.get("start_time"),
-            "end_time": msg.get("end_time"),
-            "reported": bool(msg.get("reported", False)),
-            "pruned": msg.get("status") == "pruned",
-            "last_step": msg.get("last_step"),
-            "last_value": msg.get("last_value"),
-            "raw_result": msg.get("raw_result"),  # in-process only: the returned dict itself
-            "attachments": msg.get("attachments"),
-        }
-
     def _admitted(self, msg: dict[str, Any]) -> bool:
         """Whether a message may touch the study: one from another incarnation of the study
         or about other parameters than its trial's is dropped with a log line."""
@@ -248,7 +226,7 @@ class Coordinator:
                 results.append(msg)
         finished = 0
         superseded = []
-        for msg, rec in zip(results, self.study.record_results([self._result_args(m) for m in results])):
+        for msg, rec in zip(results, self.study.record_results([result_fields(m) for m in results])):
             if rec is None:
                 log.info("ignored a result for trial %s attempt %s: the trial already ended or is unknown",
                          msg.get("tid"), msg.get("attempt"))

@@ -19,7 +19,7 @@ from ..trial.codec import decode_attachment, to_plain
 from ..errors import StudyClosed, TrialError
 from ..trial.outcome import interpret
 from ..pruners import Pruner, make_pruner
-from ..trial.record import TrialRecord, TrialState, finished_record, improves, pruned_at, vals_digest
+from ..trial.record import TrialRecord, TrialState, finished_record, improves, pruned_at, result_fields, vals_digest
 from ..space import CompiledSpace, compile_space, space_eval
 from ..space.serialize import space_to_json
 from ..storage import Storage, open_storage
@@ -234,10 +234,8 @@ class Study(TrialTransitions):
         """Record a result (a float, or a dict with 'loss'/'status') for a pending trial."""
         tid = trial.tid if isinstance(trial, Trial) else int(trial)
         out = interpret(value, warn=False)
-        (rec,) = self.record_results([{
-            "tid": tid, "attempt": None, "ok": out.status == "ok", "loss": out.loss, "result": out.result,
-            "error": out.error, "reported": out.reported, "raw_result": out.raw, "attachments": out.attachments,
-        }])
+        msg = out.message(tid, None, raw_result=out.raw, attachments=out.attachments)
+        (rec,) = self.record_results([result_fields(msg)])
         if rec is None:
             state = self._records[tid].state.value if tid in self._records else "unknown"
             raise TrialError(f"trial {tid} cannot take a result: it is {state}")
@@ -258,8 +256,8 @@ class Study(TrialTransitions):
         curve = self.storage.curves(self.name).get(tid)
         step = curve.steps[-1] if curve is not None and curve.steps else None
         value = curve.values[-1] if curve is not None and curve.values else None
-        (rec,) = self.record_results([{"tid": tid, "attempt": None, "ok": False, "loss": None, "result": {},
-                                       "pruned": True, "last_step": step, "last_value": to_plain(value)}])
+        msg = {"tid": tid, "attempt": None, "status": "pruned", "last_step": step, "last_value": to_plain(value)}
+        (rec,) = self.record_results([result_fields(msg)])
         if rec is None:
             state = self._records[tid].state.value if tid in self._records else "unknown"
             raise TrialError(f"trial {tid} cannot be pruned: it is {state}")

@@ -127,10 +127,35 @@ class TrialRecord:
         return self.end_time - self.start_time
 
 
+def result_fields(msg: Mapping[str, Any]) -> dict[str, Any]:
+    """What a result message (``trial.outcome``) says about its trial, as ``finished_record``
+    and ``Study.record_results`` read it: the one reading of a message, for the coordinator,
+    ``Study.tell`` and ``distopt cancel``."""
+    loss = msg.get("loss")
+    return {
+        "tid": int(msg["tid"]),
+        "attempt": msg.get("attempt"),
+        "ok": msg.get("status") == "ok",
+        "loss": None if loss is None else float(loss),
+        "result": msg.get("result") or {},
+        "error": msg.get("error") if not msg.get("traceback") else f"{msg.get('error')}\n{msg['traceback']}",
+        "worker": msg.get("worker"),
+        "start_time": msg.get("start_time"),
+        "end_time": msg.get("end_time"),
+        "reported": bool(msg.get("reported", False)),
+        "pruned": msg.get("status") == "pruned",
+        "last_step": msg.get("last_step"),
+        "last_value": msg.get("last_value"),
+        "raw_result": msg.get("raw_result"),  # in-process only: the returned dict itself
+        "attachments": msg.get("attachments"),
+    }
+
+
 def finished_record(old: TrialRecord, r: Mapping[str, Any], now: float) -> TrialRecord:
-    """The record a result message makes of ``old`` (OK or FAIL, with the worker's times
-    where it sent them): one rule for the coordinator and for ``distopt cancel``, which
-    records what is already in the inbox before cancelling."""
+    """The record a result makes of ``old``, ``r`` being ``result_fields`` of its message
+    (OK, FAIL or PRUNED, with the worker's times where it sent them): one rule for the
+    coordinator, ``Study.tell`` and ``distopt cancel``, which records what is already in the
+    inbox before cancelling."""
     ok = bool(r["ok"])
     if r.get("pruned") and not ok:
         return pruned_record(old, r, now)
