@@ -40,6 +40,10 @@ class Interval:
         self._last = now
         return True
 
+    def restart(self, now: float) -> None:
+        """Count the next period from ``now`` (the work was just done another way)."""
+        self._last = now
+
 
 #: Called with each result message and the record it produced (fail-fast checks).
 Observer = Callable[[dict[str, Any], TrialRecord], None]
@@ -74,7 +78,6 @@ class Progress:
         e.g. ``distopt.progress.no_progress_callback``)."""
         self.bar = None
         self.clock = clock
-        self._drawn = clock()
         self._callback = None
         if callable(enabled):
             self._callback = enabled(initial=initial, total=total if is_limit(total) else None)
@@ -87,6 +90,8 @@ class Progress:
             self.interval = self.TTY_INTERVAL if _is_tty(sys.stderr) else self.FILE_INTERVAL
             self.bar = tqdm(total=total_arg, initial=initial, dynamic_ncols=True, unit="trial", file=sys.stderr,
                             mininterval=self.interval)
+            self._redraw = Interval(self.interval)
+            self._redraw.restart(clock())  # tqdm drew it just now
 
     def update(self, done: int, best: float | None, in_flight: int) -> None:
         if self._callback is not None:
@@ -100,10 +105,8 @@ class Progress:
         self.bar.n = done
         best_text = "?" if best is None else f"{best:.6g}"
         self.bar.set_postfix_str(f"best loss: {best_text}, in flight: {in_flight}", refresh=False)
-        now = self.clock()
-        if now - self._drawn >= self.interval:
+        if self._redraw.due(self.clock()):
             self.bar.refresh()
-            self._drawn = now
 
     def close(self) -> None:
         if self._callback is not None:
