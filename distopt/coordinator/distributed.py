@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .cancel import CancelWatch
 from .idle_watch import IdleQueueWatch
-from .loop import Coordinator, StopRules, Tick
+from .loop import Coordinator, StopRules, Tick, cancel_leftover
 from ..errors import ConnectionFailed, DistoptError, LeaseError, StudyNotFound
 from ..trial.names import study_lost
 from .interrupts import finishing, stops_once
@@ -298,11 +298,7 @@ def _keep_for_resume(study: Study) -> None:
 def _withdraw(study: Study, executor: Any, exc: BaseException) -> None:
     """Cancel what is still pending after a failure, without hiding that failure."""
     try:
-        leftover = study.pending_tids() + study.lost_tids()
-        if leftover:  # the records first: their writes are fenced, withdrawing jobs is not
-            cancelled = [rec.tid for rec in study.cancel(leftover)]
-            if cancelled:
-                executor.cancel(study, cancelled)
+        cancel_leftover(study, executor)
         study.storage.update_study(study.name, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
     except Exception:
         log.warning("could not cancel the pending trials of study %r", study.name, exc_info=True)

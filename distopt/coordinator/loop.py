@@ -45,6 +45,17 @@ class Interval:
         self._last = now
 
 
+def cancel_leftover(study: Study, executor: Executor) -> list[int]:
+    """Cancel the study's queued, running and lost trials and withdraw their jobs, as a run
+    does when it stops (or fails): the records first, since their writes are fenced and
+    withdrawing jobs is not. The tids cancelled."""
+    leftover = study.pending_tids() + study.lost_tids()
+    cancelled = [rec.tid for rec in study.cancel(leftover)] if leftover else []
+    if cancelled:
+        executor.cancel(study, cancelled)
+    return cancelled
+
+
 #: Called with each result message and the record it produced (fail-fast checks).
 Observer = Callable[[dict[str, Any], TrialRecord], None]
 #: Handles messages of one ``type`` other than results and "started" (e.g. "handback").
@@ -287,9 +298,5 @@ class Coordinator:
                 progress.update(study.n_finished, None if best is None else best.loss, study.n_pending)
         finally:
             progress.close()
-        leftover = study.pending_tids() + study.lost_tids()
-        if leftover:  # the records first: their writes are fenced, withdrawing jobs is not
-            cancelled = [rec.tid for rec in study.cancel(leftover)]
-            if cancelled:
-                self.executor.cancel(study, cancelled)
+        cancel_leftover(study, self.executor)
         return self.stop_reason

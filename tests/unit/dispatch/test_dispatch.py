@@ -185,6 +185,24 @@ def test_cancel_withdraws_queued_jobs(storage):
     assert queue.fetch_job(job_id("s8", trials[0].tid, 0)) is None
 
 
+def test_leftover_trials_are_cancelled_and_their_jobs_withdrawn_by_one_rule(storage):
+    from distopt.coordinator.loop import cancel_leftover
+    from distopt.dispatch.rq_executor import withdraw_study_jobs, withdraw_trial_jobs
+
+    study = Study(SPACE, storage=storage, name="s9")
+    ref = ship_objective(objective, study, storage, SECRET)
+    ex = RQExecutor(storage, "s9", ref, secret=SECRET)
+    trials = study.ask(4)
+    ex.submit(study, trials)
+    ex.flush()
+    # a job of an attempt that is not queued is not withdrawn, and not reported as withdrawn
+    gone = study.record(trials[0].tid).replace(attempt=5)
+    assert withdraw_trial_jobs(storage.client, "distopt", "s9", [gone, study.record(trials[1].tid)]) == [trials[1].tid]
+    assert sorted(cancel_leftover(study, ex)) == [t.tid for t in trials]
+    assert all(r.state == TrialState.CANCELLED for r in storage.get_trials("s9"))
+    assert rq_queue(storage.client).job_ids == [] and withdraw_study_jobs(storage.client, "distopt", "s9") == 0
+
+
 def test_coalesce_keeps_started_only_without_its_result():
     msgs = [{"type": "started", "tid": 1, "attempt": 0}, {"tid": 1, "attempt": 0, "status": "ok"},
             {"type": "started", "tid": 2, "attempt": 0}, {"tid": 3, "attempt": 1, "status": "ok"},
