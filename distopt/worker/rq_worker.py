@@ -38,6 +38,7 @@ from ..dispatch.rq_executor import DEFAULT_QUEUE, rq_queue
 from ..dispatch.inspect import VERSIONS_FIELD
 from ..dispatch.jobs import JOB_FUNC, configure, job_refusal, note_stop_request, report_death, report_refusal
 from .presence import Presence
+from .shutdown import on_shutdown_signals
 
 log = logging.getLogger(__name__)
 
@@ -231,9 +232,7 @@ def _forget(worker: SimpleWorker | Worker | None) -> None:
 def _wait_for_redis(storage: RedisStorage, backoff: Backoff = Backoff(first=0.2, cap=5.0)) -> bool:
     """Wait until Redis answers again (True), or until SIGTERM/SIGINT (False)."""
     stopping: list[int] = []
-    handlers = {s: signal.signal(s, lambda signum, frame: stopping.append(signum))
-                for s in (signal.SIGTERM, signal.SIGINT)} if threading.current_thread() is threading.main_thread() else {}
-    try:
+    with on_shutdown_signals(lambda signum, frame: stopping.append(signum)):
         failures = 0
         while not stopping:
             try:
@@ -246,9 +245,6 @@ def _wait_for_redis(storage: RedisStorage, backoff: Backoff = Backoff(first=0.2,
                 failures += 1
                 time.sleep(backoff.delay(failures))
         return False
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
 
 
 def report_dead_worker(connection: Any, pid: int, code: int) -> bool:
