@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import shlex
 import sys
-import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
@@ -21,6 +20,7 @@ from click.core import ParameterSource
 
 from ..coordinator.failfast import THRESHOLD as FAIL_FAST
 from ..defaults import DEFAULT_QUEUE, ENV_SECRET, HEARTBEAT_TTL, LEASE_TTL, MAX_RETRIES
+from ..monitor.document import URL_FROM_ENV, holds_secret
 from .common import (ENV_PROCESSES, ENV_QUEUE, ENV_REDIS_URL, EXIT_CANCELLED, EXIT_ERROR, EXIT_INTERRUPTED,
                      reported)
 
@@ -36,19 +36,6 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
-
-
-def holds_secret(url: str) -> bool:
-    """Whether a Redis URL carries a password (``redis://:pw@host`` or ``?password=``)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        return parts.password is not None or "password" in urllib.parse.parse_qs(parts.query)
-    except ValueError:
-        return True  # unparsable: better hidden than shown
-
-
-#: Stands for the Redis URL in a printed command, expanded by the shell when run.
-URL_FROM_ENV = f'"${ENV_REDIS_URL}"'
 
 
 def resume_command(study: str, argv: list[str]) -> tuple[str, bool]:
@@ -138,7 +125,7 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
 @click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
               help=f"[cluster] File holding the shared secret (default: ${ENV_SECRET}).")
 @click.option("--insecure", is_flag=True, help="[cluster] Ship the objective unsigned when there is no secret.")
-@click.option("--queue", default="distopt", show_default=True, envvar=ENV_QUEUE,
+@click.option("--queue", default=DEFAULT_QUEUE, show_default=True, envvar=ENV_QUEUE,
               help=f"[workers] rq queue of the study's jobs [env {ENV_QUEUE}].")
 @click.option("--save", "save", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write every trial to FILE when the run ends, interrupted or not (CSV for .csv, else "

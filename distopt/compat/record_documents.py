@@ -13,7 +13,7 @@ from ..errors import AllTrialsFailed, DistoptError
 from ..trial.codec import to_plain
 from .documents import flat_vals
 from ..trial.constants import JOB_STATE_DONE, JOB_STATES, STATUS_NEW, STATUS_OK, STATUS_RUNNING
-from ..trial.record import TrialRecord, TrialState, hyperopt_state
+from ..trial.record import TrialRecord, TrialState, hyperopt_state, may_be_best
 
 
 def _dt(ts: float | None) -> datetime.datetime | None:
@@ -107,12 +107,13 @@ def to_plain_result(result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def best_document(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """hyperopt's rule: the ok document with the lowest loss that is not NaN."""
+    """The ok document with the lowest finite loss, by the rule for records
+    (``trial.record.may_be_best``; the earliest wins a tie)."""
     best, best_loss = None, None
     for doc in docs:
         result = doc.get("result") or {}
         loss = result.get("loss")
-        if result.get("status") != STATUS_OK or loss is None or np.isnan(float(loss)):
+        if not may_be_best(result.get("status") == STATUS_OK, None if loss is None else float(loss)):
             continue
         if best is None or float(loss) < best_loss:
             best, best_loss = doc, float(loss)

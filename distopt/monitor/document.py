@@ -72,10 +72,12 @@ from .activity import activity_counts, started_messages, stale_trials, waiting_r
 from .rates import RATE_WINDOW, rate_per_minute, study_age, study_eta
 from .workers import RqView, count_live, merge_workers, read_rq
 
-from ..defaults import is_limit
+from ..defaults import ENV_REDIS_URL, is_limit
 from ..trial.liveness import heartbeat_ttl_of
 
 SCHEMA_VERSION = 2
+#: Stands for the Redis URL in a printed command, expanded by the shell when run.
+URL_FROM_ENV = f'"${ENV_REDIS_URL}"'
 #: Statuses of a study a coordinator is (or should be) working on.
 ACTIVE_STATUSES = ("running", "interrupted", "created")
 #: Inbox messages read per study to tell results waiting for a coordinator.
@@ -192,11 +194,13 @@ def resume_command(name: str, storage: Storage) -> str:
     """The command that continues an interrupted study; a URL holding a password is
     written as "$DISTOPT_REDIS_URL", so no secret is ever shown."""
     url = storage.url if isinstance(storage, RedisStorage) else None
-    shown = '"$DISTOPT_REDIS_URL"' if url is None or _holds_secret(url) else shlex.quote(url)
+    shown = URL_FROM_ENV if url is None or holds_secret(url) else shlex.quote(url)
     return f"distopt run STUDY_FILE --redis {shown} --study {shlex.quote(name)}"
 
 
-def _holds_secret(url: str) -> bool:
+def holds_secret(url: str) -> bool:
+    """Whether a Redis URL carries a password (``redis://:pw@host`` or ``?password=``): then
+    a command shown to people names ``URL_FROM_ENV`` instead (an unparsable one too)."""
     try:
         parts = urllib.parse.urlsplit(url)
         return parts.password is not None or "password" in urllib.parse.parse_qs(parts.query)

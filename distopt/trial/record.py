@@ -194,10 +194,19 @@ def pruned_at(rec: TrialRecord) -> tuple[int | None, float | None]:
     """(last step, last value) of a PRUNED record (None, None when it reported nothing)."""
     step, value = rec.result.get("last_step"), rec.result.get("last_value")
     return (None if step is None else int(step)), (None if value is None else float(value))
+
+
+def may_be_best(ok: bool, loss: float | None) -> bool:
+    """Whether a trial can be the best one: it ended OK with a finite loss (a NaN or an
+    infinite loss never is). With ``improves``, the one rule for "best trial", for records
+    and for hyperopt's documents alike."""
+    return ok and loss is not None and math.isfinite(loss)
+
+
 def improves(rec: TrialRecord, best: TrialRecord | None) -> bool:
-    """Whether ``rec`` is a better best trial than ``best``: an OK trial with a finite loss
-    strictly below the best one's (so the earliest wins a tie). The one rule for "best trial"."""
-    if rec.state != TrialState.OK or rec.loss is None or not math.isfinite(rec.loss):
+    """Whether ``rec`` is a better best trial than ``best``: one that ``may_be_best`` with a
+    loss strictly below the best one's (so the earliest wins a tie)."""
+    if not may_be_best(rec.state == TrialState.OK, rec.loss):
         return False
     return best is None or best.loss is None or rec.loss < best.loss
 

@@ -34,7 +34,7 @@ from rq.serializers import JSONSerializer
 from ..storage.redis.retry import Backoff, is_transient
 from ..dispatch.versions import local_versions
 from ..storage import RedisStorage
-from ..dispatch.rq_executor import DEFAULT_QUEUE, rq_queue
+from ..dispatch.rq_executor import rq_queue
 from ..dispatch.inspect import VERSIONS_FIELD
 from ..dispatch.jobs import JOB_FUNC, configure, job_refusal, note_stop_request, report_death, report_refusal
 from .presence import Presence
@@ -42,7 +42,7 @@ from .shutdown import on_shutdown_signals
 
 log = logging.getLogger(__name__)
 
-from ..defaults import ENV_PARENT_PID, REFUSED_JOB_TTL  # noqa: E402
+from ..defaults import DEFAULT_QUEUE, ENV_PARENT_PID, REFUSED_JOB_TTL  # noqa: E402
 
 
 
