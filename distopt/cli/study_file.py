@@ -34,12 +34,12 @@ from typing import Any, Callable, Iterator
 
 from ..coordinator.failfast import THRESHOLD as FAIL_FAST
 from ..coordinator.interrupts import stopping
-from ..errors import DistoptError, Terminated
-from ..fmin import fmin
+from ..errors import AllTrialsFailed, DistoptError, Terminated
+from ..compat.fmin import fmin
 from ..dispatch.objective import ENV_SECRET, import_objective, is_import_path, resolve_secret
 from ..space import space_eval
 from ..trial.record import TrialState
-from ..trials import AllTrialsFailed, Trials
+from ..compat.trials import Trials
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ def run_study_file(
     name = study or default_study_name(spec.path)
     parallelism = parallelism or (workers if workers > 0 else None)
     from ..coordinator.lease import LEASE_TTL
-    from ..redis_trials import RedisTrials
+    from ..compat.redis_trials import RedisTrials
 
     liveness = dict(heartbeat_ttl=heartbeat_ttl, lease_ttl=lease_ttl or LEASE_TTL, fail_fast=fail_fast,
                     max_consecutive_failures=max_consecutive_failures, wait_for_lease=wait_for_lease)

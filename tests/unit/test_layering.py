@@ -111,16 +111,8 @@ KNOWN_UPWARD = {
     # a new path for it and jobs queued under the old one are drained.
     ("distopt.dispatch.jobs", "distopt.worker.heartbeat"),
     ("distopt.dispatch.jobs", "distopt.worker.time_limit"),
-    # `distopt run` drives hyperopt's API (fmin with Trials/RedisTrials), whose logic still
-    # lives in the top-level modules fmin, trials and redis_trials rather than in compat/.
-    ("distopt.cli.study_file", "distopt.fmin"),
-    ("distopt.cli.study_file", "distopt.trials"),
-    ("distopt.cli.study_file", "distopt.redis_trials"),
 }
-KNOWN_CYCLES = {
-    # Trials.fmin (hyperopt's method) calls fmin, whose default trials are a Trials.
-    frozenset({"distopt.fmin", "distopt.trials"}),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PKG)))
