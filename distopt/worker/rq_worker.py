@@ -31,7 +31,7 @@ from rq.queue import Queue
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
-from ..storage.redis.retry import Backoff, is_transient
+from ..storage.redis.retry import Backoff, wait_for_redis
 from ..dispatch.versions import local_versions
 from ..storage import RedisStorage
 from ..dispatch.rq_executor import rq_queue
@@ -229,22 +229,12 @@ def _forget(worker: SimpleWorker | Worker | None) -> None:
         log.debug("could not unregister rq worker %s", worker.name, exc_info=True)
 
 
-def _wait_for_redis(storage: RedisStorage, backoff: Backoff = Backoff(first=0.2, cap=5.0)) -> bool:
+def _wait_for_redis(storage: RedisStorage) -> bool:
     """Wait until Redis answers again (True), or until SIGTERM/SIGINT (False)."""
     stopping: list[int] = []
     with on_shutdown_signals(lambda signum, frame: stopping.append(signum)):
-        failures = 0
-        while not stopping:
-            try:
-                storage.ping()
-                log.warning("Redis at %s answers again; the worker goes on", storage.where)
-                return True
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                failures += 1
-                time.sleep(backoff.delay(failures))
-        return False
+        return wait_for_redis(storage.ping, None, storage.where, role=f"worker {worker_name()}",
+                              stop=lambda: bool(stopping), pace=Backoff(first=0.2, cap=5.0))
 
 
 def report_dead_worker(connection: Any, pid: int, code: int) -> bool:

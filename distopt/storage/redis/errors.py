@@ -1,15 +1,18 @@
 """Redis's exceptions as distopt's, by one rule for the store and for everything else
 that reads Redis (rq's queues in ``distopt status``): the message names where Redis was
-expected, what was being done, and what to fix."""
+expected, what was being done, and what to fix. ``translating`` applies it to every
+method of the store, after riding out transient failures."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import functools
+from typing import Any, Callable, Iterator, TypeVar
 
 import redis.exceptions
 
 from ...errors import ConnectionFailed, DistoptError, StorageError
+from .retry import Backoff, call_with_retry
 
 
 def translate_redis_error(exc: redis.exceptions.RedisError, where: str, doing: str,
@@ -39,3 +42,24 @@ def redis_errors(where: str, doing: str, url: str | None = None) -> Iterator[Non
         yield
     except redis.exceptions.RedisError as exc:
         raise translate_redis_error(exc, where, doing, url) from exc
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def translating(method: F) -> F:
+    """Decorate a store method: transient failures are retried for the store's
+    ``retry_window`` seconds (none when 0), then Redis's exceptions are translated by
+    ``translate_redis_error``, naming the store's server, the method and its URL."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if self.retry_window > 0:
+                return call_with_retry(method, self, *args, backoff=Backoff(self.retry_window),
+                                       what=f"{method.__name__} on Redis at {self.where}", **kwargs)
+            return method(self, *args, **kwargs)
+        except redis.exceptions.RedisError as exc:
+            raise translate_redis_error(exc, self.where, f"running {method.__name__}", self.display_url) from exc
+
+    return wrapper  # type: ignore[return-value]

@@ -382,7 +382,7 @@ def test_blobs(store: Storage, study: str) -> None:
 
 
 # -- Redis only ----------------------------------------------------------------------------------------
-redis_only = pytest.mark.parametrize("backend", ["fakeredis", "redis"], indirect=True)
+redis_only = pytest.mark.parametrize("backend", ["fakeredis", "redis", "pipelined"], indirect=True)
 
 
 @redis_only
