@@ -190,7 +190,7 @@ def test_pool_children_never_import_from_the_working_directory(redis_url, tmp_pa
 
 
 def test_the_embedded_redis_has_a_password_nobody_sees(tmp_path):
-    from distopt.cli.study_file import _embedded
+    from distopt.cli.run_study import _embedded
 
     with _embedded(1, "distopt") as (url, key, _ticks):
         parts = redis.connection.parse_url(url)
