@@ -153,7 +153,8 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
     """Run the study STUDY_FILE defines (objective, space; optionally algo, max_evals).
     With --redis and the --study of an unfinished study, continue it."""
     from ..coordinator.interrupts import stopping_once
-    from .study_file import check_save_path, default_study_name
+    from .save_trials import check_save_path
+    from .study_file import default_study_name
 
     check_save_path(save)
     if redis_url is not None and study is None:
@@ -174,7 +175,8 @@ def _run_reporting(study_file: str, redis_url: str | None, study: str | None, sa
     """``run_study_file``; an interruption is reported (how to resume) and exits."""
     from ..coordinator.distributed import interruption_reported
     from ..coordinator.interrupts import first_signal
-    from .study_file import Terminated, run_study_file
+    from ..errors import Terminated
+    from .run_study import run_study_file
 
     try:
         with interruption_reported():  # _interrupted says how to resume, with the real command

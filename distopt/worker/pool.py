@@ -339,7 +339,7 @@ def check_health(redis_url: str, host: str | None = None) -> tuple[bool, str]:
     """(healthy, why) for the workers of ``host`` (default: this machine or container):
     the container health check behind ``distopt worker --check``."""
     from ..dispatch.inspect import host_health
-    from .rq_worker import WORKER_TTL
+    from ..defaults import WORKER_TTL
 
     storage = RedisStorage(redis_url)
     now = time.time()

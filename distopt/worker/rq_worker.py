@@ -36,25 +36,28 @@ from ..dispatch.versions import local_versions
 from ..storage import RedisStorage
 from ..dispatch.rq_executor import rq_queue
 from ..dispatch.inspect import VERSIONS_FIELD
-from ..dispatch.jobs import JOB_FUNC, configure, job_refusal, note_stop_request, report_death, report_refusal
+from ..dispatch.jobs import JOB_FUNC, JOB_FUNCS, LEGACY_JOB_FUNC
+from ..defaults import DEFAULT_QUEUE, ENV_PARENT_PID, REFUSED_JOB_TTL, WORKER_TTL
+from .guard import configure, job_refusal
+from .job import note_stop_request
+from .messages import report_death, report_refusal
 from .presence import Presence
 from .shutdown import on_shutdown_signals
 
 log = logging.getLogger(__name__)
 
-from ..defaults import DEFAULT_QUEUE, ENV_PARENT_PID, REFUSED_JOB_TTL  # noqa: E402
-
-
-
 
 class _Guarded:
     """Checks every job before rq touches its function: a job that is not distopt's own
     trial job (another function, callbacks, dependencies, an unsigned or badly signed
-    payload) is refused, logged and put in rq's failed registry, and never imported."""
+    payload) is refused, logged and put in rq's failed registry, and never imported. A
+    job queued under the function's old path (``LEGACY_JOB_FUNC``) runs ``JOB_FUNC``."""
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         reason = job_refusal(job)
         if reason is None:
+            if job.func_name == LEGACY_JOB_FUNC:
+                job.func_name = JOB_FUNC  # before rq imports it (in a forked worker, before the fork)
             super().execute_job(job, queue)  # type: ignore[misc]
             return
         refuse(self.connection, job, queue, reason)  # type: ignore[attr-defined]
@@ -70,7 +73,7 @@ class _Guarded:
     def handle_work_horse_killed(self, job: Job, retpid: Any, ret_val: Any, rusage: Any) -> None:
         """A forked trial's process died: record the cause on the trial at once."""
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[misc]
-        if ret_val is None or job.func_name != JOB_FUNC:
+        if ret_val is None or job.func_name not in JOB_FUNCS:
             return
         try:
             report_death(self.connection, job.args[0], os.waitstatus_to_exitcode(ret_val),  # type: ignore[attr-defined]
@@ -94,7 +97,7 @@ def refuse(connection: Any, job: Job, queue: Queue, reason: str) -> None:
     except Exception:  # the log line above is the record that matters
         log.info("could not move refused job %.100s to rq's failed registry", job.id, exc_info=True)
     try:
-        if job.func_name == JOB_FUNC:
+        if job.func_name in JOB_FUNCS:
             report_refusal(connection, job.args[0], reason)
     except Exception:
         log.debug("could not report the refusal of job %.100s to its study", job.id, exc_info=True)
@@ -155,11 +158,6 @@ def worker_name(generation: int = 0) -> str:
     N-th rq worker this process starts after a Redis outage."""
     base = f"{socket.gethostname()}:{os.getpid()}"
     return base if generation == 0 else f"{base}-{generation}"
-
-
-#: Seconds rq keeps an idle worker registered without a heartbeat; an idle worker beats
-#: every ``WORKER_TTL - 15`` s (rq's 420 would let a hung worker look alive for 7 minutes).
-WORKER_TTL = 60
 
 
 def make_worker(connection: Any, queues: Sequence[str] = (DEFAULT_QUEUE,), *, fork: bool = False,
@@ -247,7 +245,7 @@ def report_dead_worker(connection: Any, pid: int, code: int) -> bool:
             continue
         jid = worker.get_current_job_id()
         job = Job.fetch(jid, connection=connection, serializer=JSONSerializer) if jid else None
-        if job is None or job.func_name != JOB_FUNC or not job.args or not isinstance(job.args[0], dict):
+        if job is None or job.func_name not in JOB_FUNCS or not job.args or not isinstance(job.args[0], dict):
             continue  # only a trial job the dead worker had accepted is reported on
         report_death(connection, job.args[0], code, f"{host}:{pid}")
         try:

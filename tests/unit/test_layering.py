@@ -105,13 +105,7 @@ def test_every_folder_is_a_layer():
 
 
 # Imports that still point up, each with why; the list only shrinks.
-KNOWN_UPWARD = {
-    # rq calls the job function by the dotted path stored in every queued job,
-    # distopt.dispatch.jobs.run_trial: it stays importable there until the worker accepts
-    # a new path for it and jobs queued under the old one are drained.
-    ("distopt.dispatch.jobs", "distopt.worker.heartbeat"),
-    ("distopt.dispatch.jobs", "distopt.worker.time_limit"),
-}
+KNOWN_UPWARD: set[tuple[str, str]] = set()
 KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
