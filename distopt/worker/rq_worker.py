@@ -30,6 +30,7 @@ from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.results import Result
 from rq.serializers import JSONSerializer
+from rq.exceptions import StopRequested
 
 from ..storage.redis.retry import Backoff, wait_for_redis
 from ..dispatch.versions import local_versions
@@ -61,6 +62,19 @@ class _Guarded:
             super().execute_job(job, queue)  # type: ignore[misc]
             return
         refuse(self.connection, job, queue, reason)  # type: ignore[attr-defined]
+
+    #: Signals that asked this process to stop before rq took SIGTERM/SIGINT over (``work``).
+    asked_to_stop: Sequence[int] = ()
+
+    def _install_signal_handlers(self) -> None:
+        """rq takes SIGTERM/SIGINT over only after it registered the worker: a stop asked for
+        before then goes to rq's warm shutdown now, so this worker ends before taking a job."""
+        super()._install_signal_handlers()  # type: ignore[misc]
+        if self.asked_to_stop:
+            try:
+                self.request_stop(self.asked_to_stop[0], None)
+            except StopRequested:  # rq raises it when idle; here, outside its loop, the loop checks the flag
+                self._stop_requested = True
 
     def request_stop(self, signum: int, frame: Any) -> None:
         note_stop_request()
@@ -193,23 +207,28 @@ def work(
     presence = Presence(storage, queues, interval=heartbeat_interval, fork=fork,
                         extra={"versions": local_versions(), **(extra or {})}).start()
     worked = False
+    asked: list[int] = []  # a stop asked for before rq takes the signals over
     try:
-        for generation in itertools.count():
-            label = worker_name(generation) if name is None else name if generation == 0 else f"{name}-{generation}"
-            worker: SimpleWorker | Worker | None = None
-            try:
-                worker = make_worker(storage.client, queues, fork=fork, name=label)
-                presence.rq_name, presence.current_job = worker.name, worker.get_current_job_id
-                presence.beat()  # name the rq worker at once
-                worked |= bool(worker.work(burst=burst, logging_level=logging_level, max_jobs=max_jobs))
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-                log.warning("worker lost Redis at %s (%s)", storage.where, exc)
-            else:
-                if burst or max_jobs is not None or getattr(worker, "_shutdown_requested_date", None) is not None:
+        with on_shutdown_signals(lambda signum, frame: asked.append(signum)):
+            for generation in itertools.count():
+                if asked:
                     return worked
-            if not _wait_for_redis(storage):
-                return worked
-            _forget(worker)
+                label = worker_name(generation) if name is None else name if generation == 0 else f"{name}-{generation}"
+                worker: SimpleWorker | Worker | None = None
+                try:
+                    worker = make_worker(storage.client, queues, fork=fork, name=label)
+                    worker.asked_to_stop = asked  # type: ignore[union-attr]
+                    presence.rq_name, presence.current_job = worker.name, worker.get_current_job_id
+                    presence.beat()  # name the rq worker at once
+                    worked |= bool(worker.work(burst=burst, logging_level=logging_level, max_jobs=max_jobs))
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                    log.warning("worker lost Redis at %s (%s)", storage.where, exc)
+                else:
+                    if burst or max_jobs is not None or getattr(worker, "_shutdown_requested_date", None) is not None:
+                        return worked
+                if not _wait_for_redis(storage):
+                    return worked
+                _forget(worker)
         raise AssertionError("unreachable")  # pragma: no cover
     finally:
         presence.stop()

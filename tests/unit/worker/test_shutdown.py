@@ -32,3 +32,21 @@ def test_outside_the_main_thread_nothing_is_installed():
     thread.start()
     thread.join(timeout=10)
     assert seen == [{}]
+
+
+def test_a_stop_asked_for_before_rq_takes_the_signals_over_stops_the_worker(redis_url):
+    """rq registers a worker before it installs its SIGTERM handler; a SIGTERM in between is
+    noted by ``work`` and handed to rq's warm shutdown once rq installs it."""
+    import redis
+
+    from distopt.worker.rq_worker import make_worker
+
+    before = {sig: signal.getsignal(sig) for sig in SHUTDOWN_SIGNALS}
+    worker = make_worker(redis.Redis.from_url(redis_url))
+    worker.asked_to_stop = [signal.SIGTERM]
+    try:
+        worker._install_signal_handlers()
+        assert worker._stop_requested and worker._shutdown_requested_date is not None
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
