@@ -256,7 +256,7 @@ def _interrupted(exc: BaseException, study: str | None, redis_url: str | None, c
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--fork", is_flag=True, help="Run each trial in a forked child (isolation; ~15 ms a trial).")
 @click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
-              help="File holding the shared secret (default: $DISTOPT_SECRET).")
+              help=f"File holding the shared secret (default: ${ENV_SECRET}).")
 @click.option("--insecure", is_flag=True, help="Accept unsigned objectives when there is no secret.")
 @click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors, not a line per trial.")
 @click.option("--wait-for-redis", type=click.FloatRange(min=0), default=None, metavar="SECONDS",

@@ -30,7 +30,7 @@ from ..coordinator.failfast import THRESHOLD as FAIL_FAST
 from ..coordinator.interrupts import stopping
 from ..errors import AllTrialsFailed, DistoptError, Terminated
 from ..compat.fmin import fmin
-from ..dispatch.objective import ENV_SECRET, import_objective, resolve_secret
+from ..dispatch.objective import import_objective, resolve_secret, secret_configured
 from ..space import space_eval
 from ..compat.trials import Trials
 from ..defaults import DEFAULT_QUEUE
@@ -147,7 +147,7 @@ def run_study_file(
     if wait_for_redis:
         _wait_for_redis(redis_url, wait_for_redis)
     key = None
-    if _has_secret(secret_file):
+    if secret_configured(secret_file):
         key = resolve_secret(None, secret_file)
     elif not insecure:
         resolve_secret()  # raises before anything starts, saying what to set
@@ -223,10 +223,6 @@ def _warn_ignored_inline(**given: Any) -> None:
                     "it applies" if len(ignored) == 1 else "they apply")
 
 
-def _has_secret(secret_file: str | None) -> bool:
-    return secret_file is not None or bool(os.environ.get(ENV_SECRET))
-
-
 def _top_failure(records: list[Any]) -> tuple[str, int] | None:
     """The most common first line of the failed trials' errors, and its count: when
     nothing succeeded, the reason belongs in the final message, not only in -v logs."""
@@ -278,7 +274,7 @@ def _embedded(workers: int, queue: str) -> Iterator[tuple[str, bytes, tuple]]:
     from ..storage.redis.server import RedisServer
     from ..worker.pool import WorkerPool
 
-    key = resolve_secret() if os.environ.get(ENV_SECRET) else secrets.token_hex(32).encode()
+    key = resolve_secret() if secret_configured() else secrets.token_hex(32).encode()
     with _sigterm_as_exit(), RedisServer(password=secrets.token_urlsafe(32)) as server:
         with WorkerPool(server.url, workers, queues=(queue,), secret=key, quiet=True) as pool:
             yield server.url, key, (functools.partial(_check_pool, pool),)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from ..defaults import ENV_SECRET
 from .loop import Interval
 from ..trial.record import TrialState
 
@@ -50,7 +51,7 @@ class IdleQueueWatch:
             name = self.executor.queue_name
             log.warning(
                 "%d trial(s) have waited %.0f s and no worker listens on queue %r; start one with: "
-                "distopt worker --redis URL --queue %s (the same DISTOPT_SECRET as this coordinator)",
-                len(queued), now - min(booked), name, name,
+                "distopt worker --redis URL --queue %s (the same %s as this coordinator)",
+                len(queued), now - min(booked), name, name, ENV_SECRET,
             )
         return None

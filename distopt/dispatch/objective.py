@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import cloudpickle
 
+from ..defaults import ENV_INSECURE, ENV_SECRET
 from ..errors import DistoptError, ObjectiveError
 from ..trial.names import refuse_placeholder
 from ..trial.tracebacks import code_table
@@ -49,8 +50,6 @@ from .versions import compare, local_versions, warn_once
 
 log = logging.getLogger(__name__)
 
-from ..defaults import ENV_SECRET  # noqa: E402
-from ..defaults import ENV_INSECURE  # noqa: E402
 MAGIC = b"DSTOPT1\n"
 _SIG_LEN = 32
 _HEADER = struct.Struct(">I")
@@ -71,6 +70,22 @@ def python_version() -> str:
 
 
 # -- the shared secret -------------------------------------------------------------
+def env_secret() -> bytes | None:
+    """The secret in $DISTOPT_SECRET, None when it is unset or empty (empty means "not set")."""
+    value = os.environ.get(ENV_SECRET)
+    return os.fsencode(value) if value else None
+
+
+def env_insecure() -> bool:
+    """Whether $DISTOPT_INSECURE asks for unsigned objectives (workers started with plain ``rq worker``)."""
+    return os.environ.get(ENV_INSECURE, "").lower() in ("1", "true", "yes")
+
+
+def secret_configured(secret_file: str | os.PathLike[str] | None = None) -> bool:
+    """Whether ``resolve_secret(None, secret_file)`` finds a secret (rather than needing ``insecure``)."""
+    return secret_file is not None or env_secret() is not None
+
+
 def resolve_secret(
     secret: str | bytes | None = None,
     secret_file: str | os.PathLike[str] | None = None,
@@ -91,8 +106,8 @@ def resolve_secret(
         except OSError as exc:
             raise DistoptError(f"cannot read the secret file {str(secret_file)!r}: {exc.strerror or exc}") from exc
         origin = f"the secret file {str(secret_file)!r}"
-    elif os.environ.get(ENV_SECRET):
-        value = os.fsencode(os.environ[ENV_SECRET])
+    elif (from_env := env_secret()) is not None:
+        value = from_env
         origin = f"${ENV_SECRET}"
     else:
         if insecure:

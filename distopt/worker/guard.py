@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-import os
 from typing import Any, Mapping
 
-from ..defaults import ENV_INSECURE, ENV_SECRET
+from ..defaults import ENV_SECRET
 from ..dispatch.jobs import JOB_FUNC, JOB_FUNCS, job_id, payload_signature
-from ..dispatch.objective import NO_SECRET_HELP
+from ..dispatch.objective import NO_SECRET_HELP, env_insecure, env_secret
 from ..trial.names import validate_study_name
 
 #: Longest text of a refused job echoed in a log line.
@@ -45,13 +44,12 @@ def forget_settings() -> None:
 
 
 def settings() -> WorkerSettings:
-    """The configured settings, else $DISTOPT_SECRET / $DISTOPT_INSECURE (for workers
-    started with plain ``rq worker``)."""
+    """The configured settings, else the environment's (``env_secret``, ``env_insecure``;
+    for workers started with plain ``rq worker``)."""
     if _settings is not None:
         return _settings
-    secret = os.environ.get(ENV_SECRET) or None
-    insecure = os.environ.get(ENV_INSECURE, "").lower() in ("1", "true", "yes") and secret is None
-    return WorkerSettings(os.fsencode(secret) if secret else None, insecure)
+    secret = env_secret()
+    return WorkerSettings(secret, env_insecure() and secret is None)
 
 
 def _echo(value: Any) -> str:
