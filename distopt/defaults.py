@@ -29,6 +29,9 @@ HEARTBEAT_TTL = 30.0
 WORKER_HEARTBEAT = 5.0
 #: A worker whose last own beat is older than this many intervals is dead.
 DEAD_AFTER_INTERVALS = 1.75
+#: A dead worker is no longer listed after this many intervals (at least ``MIN_DROP`` seconds).
+DROP_AFTER_INTERVALS = 12
+MIN_DROP = 10.0
 #: Retries of a lost trial (worker died, job vanished) before it FAILs.
 MAX_RETRIES = 2
 #: Seconds a coordinator's lease lasts without renewal (a crashed coordinator's study can be
@@ -70,6 +73,16 @@ def is_limit(value: object) -> bool:
 MAX_RESULT_BYTES = 4 * 1024 * 1024
 #: Seconds a job a worker refused stays in rq's failed registry (rq's own failure ttl).
 REFUSED_JOB_TTL = 7 * 24 * 3600
+
+# ---- workers ---------------------------------------------------------------------------
+#: Seconds rq keeps an idle worker registered without a heartbeat; an idle worker beats
+#: every ``WORKER_TTL - 15`` s (rq's 420 would let a hung worker look alive for 7 minutes).
+WORKER_TTL = 60
+#: Seconds a worker pauses after failing to load an objective, doubling with each such
+#: failure in a row up to ``LOAD_FAILURE_PAUSE``: a worker that cannot load an objective
+#: leaves its trials to workers that can instead of taking each one first.
+LOAD_FAILURE_FIRST_PAUSE = 0.2
+LOAD_FAILURE_PAUSE = 5.0
 
 
 # ---- environment variables -------------------------------------------------------------

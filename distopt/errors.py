@@ -149,3 +149,8 @@ def require(module: str, extra: str, purpose: str) -> ModuleType:
             f"{purpose} needs {module.split('.')[0]}, which is not installed; "
             f"install it with: pip install 'distopt[{extra}]'"
         ) from exc
+
+
+class PortTaken(StorageError):
+    """The embedded redis-server lost the race for the free port it was given; the server
+    starts again on another one (callers never see it)."""

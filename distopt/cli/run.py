@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import shlex
 import sys
-import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
@@ -21,6 +20,7 @@ from click.core import ParameterSource
 
 from ..coordinator.failfast import THRESHOLD as FAIL_FAST
 from ..defaults import DEFAULT_QUEUE, ENV_SECRET, HEARTBEAT_TTL, LEASE_TTL, MAX_RETRIES
+from ..monitor.document import URL_FROM_ENV, holds_secret
 from .common import (ENV_PROCESSES, ENV_QUEUE, ENV_REDIS_URL, EXIT_CANCELLED, EXIT_ERROR, EXIT_INTERRUPTED,
                      reported)
 
@@ -36,19 +36,6 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
-
-
-def holds_secret(url: str) -> bool:
-    """Whether a Redis URL carries a password (``redis://:pw@host`` or ``?password=``)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        return parts.password is not None or "password" in urllib.parse.parse_qs(parts.query)
-    except ValueError:
-        return True  # unparsable: better hidden than shown
-
-
-#: Stands for the Redis URL in a printed command, expanded by the shell when run.
-URL_FROM_ENV = f'"${ENV_REDIS_URL}"'
 
 
 def resume_command(study: str, argv: list[str]) -> tuple[str, bool]:
@@ -138,7 +125,7 @@ cancelled by `distopt cancel`; 130 Ctrl-C; 143 SIGTERM.
 @click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
               help=f"[cluster] File holding the shared secret (default: ${ENV_SECRET}).")
 @click.option("--insecure", is_flag=True, help="[cluster] Ship the objective unsigned when there is no secret.")
-@click.option("--queue", default="distopt", show_default=True, envvar=ENV_QUEUE,
+@click.option("--queue", default=DEFAULT_QUEUE, show_default=True, envvar=ENV_QUEUE,
               help=f"[workers] rq queue of the study's jobs [env {ENV_QUEUE}].")
 @click.option("--save", "save", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write every trial to FILE when the run ends, interrupted or not (CSV for .csv, else "
@@ -166,7 +153,8 @@ def run_command(study_file: str, redis_url: str | None, study: str | None, max_e
     """Run the study STUDY_FILE defines (objective, space; optionally algo, max_evals).
     With --redis and the --study of an unfinished study, continue it."""
     from ..coordinator.interrupts import stopping_once
-    from .study_file import check_save_path, default_study_name
+    from .save_trials import check_save_path
+    from .study_file import default_study_name
 
     check_save_path(save)
     if redis_url is not None and study is None:
@@ -187,7 +175,8 @@ def _run_reporting(study_file: str, redis_url: str | None, study: str | None, sa
     """``run_study_file``; an interruption is reported (how to resume) and exits."""
     from ..coordinator.distributed import interruption_reported
     from ..coordinator.interrupts import first_signal
-    from .study_file import Terminated, run_study_file
+    from ..errors import Terminated
+    from .run_study import run_study_file
 
     try:
         with interruption_reported():  # _interrupted says how to resume, with the real command

@@ -22,9 +22,9 @@ import time
 import uuid
 from typing import Any
 
-from .loop import Coordinator, Interval
+from .loop import Interval
 from ..errors import DistoptError
-from ..trial.record import TrialState, finished_record
+from ..trial.record import TrialRecord, TrialState, finished_record, result_fields
 from ..storage import DEFAULT_PREFIX, RedisStorage, Storage, open_storage
 
 #: Seconds between checks of the cancel flag in a running coordinator.
@@ -58,7 +58,7 @@ def drain_into_study(study: Any) -> int:
         messages = study.storage.pop_results(study.name, timeout=0.0, limit=1000)
         if not messages:
             return recorded
-        results = [Coordinator._result_args(m) for m in messages if m.get("type") is None]
+        results = [result_fields(m) for m in messages if m.get("type") is None]
         recorded += sum(rec is not None for rec in study.record_results(results))
 
 
@@ -122,11 +122,10 @@ def record_inbox(storage: RedisStorage, study: str) -> tuple[int, int]:
     """Record the results waiting in the study's inbox (holding its lease, with no
     coordinator): each trial not yet ended becomes OK or FAIL as its worker reported.
     Returns (recorded, dropped): dropped results were for trials that had already ended."""
-    from ..dispatch.rq_executor import rq_queue, withdraw_jobs
-    from ..dispatch.jobs import job_id
+    from ..dispatch.rq_executor import withdraw_trial_jobs
 
     recorded = dropped = 0
-    superseded: list[str] = []
+    superseded: list[TrialRecord] = []
     while True:
         messages = storage.pop_results(study, timeout=0.0, limit=1000)
         if not messages:
@@ -137,29 +136,28 @@ def record_inbox(storage: RedisStorage, study: str) -> tuple[int, int]:
         current = {r.tid: r for r in storage.get_trials(study)}
         changes, now = [], time.time()
         for msg in results:
-            args = Coordinator._result_args(msg)
+            args = result_fields(msg)
             old = current.get(args["tid"])
             if old is None or old.state.ended:
                 dropped += 1
                 continue
-            new = finished_record(old, {**args, "reported": bool(msg.get("reported", False))}, now)
+            new = finished_record(old, args, now)
             current[old.tid] = new
             changes.append((old.tid, old.state, new, None))
             if args["attempt"] is not None and int(args["attempt"]) != old.attempt:  # a newer attempt's job waits
-                superseded.append(job_id(study, old.tid, old.attempt))
+                superseded.append(old)
         won = storage.transition_many(study, changes)
         recorded += sum(won)
         dropped += len(won) - sum(won)
     queue = storage.get_study(study).get("queue")
     if superseded and queue:
-        withdraw_jobs(storage.client, rq_queue(storage.client, str(queue)), superseded)
+        withdraw_trial_jobs(storage.client, str(queue), study, superseded)
     return recorded, dropped
 
 
 def _cancel_here(storage: RedisStorage, study: str) -> int:
     """Cancel the pending trials and withdraw their jobs, holding the study's lease."""
-    from ..dispatch.rq_executor import rq_queue, withdraw_jobs
-    from ..dispatch.jobs import job_id
+    from ..dispatch.rq_executor import withdraw_trial_jobs
 
     meta = storage.get_study(study)
     now = time.time()
@@ -169,8 +167,7 @@ def _cancel_here(storage: RedisStorage, study: str) -> int:
         if storage.transition(study, rec.tid, rec.state, new, attempt=rec.attempt):
             cancelled.append(rec)
     if cancelled and meta.get("queue"):
-        queue = rq_queue(storage.client, str(meta["queue"]))
-        withdraw_jobs(storage.client, queue, [job_id(study, r.tid, r.attempt) for r in cancelled])
+        withdraw_trial_jobs(storage.client, str(meta["queue"]), study, cancelled)
     storage.update_study(study, {"status": "cancelled", "stop_reason": "cancelled"})
     return len(cancelled)
 

@@ -21,18 +21,19 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .cancel import CancelWatch
 from .idle_watch import IdleQueueWatch
-from .loop import Coordinator, StopRules, Tick
+from .loop import Coordinator, StopRules, Tick, cancel_leftover
 from ..errors import ConnectionFailed, DistoptError, LeaseError, StudyNotFound
 from ..trial.names import study_lost
 from .interrupts import finishing, stops_once
 from .failfast import THRESHOLD as FAIL_FAST, FailureGuard
 from .lease import LEASE_TTL, Lease
 from ..dispatch.objective import ObjectiveRef, check_import_path, path_ref, pickle_objective, resolve_secret
-from .reaper import HEARTBEAT_TTL, MAX_RETRIES, Liveness, Reaper
+from .reaper import Liveness, Reaper
 from ..storage import RedisStorage
 from ..study.study import Study
 from ..dispatch.versions import check_workers, local_versions
-from ..defaults import DEFAULT_QUEUE, NO_LIMIT, is_limit
+from ..defaults import DEFAULT_QUEUE, MAX_RETRIES, NO_LIMIT, is_limit
+from ..trial.liveness import heartbeat_ttl_of
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def run_distributed(
     try:
         study.reload()  # holding the lease: what another coordinator did until now is seen, and nothing changes it
         before = storage.get_study(study.name)
-        ttl = float(heartbeat_ttl or before.get("heartbeat_ttl") or HEARTBEAT_TTL)
+        ttl = heartbeat_ttl_of(before, heartbeat_ttl)
         ref = ship_objective(objective, study, storage, key)
         if ref.digest is not None:  # a pickle: the workers' Python and cloudpickle must load it
             check_worker_versions(storage, queue)
@@ -297,11 +298,7 @@ def _keep_for_resume(study: Study) -> None:
 def _withdraw(study: Study, executor: Any, exc: BaseException) -> None:
     """Cancel what is still pending after a failure, without hiding that failure."""
     try:
-        leftover = study.pending_tids() + study.lost_tids()
-        if leftover:  # the records first: their writes are fenced, withdrawing jobs is not
-            cancelled = [rec.tid for rec in study.cancel(leftover)]
-            if cancelled:
-                executor.cancel(study, cancelled)
+        cancel_leftover(study, executor)
         study.storage.update_study(study.name, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
     except Exception:
         log.warning("could not cancel the pending trials of study %r", study.name, exc_info=True)

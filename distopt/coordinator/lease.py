@@ -27,6 +27,7 @@ from typing import Callable
 
 from ..errors import DistoptError, LeaseError, LeaseLost
 from ..storage import RedisStorage
+from .loop import Interval
 from ..study.study import Study
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,9 @@ class Lease:
         self.ttl = ttl
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.token: str | None = None
-        self._renewed = 0.0
+        # renewed at most once per third of the ttl, on the monotonic clock: the lease's
+        # ttl runs in Redis in real seconds, whatever clock the coordinator loop is given
+        self._renewal = Interval(ttl / 3)
 
     @property
     def generation(self) -> int | None:
@@ -110,7 +113,7 @@ class Lease:
             sleep(min(0.5, max(0.05, left)))
         self.token = token
         self.storage.fence = token
-        self._renewed = time.monotonic()
+        self._renewal.restart(time.monotonic())
         log.info("coordinator %s holds study %r (lease generation %s)", self.owner, self.study, self.generation)
 
     def _refused(self, holder: str | None, left: float | None, renewed: bool, here: bool = False) -> LeaseError:
@@ -128,7 +131,7 @@ class Lease:
 
     def tick(self, study: Study, now: float) -> None:
         """Renew every third of the ttl; losing the lease stops this coordinator."""
-        if time.monotonic() - self._renewed < self.ttl / 3:
+        if not self._renewal.due(time.monotonic()):
             return
         if not self.storage.acquire_lease(self.study, self.owner, self.ttl, token=self.token):
             holder = self.storage.lease_owner(self.study)
@@ -138,7 +141,6 @@ class Lease:
                 "was frozen or cut off past its lease ttl, so it stops and writes nothing more; the study goes on "
                 "with its new coordinator"
             )
-        self._renewed = time.monotonic()
 
     def release(self) -> None:
         if self.storage.fence == self.token:

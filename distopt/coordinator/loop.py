@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from .inline import Executor
-from ..trial.record import TrialRecord
+from ..trial.record import TrialRecord, result_fields
 from ..study.study import Study
 from ..defaults import NO_LIMIT, is_limit
 
@@ -39,6 +39,21 @@ class Interval:
             return False
         self._last = now
         return True
+
+    def restart(self, now: float) -> None:
+        """Count the next period from ``now`` (the work was just done another way)."""
+        self._last = now
+
+
+def cancel_leftover(study: Study, executor: Executor) -> list[int]:
+    """Cancel the study's queued, running and lost trials and withdraw their jobs, as a run
+    does when it stops (or fails): the records first, since their writes are fenced and
+    withdrawing jobs is not. The tids cancelled."""
+    leftover = study.pending_tids() + study.lost_tids()
+    cancelled = [rec.tid for rec in study.cancel(leftover)] if leftover else []
+    if cancelled:
+        executor.cancel(study, cancelled)
+    return cancelled
 
 
 #: Called with each result message and the record it produced (fail-fast checks).
@@ -74,7 +89,6 @@ class Progress:
         e.g. ``distopt.progress.no_progress_callback``)."""
         self.bar = None
         self.clock = clock
-        self._drawn = clock()
         self._callback = None
         if callable(enabled):
             self._callback = enabled(initial=initial, total=total if is_limit(total) else None)
@@ -87,6 +101,8 @@ class Progress:
             self.interval = self.TTY_INTERVAL if _is_tty(sys.stderr) else self.FILE_INTERVAL
             self.bar = tqdm(total=total_arg, initial=initial, dynamic_ncols=True, unit="trial", file=sys.stderr,
                             mininterval=self.interval)
+            self._redraw = Interval(self.interval)
+            self._redraw.restart(clock())  # tqdm drew it just now
 
     def update(self, done: int, best: float | None, in_flight: int) -> None:
         if self._callback is not None:
@@ -100,10 +116,8 @@ class Progress:
         self.bar.n = done
         best_text = "?" if best is None else f"{best:.6g}"
         self.bar.set_postfix_str(f"best loss: {best_text}, in flight: {in_flight}", refresh=False)
-        now = self.clock()
-        if now - self._drawn >= self.interval:
+        if self._redraw.due(self.clock()):
             self.bar.refresh()
-            self._drawn = now
 
     def close(self) -> None:
         if self._callback is not None:
@@ -179,28 +193,6 @@ class Coordinator:
             self._early_stopped = True
 
     # -- messages --------------------------------------------------------------------
-    @staticmethod
-    def _result_args(msg: dict[str, Any]) -> dict[str, Any]:
-        """``Study.record_results`` arguments from a result message."""
-        loss = msg.get("loss")
-        return {
-            "tid": int(msg["tid"]),
-            "attempt": msg.get("attempt"),
-            "ok": msg.get("status") == "ok",
-            "loss": None if loss is None else float(loss),
-            "result": msg.get("result") or {},
-            "error": msg.get("error") if not msg.get("traceback") else f"{msg.get('error')}\n{msg['traceback']}",
-            "worker": msg.get("worker"),
-            "start_time": msg.get("start_time"),
-            "end_time": msg.get("end_time"),
-            "reported": bool(msg.get("reported", False)),
-            "pruned": msg.get("status") == "pruned",
-            "last_step": msg.get("last_step"),
-            "last_value": msg.get("last_value"),
-            "raw_result": msg.get("raw_result"),  # in-process only: the returned dict itself
-            "attachments": msg.get("attachments"),
-        }
-
     def _admitted(self, msg: dict[str, Any]) -> bool:
         """Whether a message may touch the study: one from another incarnation of the study
         or about other parameters than its trial's is dropped with a log line."""
@@ -248,7 +240,7 @@ class Coordinator:
                 results.append(msg)
         finished = 0
         superseded = []
-        for msg, rec in zip(results, self.study.record_results([self._result_args(m) for m in results])):
+        for msg, rec in zip(results, self.study.record_results([result_fields(m) for m in results])):
             if rec is None:
                 log.info("ignored a result for trial %s attempt %s: the trial already ended or is unknown",
                          msg.get("tid"), msg.get("attempt"))
@@ -306,9 +298,5 @@ class Coordinator:
                 progress.update(study.n_finished, None if best is None else best.loss, study.n_pending)
         finally:
             progress.close()
-        leftover = study.pending_tids() + study.lost_tids()
-        if leftover:  # the records first: their writes are fenced, withdrawing jobs is not
-            cancelled = [rec.tid for rec in study.cancel(leftover)]
-            if cancelled:
-                self.executor.cancel(study, cancelled)
+        cancel_leftover(study, self.executor)
         return self.stop_reason

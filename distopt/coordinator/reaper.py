@@ -5,7 +5,8 @@ each attempt: is anyone still answering for it?
 
 - a heartbeat for this attempt whose deadline has not passed: alive;
 - a RUNNING attempt that has not beaten yet: alive until ``start_time + heartbeat_ttl``
-  (workers beat only after their first interval);
+  (workers beat only after their first interval); these two deadlines are
+  ``trial.liveness.attempt_deadline``, which the status document shows too;
 - a QUEUED attempt whose job still waits in the rq queue: alive (waiting is not dying);
 - a QUEUED attempt whose job left the queue with no "started" and no heartbeat: a
   worker took it and may be running a short trial, or died between taking the job and
@@ -33,6 +34,7 @@ import logging
 from typing import Any, Protocol, Sequence
 
 from .loop import Interval
+from ..trial.liveness import attempt_deadline
 from ..trial.record import TrialRecord, TrialState
 from ..study.study import Study, Trial
 
@@ -109,17 +111,16 @@ class Reaper:
             if timeout is not None:
                 hung.append((rec, timeout))
                 continue
-            beat = beats.get(tid)
-            if beat is not None and int(beat["attempt"]) == rec.attempt:
-                if float(beat["deadline"]) < now:
-                    lost.append((rec, f"worker {beat.get('worker') or rec.worker} stopped sending heartbeats "
-                                      f"(the last one expired {now - float(beat['deadline']):.1f} s ago)"))
+            deadline = attempt_deadline(rec, beats.get(tid), ttl)
+            if deadline is not None and deadline.source == "heartbeat":
+                if deadline.at < now:
+                    lost.append((rec, f"worker {deadline.worker} stopped sending heartbeats "
+                                      f"(the last one expired {now - deadline.at:.1f} s ago)"))
                 else:
                     self._unaccounted.pop((tid, rec.attempt), None)
                 continue
-            if rec.state == TrialState.RUNNING:
-                started = rec.start_time if rec.start_time is not None else rec.refresh_time
-                if started is None or started + ttl < now:
+            if rec.state == TrialState.RUNNING:  # not beaten yet: alive until its start + ttl
+                if deadline is None or deadline.at < now:
                     unaccounted.append(rec)
                 else:
                     self._unaccounted.pop((tid, rec.attempt), None)

@@ -57,6 +57,26 @@ def withdraw_jobs(connection: Any, queue: Queue, ids: Sequence[str]) -> list[str
     return removed
 
 
+def withdraw_trial_jobs(connection: Any, queue: Queue | str, study: str, trials: Sequence[Any]) -> list[int]:
+    """Remove the jobs of ``trials``' current attempts (records, or anything with ``tid``
+    and ``attempt``) that still wait in ``queue``; the tids withdrawn. The one way a
+    cancelled or superseded trial's job leaves the queue: a job a worker already runs
+    finishes, and the study ignores its result."""
+    q = queue if isinstance(queue, Queue) else rq_queue(connection, queue)
+    ids = [job_id(study, t.tid, t.attempt) for t in trials]
+    removed = set(withdraw_jobs(connection, q, ids))
+    return [t.tid for t, jid in zip(trials, ids) if jid in removed]
+
+
+def withdraw_study_jobs(connection: Any, queue: str, study: str) -> int:
+    """Remove every job of ``study`` still waiting in ``queue`` (whatever trial it names,
+    for a study being deleted); how many."""
+    from .inspect import parse_job_id, queued_job_ids
+
+    ids = sorted(j for j in queued_job_ids(connection, queue) if (parse_job_id(j) or {}).get("study") == study)
+    return len(withdraw_jobs(connection, rq_queue(connection, queue), ids))
+
+
 def rq_queue(connection: Any, name: str = DEFAULT_QUEUE) -> Queue:
     """The rq queue distopt uses: job data as JSON, so workers unpickle nothing from it."""
     return Queue(name, connection=connection, serializer=JSONSerializer)
@@ -180,9 +200,8 @@ class RQExecutor:
         withdrawn. A job a worker already runs finishes, and the study ignores its result."""
         self.flush()
         records = [study.record(t) for t in tids]
-        ids = self.job_ids(records)
-        removed = set(self._retrying(withdraw_jobs, self.storage.client, self.queue, ids, what="withdrawing jobs"))
-        return [rec.tid for rec, jid in zip(records, ids) if jid in removed]
+        return self._retrying(withdraw_trial_jobs, self.storage.client, self.queue, self.study, records,
+                              what="withdrawing jobs")
 
     def waiting(self, study: Any, records: Sequence[Any]) -> set[int]:
         """The tids among ``records`` whose current attempt's job still waits in the

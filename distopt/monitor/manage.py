@@ -72,8 +72,6 @@ def _withdraw_jobs(storage: Any, name: str, queue: Any) -> int:
     the study gone)."""
     if not isinstance(storage, RedisStorage) or not isinstance(queue, str):
         return 0
-    from ..dispatch.rq_executor import rq_queue, withdraw_jobs
-    from ..dispatch.inspect import parse_job_id, queued_job_ids
+    from ..dispatch.rq_executor import withdraw_study_jobs
 
-    ids = sorted(j for j in queued_job_ids(storage.client, queue) if (parse_job_id(j) or {}).get("study") == name)
-    return len(withdraw_jobs(storage.client, rq_queue(storage.client, queue), ids))
+    return withdraw_study_jobs(storage.client, queue, name)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import DistoptError, PlotError, require
-from ..trial.record import TrialRecord, TrialState
+from ..trial.record import TrialRecord, TrialState, may_be_best
 from ..study.snapshot import StudySnapshot, as_snapshot
 from ..space import Choice, Expr
 from ..space.compile import ParamSpec
@@ -65,7 +65,7 @@ def trial_counts(snap: StudySnapshot) -> str:
 
 
 def _finite(rec: TrialRecord) -> bool:
-    return rec.state == TrialState.OK and rec.loss is not None and math.isfinite(rec.loss)
+    return may_be_best(rec.state == TrialState.OK, rec.loss)
 
 
 # -- history -----------------------------------------------------------------------------

@@ -100,7 +100,15 @@ class Pruner(abc.ABC):
         return hash((type(self).__name__, tuple(sorted(map(repr, self.options().items())))))
 
 
+def check_number(owner: str, name: str, value: Any, low: float, high: float) -> float:
+    """A real number in [``low``, ``high``] (not a bool), as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= float(value) <= high:
+        raise PrunerError(f"{owner}: {name} must be a number in [{low:g}, {high:g}], got {value!r}")
+    return float(value)
+
+
 def check_int(owner: str, name: str, value: Any, minimum: int) -> int:
+    """An integer >= ``minimum`` (not a bool): the option check every pruner uses."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise PrunerError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
@@ -113,3 +121,12 @@ def check_int_or_auto(owner: str, name: str, value: Any, minimum: int) -> int | 
             raise PrunerError(f"{owner}: {name} must be an integer >= {minimum} or 'auto', got {value!r}")
         return None
     return check_int(owner, name, value, minimum)
+
+
+def check_bootstrap(owner: str, count: Any, resource_name: str, resource: int | None) -> int:
+    """``bootstrap_count``, an integer >= 0; a positive one needs ``resource_name`` set, not
+    'auto' (``resource`` None), since the rungs it waits at must be known from the start."""
+    count = check_int(owner, "bootstrap_count", count, 0)
+    if count > 0 and resource is None:
+        raise PrunerError(f"{owner}: bootstrap_count > 0 needs a {resource_name}, not 'auto'")
+    return count

@@ -13,8 +13,7 @@ import binascii
 import math
 from typing import Any
 
-from ..errors import PrunerError
-from ._base import Pruner, Snapshot, check_int, check_int_or_auto
+from ._base import Pruner, Snapshot, check_bootstrap, check_int, check_int_or_auto
 from ._successive_halving import SuccessiveHalvingPruner
 
 
@@ -31,9 +30,7 @@ class HyperbandPruner(Pruner):
         self.min_resource = check_int(owner, "min_resource", min_resource, 1)
         self.max_resource = check_int_or_auto(owner, "max_resource", max_resource, 1)
         self.reduction_factor = check_int(owner, "reduction_factor", reduction_factor, 2)
-        self.bootstrap_count = check_int(owner, "bootstrap_count", bootstrap_count, 0)
-        if self.bootstrap_count > 0 and self.max_resource is None:
-            raise PrunerError(f"{owner}: bootstrap_count > 0 needs a max_resource, not 'auto'")
+        self.bootstrap_count = check_bootstrap(owner, bootstrap_count, "max_resource", self.max_resource)
 
     def options(self) -> dict[str, Any]:
         return {"min_resource": self.min_resource,

@@ -4,13 +4,11 @@ percentile of the other trials' values at the same step."""
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 
-from ..errors import PrunerError
-from ._base import Curve, Pruner, Snapshot, check_int
+from ._base import Curve, Pruner, Snapshot, check_int, check_number
 
 
 def is_check_step(curve: Curve, n_warmup_steps: int, interval_steps: int) -> bool:
@@ -41,10 +39,7 @@ class PercentilePruner(Pruner):
     def __init__(self, percentile: float = 25.0, n_startup_trials: int = 5, n_warmup_steps: int = 0,
                  interval_steps: int = 1, *, n_min_trials: int = 1) -> None:
         owner = type(self).__name__
-        if isinstance(percentile, bool) or not isinstance(percentile, numbers.Real) \
-                or not 0.0 <= float(percentile) <= 100.0:
-            raise PrunerError(f"{owner}: percentile must be a number in [0, 100], got {percentile!r}")
-        self.percentile = float(percentile)
+        self.percentile = check_number(owner, "percentile", percentile, 0.0, 100.0)
         self.n_startup_trials = check_int(owner, "n_startup_trials", n_startup_trials, 0)
         self.n_warmup_steps = check_int(owner, "n_warmup_steps", n_warmup_steps, 0)
         self.interval_steps = check_int(owner, "interval_steps", interval_steps, 1)

@@ -16,8 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
-from ..errors import PrunerError
-from ._base import Curve, Pruner, Snapshot, check_int, check_int_or_auto
+from ._base import Curve, Pruner, Snapshot, check_bootstrap, check_int, check_int_or_auto
 
 
 def estimate_min_resource(curves: Iterable[Curve]) -> int | None:
@@ -49,9 +48,7 @@ class SuccessiveHalvingPruner(Pruner):
         self.min_resource = check_int_or_auto(owner, "min_resource", min_resource, 1)
         self.reduction_factor = check_int(owner, "reduction_factor", reduction_factor, 2)
         self.min_early_stopping_rate = check_int(owner, "min_early_stopping_rate", min_early_stopping_rate, 0)
-        self.bootstrap_count = check_int(owner, "bootstrap_count", bootstrap_count, 0)
-        if self.bootstrap_count > 0 and self.min_resource is None:
-            raise PrunerError(f"{owner}: bootstrap_count > 0 needs a min_resource, not 'auto'")
+        self.bootstrap_count = check_bootstrap(owner, bootstrap_count, "min_resource", self.min_resource)
 
     def options(self) -> dict[str, Any]:
         return {"min_resource": "auto" if self.min_resource is None else self.min_resource,

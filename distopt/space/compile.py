@@ -9,6 +9,7 @@ children, so a sampler can draw parameters in order and decide activity as it go
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Iterator, Mapping
 
 from ..errors import DuplicateLabel, SpaceError
@@ -49,6 +50,25 @@ class ParamSpec:
 
     def is_active(self, vals: Mapping[str, Any]) -> bool:
         return any(all(label in vals and int(vals[label]) == idx for label, idx in cond) for cond in self.conditions)
+
+    def admits(self, value: Any) -> bool:
+        """Whether a flat value lies in this parameter's support (a quantum of slack for q):
+        which values of a trial evaluated over another space the sampler may learn from."""
+        try:
+            v = float(value[0] if isinstance(value, (list, tuple)) else value)
+        except (TypeError, ValueError):
+            return False
+        if not math.isfinite(v):
+            return False
+        if self.kind == "cat":
+            return v.is_integer() and 0 <= v < self.n_options
+        if self.kind == "int":
+            return v.is_integer() and self.low <= v < self.high
+        if self.kind == "float":  # low/high are in the internal (log) scale; q rounds the value
+            lo, hi = (math.exp(self.low), math.exp(self.high)) if self.log else (self.low, self.high)
+            slack = self.q or 0.0
+            return lo - slack <= v <= hi + slack
+        return not self.log or v > 0
 
 
 def _spec_for(node: Param | Choice, conditions: tuple[Condition, ...]) -> ParamSpec:

@@ -202,10 +202,6 @@ class Storage(abc.ABC):
         when another owner holds an unexpired lease. Renewing with ``token`` succeeds only
         while that token is still the study's current generation."""
 
-    def lease_ttl(self, name: str) -> float | None:
-        """Seconds left on the study's lease (None when nobody holds it)."""
-        return None
-
     @abc.abstractmethod
     def release_lease(self, name: str, owner: str) -> None:
         ...

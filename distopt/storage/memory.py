@@ -291,12 +291,6 @@ class MemoryStorage(Storage):
             study.lease = (owner, now + ttl)
             return study.generation
 
-    def lease_ttl(self, name: str) -> float | None:
-        with self._lock:
-            lease = self._get(name).lease
-            left = None if lease is None else lease[1] - self._clock()
-            return None if left is None or left <= 0 else left
-
     def release_lease(self, name: str, owner: str) -> None:
         validate_study_name(name)
         with self._lock:

@@ -8,28 +8,27 @@ are still pending (the sampler sees them); ``tell`` records a result exactly onc
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 import uuid
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .. import algo as _algo
 from ..algo.history import History
-from ..trial.codec import decode_attachment, encode_record, to_plain
+from ..trial.codec import decode_attachment, to_plain
 from ..errors import StudyClosed, TrialError
 from ..trial.outcome import interpret
 from ..pruners import Pruner, make_pruner
-from ..trial.record import TrialRecord, TrialState, finished_record, improves, pruned_at, vals_digest
+from ..trial.record import TrialRecord, TrialState, finished_record, improves, pruned_at, result_fields, vals_digest
 from ..space import CompiledSpace, compile_space, space_eval
 from ..space.serialize import space_to_json
 from ..storage import Storage, open_storage
 from ..trial.names import validate_study_name
 from .rows import trials_dataframe
+from .settings import Algo, algo_name, as_generator, default_algo
 from .snapshot import StudySnapshot
+from .transitions import TrialTransitions
 
-Algo = Callable[..., list]
 #: A study with one of these statuses takes no new trials.
 CLOSED_STATUSES = ("done", "cancelled")
 
@@ -44,47 +43,7 @@ class Trial:
     attempt: int = 0
 
 
-def default_algo() -> Algo:
-    """TPE, as hyperopt's ``fmin`` defaults to."""
-    return _algo.tpe.suggest
-
-
-def algo_name(algo: Algo) -> str:
-    func = getattr(algo, "func", algo)  # functools.partial
-    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
-
-
-def as_generator(seed: Any) -> np.random.Generator:
-    """Accept what hyperopt users pass as ``rstate``: a Generator, a RandomState, an int or None."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, np.random.RandomState):
-        return np.random.default_rng(seed.randint(2**31 - 1))
-    if seed is None or isinstance(seed, (int, np.integer)):
-        return np.random.default_rng(seed)
-    raise TrialError(f"seed/rstate must be an int, numpy Generator or RandomState, got {seed!r}")
-
-
-def _fits(p: Any, value: Any) -> bool:
-    """Whether a flat value lies in parameter ``p``'s support (a quantum of slack for q)."""
-    try:
-        v = float(value[0] if isinstance(value, (list, tuple)) else value)
-    except (TypeError, ValueError):
-        return False
-    if not math.isfinite(v):
-        return False
-    if p.kind == "cat":
-        return v.is_integer() and 0 <= v < p.n_options
-    if p.kind == "int":
-        return v.is_integer() and p.low <= v < p.high
-    if p.kind == "float":  # low/high are in the internal (log) scale; q rounds the value
-        lo, hi = (math.exp(p.low), math.exp(p.high)) if p.log else (p.low, p.high)
-        slack = p.q or 0.0
-        return lo - slack <= v <= hi + slack
-    return not p.log or v > 0
-
-
-class Study:
+class Study(TrialTransitions):
     """A search over ``space``; results may come from anywhere (ask/tell)."""
 
     def __init__(
@@ -187,7 +146,7 @@ class Study:
 
     def fitting_vals(self, vals: Mapping[str, Any]) -> dict[str, Any]:
         """The part of an assignment that lies inside this study's space."""
-        return {k: v for k, v in vals.items() if k in self.compiled and _fits(self.compiled[k], v)}
+        return {k: v for k, v in vals.items() if k in self.compiled and self.compiled[k].admits(v)}
 
     # -- asking --------------------------------------------------------------------
     def enqueue(self, vals: Mapping[str, Any]) -> None:
@@ -275,10 +234,8 @@ class Study:
         """Record a result (a float, or a dict with 'loss'/'status') for a pending trial."""
         tid = trial.tid if isinstance(trial, Trial) else int(trial)
         out = interpret(value, warn=False)
-        (rec,) = self.record_results([{
-            "tid": tid, "attempt": None, "ok": out.status == "ok", "loss": out.loss, "result": out.result,
-            "error": out.error, "reported": out.reported, "raw_result": out.raw, "attachments": out.attachments,
-        }])
+        msg = out.message(tid, None, raw_result=out.raw, attachments=out.attachments)
+        (rec,) = self.record_results([result_fields(msg)])
         if rec is None:
             state = self._records[tid].state.value if tid in self._records else "unknown"
             raise TrialError(f"trial {tid} cannot take a result: it is {state}")
@@ -299,8 +256,8 @@ class Study:
         curve = self.storage.curves(self.name).get(tid)
         step = curve.steps[-1] if curve is not None and curve.steps else None
         value = curve.values[-1] if curve is not None and curve.values else None
-        (rec,) = self.record_results([{"tid": tid, "attempt": None, "ok": False, "loss": None, "result": {},
-                                       "pruned": True, "last_step": step, "last_value": to_plain(value)}])
+        msg = {"tid": tid, "attempt": None, "status": "pruned", "last_step": step, "last_value": to_plain(value)}
+        (rec,) = self.record_results([result_fields(msg)])
         if rec is None:
             state = self._records[tid].state.value if tid in self._records else "unknown"
             raise TrialError(f"trial {tid} cannot be pruned: it is {state}")
@@ -376,77 +333,6 @@ class Study:
             self.storage.put_attachments(self.name, tid, r["attachments"])
         for name, value in (r.get("attachments") or {}).items():
             self.attachments[f"ATTACH::{tid}::{name}"] = decode_attachment(value)
-
-    def _cas(self, tid: int, expected: TrialState, new: TrialRecord, attempt: int | None = None) -> bool:
-        return self.storage.transition(self.name, tid, expected, new, attempt=attempt) or self._landed(new)
-
-    def _landed(self, new: TrialRecord) -> bool:
-        """True when the storage already holds exactly ``new``: a write retried after its
-        reply was lost (a Redis restart) finds its own change, which is no lost race."""
-        stored = self.storage.get_trial(self.name, new.tid)
-        return stored is not None and encode_record(stored) == encode_record(new)
-
-    def mark_running(self, tid: int, attempt: int, worker: str | None, start_time: float | None) -> bool:
-        old = self._records.get(tid)
-        if old is None or old.state != TrialState.QUEUED or old.attempt != attempt:
-            return False
-        new = old.replace(state=TrialState.RUNNING, worker=worker, start_time=start_time, refresh_time=time.time())
-        if not self._cas(tid, TrialState.QUEUED, new, attempt):
-            return False
-        self._cache(new)
-        return True
-
-    def mark_lost(self, tid: int, attempt: int, reason: str) -> TrialRecord | None:
-        """A pending attempt whose worker vanished: LOST, out of the sampler's pending set."""
-        old = self._records.get(tid)
-        if old is None or not old.state.pending or old.attempt != attempt:
-            return None
-        new = old.replace(state=TrialState.LOST, error=reason, refresh_time=time.time())
-        if not self._cas(tid, old.state, new, attempt):
-            return None
-        self._cache(new)
-        return new
-
-    def requeue(self, tid: int) -> TrialRecord | None:
-        """A new attempt for a LOST trial: QUEUED again with attempt + 1."""
-        old = self._records.get(tid)
-        if old is None or old.state != TrialState.LOST:
-            return None
-        now = time.time()
-        new = old.replace(state=TrialState.QUEUED, attempt=old.attempt + 1, worker=None,
-                          start_time=None, book_time=now, refresh_time=now)
-        if not self._cas(tid, TrialState.LOST, new):
-            return None
-        self._cache(new)
-        return new
-
-    def give_up(self, tid: int, reason: str, expected: Sequence[TrialState] = (TrialState.LOST,)) -> TrialRecord | None:
-        """End a trial as FAIL without a result from a worker (out of retries, or its
-        worker hung past the trial timeout); it counts toward ``max_evals``."""
-        old = self._records.get(tid)
-        if old is None or old.state not in expected:
-            return None
-        now = time.time()
-        new = old.replace(state=TrialState.FAIL, loss=None, result={"status": "fail"}, error=reason,
-                          end_time=now, refresh_time=now)
-        if not self._cas(tid, old.state, new, old.attempt):
-            return None
-        self._cache(new)
-        return new
-
-    def cancel(self, tids: Iterable[int] | None = None) -> list[TrialRecord]:
-        """Cancel the given (default: all) queued, running or lost trials."""
-        targets = list(tids) if tids is not None else [t for t, r in self._records.items() if not r.state.ended]
-        done = []
-        for tid in targets:
-            old = self._records[tid]
-            if old.state.ended:
-                continue
-            new = old.replace(state=TrialState.CANCELLED, refresh_time=time.time())
-            if self._cas(tid, old.state, new):
-                self._cache(new)
-                done.append(new)
-        return done
 
     def add_trial(self, vals: Mapping[str, Any], loss: float | Mapping[str, Any]) -> TrialRecord:
         """Record a point evaluated elsewhere (warm start), ``vals`` as ``points_to_evaluate``."""

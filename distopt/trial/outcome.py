@@ -60,6 +60,16 @@ class Outcome:
     def reported(self) -> bool:
         return self.invalid is None
 
+    def message(self, tid: int, attempt: int | None, **fields: Any) -> dict[str, Any]:
+        """The result message saying this outcome of trial ``tid``; ``fields`` add to it or
+        override it (the worker, the times, a traceback)."""
+        msg = {"tid": tid, "attempt": attempt, "status": self.status, "loss": self.loss, "result": self.result,
+               "error": self.error, "reported": self.reported}
+        if self.invalid is not None:
+            msg["invalid"] = self.invalid.__name__
+        msg.update(fields)
+        return msg
+
 
 def _plain_or_repr(key: str, value: Any, warn: bool = True) -> Any:
     """Keep a JSON-able value; store the repr of anything else (and say so in the log when
@@ -209,21 +219,8 @@ def evaluate(
     else:
         out = interpret(raw, warn=not keep_raw)
         reported = out.reported
-    msg = {
-        "tid": tid,
-        "attempt": attempt,
-        "status": out.status,
-        "loss": out.loss,
-        "result": out.result,
-        "error": out.error,
-        "traceback": tb,
-        "worker": worker,
-        "start_time": start,
-        "end_time": clock(),
-        "reported": reported,
-    }
-    if tb is None and out.invalid is not None:
-        msg["invalid"] = out.invalid.__name__
+    msg = out.message(tid, attempt, traceback=tb, worker=worker, start_time=start, end_time=clock(),
+                      reported=reported)
     if keep_raw:
         msg["raw_result"] = out.raw
         if out.attachments:

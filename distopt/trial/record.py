@@ -127,10 +127,35 @@ class TrialRecord:
         return self.end_time - self.start_time
 
 
+def result_fields(msg: Mapping[str, Any]) -> dict[str, Any]:
+    """What a result message (``trial.outcome``) says about its trial, as ``finished_record``
+    and ``Study.record_results`` read it: the one reading of a message, for the coordinator,
+    ``Study.tell`` and ``distopt cancel``."""
+    loss = msg.get("loss")
+    return {
+        "tid": int(msg["tid"]),
+        "attempt": msg.get("attempt"),
+        "ok": msg.get("status") == "ok",
+        "loss": None if loss is None else float(loss),
+        "result": msg.get("result") or {},
+        "error": msg.get("error") if not msg.get("traceback") else f"{msg.get('error')}\n{msg['traceback']}",
+        "worker": msg.get("worker"),
+        "start_time": msg.get("start_time"),
+        "end_time": msg.get("end_time"),
+        "reported": bool(msg.get("reported", False)),
+        "pruned": msg.get("status") == "pruned",
+        "last_step": msg.get("last_step"),
+        "last_value": msg.get("last_value"),
+        "raw_result": msg.get("raw_result"),  # in-process only: the returned dict itself
+        "attachments": msg.get("attachments"),
+    }
+
+
 def finished_record(old: TrialRecord, r: Mapping[str, Any], now: float) -> TrialRecord:
-    """The record a result message makes of ``old`` (OK or FAIL, with the worker's times
-    where it sent them): one rule for the coordinator and for ``distopt cancel``, which
-    records what is already in the inbox before cancelling."""
+    """The record a result makes of ``old``, ``r`` being ``result_fields`` of its message
+    (OK, FAIL or PRUNED, with the worker's times where it sent them): one rule for the
+    coordinator, ``Study.tell`` and ``distopt cancel``, which records what is already in the
+    inbox before cancelling."""
     ok = bool(r["ok"])
     if r.get("pruned") and not ok:
         return pruned_record(old, r, now)
@@ -169,10 +194,19 @@ def pruned_at(rec: TrialRecord) -> tuple[int | None, float | None]:
     """(last step, last value) of a PRUNED record (None, None when it reported nothing)."""
     step, value = rec.result.get("last_step"), rec.result.get("last_value")
     return (None if step is None else int(step)), (None if value is None else float(value))
+
+
+def may_be_best(ok: bool, loss: float | None) -> bool:
+    """Whether a trial can be the best one: it ended OK with a finite loss (a NaN or an
+    infinite loss never is). With ``improves``, the one rule for "best trial", for records
+    and for hyperopt's documents alike."""
+    return ok and loss is not None and math.isfinite(loss)
+
+
 def improves(rec: TrialRecord, best: TrialRecord | None) -> bool:
-    """Whether ``rec`` is a better best trial than ``best``: an OK trial with a finite loss
-    strictly below the best one's (so the earliest wins a tie). The one rule for "best trial"."""
-    if rec.state != TrialState.OK or rec.loss is None or not math.isfinite(rec.loss):
+    """Whether ``rec`` is a better best trial than ``best``: one that ``may_be_best`` with a
+    loss strictly below the best one's (so the earliest wins a tie)."""
+    if not may_be_best(rec.state == TrialState.OK, rec.loss):
         return False
     return best is None or best.loss is None or rec.loss < best.loss
 

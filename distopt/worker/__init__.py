@@ -1,5 +1,6 @@
-"""What runs on worker machines: one rq worker loop, heartbeats, the per-trial time limit,
-and the pool of local worker processes."""
+"""What runs on worker machines: the trial job (``job.run_trial``: ``guard`` checks it,
+``loading`` loads its objective, ``messages`` reports on it), heartbeats, the per-trial
+time limit, one rq worker loop, and the pool of local worker processes."""
 
 # The names this package's flat module used to export, loaded on first use so that importing
 # one submodule does not import the whole layer.

@@ -30,6 +30,7 @@ from ..errors import DistoptError
 from ..dispatch.objective import ENV_SECRET, resolve_secret
 from ..storage import RedisStorage
 from ..storage.redis.retry import wait_for_redis as wait_for
+from .shutdown import on_shutdown_signals
 
 log = logging.getLogger(__name__)
 
@@ -316,22 +317,20 @@ def _supervise(pool: WorkerPool) -> int:
         if len(stopping) > 1:
             pool.signal_all(signal.SIGTERM)
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        pool.start()
-        while not stopping:
-            if pool.burst and pool.alive() == 0:
-                break
-            pool.check(restart=True)
-            time.sleep(0.2)
-        if stopping:
-            pool.signal_all(signal.SIGTERM)
-            while pool.alive() and len(stopping) < 2:
-                time.sleep(0.1)
-    finally:
-        pool.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with on_shutdown_signals(on_signal):
+        try:
+            pool.start()
+            while not stopping:
+                if pool.burst and pool.alive() == 0:
+                    break
+                pool.check(restart=True)
+                time.sleep(0.2)
+            if stopping:
+                pool.signal_all(signal.SIGTERM)
+                while pool.alive() and len(stopping) < 2:
+                    time.sleep(0.1)
+        finally:
+            pool.stop()
     codes = [p.returncode for p in pool.procs]
     return 0 if stopping else max((abs(c) for c in codes if c is not None), default=0)
 
@@ -340,7 +339,7 @@ def check_health(redis_url: str, host: str | None = None) -> tuple[bool, str]:
     """(healthy, why) for the workers of ``host`` (default: this machine or container):
     the container health check behind ``distopt worker --check``."""
     from ..dispatch.inspect import host_health
-    from .rq_worker import WORKER_TTL
+    from ..defaults import WORKER_TTL
 
     storage = RedisStorage(redis_url)
     now = time.time()

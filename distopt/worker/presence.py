@@ -20,15 +20,12 @@ import threading
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-from ..defaults import DEAD_AFTER_INTERVALS, ENV_WORKER_HEARTBEAT, WORKER_HEARTBEAT
+from ..defaults import ENV_WORKER_HEARTBEAT, WORKER_HEARTBEAT
 from ..storage import Storage
-from ..trial.liveness import dead_worker_names, is_dead  # noqa: F401  (the rule presence beats for)
+from ..trial.liveness import dead_after, dead_worker_names, drop_after, is_dead  # noqa: F401  (the rule presence beats for)
 
 log = logging.getLogger(__name__)
 
-#: A dead worker is no longer listed after this many intervals (at least ``MIN_DROP``).
-DROP_AFTER_INTERVALS = 12
-MIN_DROP = 10.0
 #: How long a silent worker's record stays in Redis: longer than rq keeps a dead worker
 #: registered (420 s), so a dropped worker is never listed again from rq's records.
 KEEP = 3600.0
@@ -90,8 +87,8 @@ class Presence:
             **self.extra,
             "id": self.id, "hostname": host, "pid": int(pid), "rq": self.rq_name, "queues": self.queues,
             "fork": self.fork, "started": self.started, "beat": now, "interval": self.interval,
-            "dead_after": self.interval * DEAD_AFTER_INTERVALS,
-            "drop_after": max(MIN_DROP, self.interval * DROP_AFTER_INTERVALS),
+            "dead_after": dead_after({"interval": self.interval}),
+            "drop_after": drop_after({"interval": self.interval}),
             "state": "busy" if job else "idle", "job": job,
         }
 

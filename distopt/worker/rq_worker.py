@@ -30,33 +30,51 @@ from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.results import Result
 from rq.serializers import JSONSerializer
+from rq.exceptions import StopRequested
 
-from ..storage.redis.retry import Backoff, is_transient
+from ..storage.redis.retry import Backoff, wait_for_redis
 from ..dispatch.versions import local_versions
 from ..storage import RedisStorage
-from ..dispatch.rq_executor import DEFAULT_QUEUE, rq_queue
+from ..dispatch.rq_executor import rq_queue
 from ..dispatch.inspect import VERSIONS_FIELD
-from ..dispatch.jobs import JOB_FUNC, configure, job_refusal, note_stop_request, report_death, report_refusal
+from ..dispatch.jobs import JOB_FUNC, JOB_FUNCS, LEGACY_JOB_FUNC
+from ..defaults import DEFAULT_QUEUE, ENV_PARENT_PID, REFUSED_JOB_TTL, WORKER_TTL
+from .guard import configure, job_refusal
+from .job import note_stop_request
+from .messages import report_death, report_refusal
 from .presence import Presence
+from .shutdown import on_shutdown_signals
 
 log = logging.getLogger(__name__)
-
-from ..defaults import ENV_PARENT_PID, REFUSED_JOB_TTL  # noqa: E402
-
-
 
 
 class _Guarded:
     """Checks every job before rq touches its function: a job that is not distopt's own
     trial job (another function, callbacks, dependencies, an unsigned or badly signed
-    payload) is refused, logged and put in rq's failed registry, and never imported."""
+    payload) is refused, logged and put in rq's failed registry, and never imported. A
+    job queued under the function's old path (``LEGACY_JOB_FUNC``) runs ``JOB_FUNC``."""
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         reason = job_refusal(job)
         if reason is None:
+            if job.func_name == LEGACY_JOB_FUNC:
+                job.func_name = JOB_FUNC  # before rq imports it (in a forked worker, before the fork)
             super().execute_job(job, queue)  # type: ignore[misc]
             return
         refuse(self.connection, job, queue, reason)  # type: ignore[attr-defined]
+
+    #: Signals that asked this process to stop before rq took SIGTERM/SIGINT over (``work``).
+    asked_to_stop: Sequence[int] = ()
+
+    def _install_signal_handlers(self) -> None:
+        """rq takes SIGTERM/SIGINT over only after it registered the worker: a stop asked for
+        before then goes to rq's warm shutdown now, so this worker ends before taking a job."""
+        super()._install_signal_handlers()  # type: ignore[misc]
+        if self.asked_to_stop:
+            try:
+                self.request_stop(self.asked_to_stop[0], None)
+            except StopRequested:  # rq raises it when idle; here, outside its loop, the loop checks the flag
+                self._stop_requested = True
 
     def request_stop(self, signum: int, frame: Any) -> None:
         note_stop_request()
@@ -69,7 +87,7 @@ class _Guarded:
     def handle_work_horse_killed(self, job: Job, retpid: Any, ret_val: Any, rusage: Any) -> None:
         """A forked trial's process died: record the cause on the trial at once."""
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[misc]
-        if ret_val is None or job.func_name != JOB_FUNC:
+        if ret_val is None or job.func_name not in JOB_FUNCS:
             return
         try:
             report_death(self.connection, job.args[0], os.waitstatus_to_exitcode(ret_val),  # type: ignore[attr-defined]
@@ -93,7 +111,7 @@ def refuse(connection: Any, job: Job, queue: Queue, reason: str) -> None:
     except Exception:  # the log line above is the record that matters
         log.info("could not move refused job %.100s to rq's failed registry", job.id, exc_info=True)
     try:
-        if job.func_name == JOB_FUNC:
+        if job.func_name in JOB_FUNCS:
             report_refusal(connection, job.args[0], reason)
     except Exception:
         log.debug("could not report the refusal of job %.100s to its study", job.id, exc_info=True)
@@ -156,11 +174,6 @@ def worker_name(generation: int = 0) -> str:
     return base if generation == 0 else f"{base}-{generation}"
 
 
-#: Seconds rq keeps an idle worker registered without a heartbeat; an idle worker beats
-#: every ``WORKER_TTL - 15`` s (rq's 420 would let a hung worker look alive for 7 minutes).
-WORKER_TTL = 60
-
-
 def make_worker(connection: Any, queues: Sequence[str] = (DEFAULT_QUEUE,), *, fork: bool = False,
                 name: str | None = None) -> SimpleWorker | Worker:
     cls = DistoptWorker if fork else DistoptSimpleWorker
@@ -194,23 +207,28 @@ def work(
     presence = Presence(storage, queues, interval=heartbeat_interval, fork=fork,
                         extra={"versions": local_versions(), **(extra or {})}).start()
     worked = False
+    asked: list[int] = []  # a stop asked for before rq takes the signals over
     try:
-        for generation in itertools.count():
-            label = worker_name(generation) if name is None else name if generation == 0 else f"{name}-{generation}"
-            worker: SimpleWorker | Worker | None = None
-            try:
-                worker = make_worker(storage.client, queues, fork=fork, name=label)
-                presence.rq_name, presence.current_job = worker.name, worker.get_current_job_id
-                presence.beat()  # name the rq worker at once
-                worked |= bool(worker.work(burst=burst, logging_level=logging_level, max_jobs=max_jobs))
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-                log.warning("worker lost Redis at %s (%s)", storage.where, exc)
-            else:
-                if burst or max_jobs is not None or getattr(worker, "_shutdown_requested_date", None) is not None:
+        with on_shutdown_signals(lambda signum, frame: asked.append(signum)):
+            for generation in itertools.count():
+                if asked:
                     return worked
-            if not _wait_for_redis(storage):
-                return worked
-            _forget(worker)
+                label = worker_name(generation) if name is None else name if generation == 0 else f"{name}-{generation}"
+                worker: SimpleWorker | Worker | None = None
+                try:
+                    worker = make_worker(storage.client, queues, fork=fork, name=label)
+                    worker.asked_to_stop = asked  # type: ignore[union-attr]
+                    presence.rq_name, presence.current_job = worker.name, worker.get_current_job_id
+                    presence.beat()  # name the rq worker at once
+                    worked |= bool(worker.work(burst=burst, logging_level=logging_level, max_jobs=max_jobs))
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                    log.warning("worker lost Redis at %s (%s)", storage.where, exc)
+                else:
+                    if burst or max_jobs is not None or getattr(worker, "_shutdown_requested_date", None) is not None:
+                        return worked
+                if not _wait_for_redis(storage):
+                    return worked
+                _forget(worker)
         raise AssertionError("unreachable")  # pragma: no cover
     finally:
         presence.stop()
@@ -228,27 +246,12 @@ def _forget(worker: SimpleWorker | Worker | None) -> None:
         log.debug("could not unregister rq worker %s", worker.name, exc_info=True)
 
 
-def _wait_for_redis(storage: RedisStorage, backoff: Backoff = Backoff(first=0.2, cap=5.0)) -> bool:
+def _wait_for_redis(storage: RedisStorage) -> bool:
     """Wait until Redis answers again (True), or until SIGTERM/SIGINT (False)."""
     stopping: list[int] = []
-    handlers = {s: signal.signal(s, lambda signum, frame: stopping.append(signum))
-                for s in (signal.SIGTERM, signal.SIGINT)} if threading.current_thread() is threading.main_thread() else {}
-    try:
-        failures = 0
-        while not stopping:
-            try:
-                storage.ping()
-                log.warning("Redis at %s answers again; the worker goes on", storage.where)
-                return True
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                failures += 1
-                time.sleep(backoff.delay(failures))
-        return False
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    with on_shutdown_signals(lambda signum, frame: stopping.append(signum)):
+        return wait_for_redis(storage.ping, None, storage.where, role=f"worker {worker_name()}",
+                              stop=lambda: bool(stopping), pace=Backoff(first=0.2, cap=5.0))
 
 
 def report_dead_worker(connection: Any, pid: int, code: int) -> bool:
@@ -261,7 +264,7 @@ def report_dead_worker(connection: Any, pid: int, code: int) -> bool:
             continue
         jid = worker.get_current_job_id()
         job = Job.fetch(jid, connection=connection, serializer=JSONSerializer) if jid else None
-        if job is None or job.func_name != JOB_FUNC or not job.args or not isinstance(job.args[0], dict):
+        if job is None or job.func_name not in JOB_FUNCS or not job.args or not isinstance(job.args[0], dict):
             continue  # only a trial job the dead worker had accepted is reported on
         report_death(connection, job.args[0], code, f"{host}:{pid}")
         try:

@@ -19,7 +19,7 @@ from rq.serializers import JSONSerializer
 
 from distopt import fmin, hp, rand
 from distopt.dispatch import RQExecutor, rq_queue
-from distopt.dispatch.jobs import make_payload
+from distopt.dispatch.jobs import JOB_FUNC, LEGACY_JOB_FUNC, make_payload
 from distopt.coordinator.distributed import ship_objective
 from distopt.trial.record import TrialState
 from distopt.redis_trials import RedisTrials
@@ -92,15 +92,29 @@ def test_an_enqueued_builtins_exec_job_never_runs(redis_url, marker):
     conn.close()
 
 
-def _signed_trial_job(url: str, name: str, **enqueue_kw):
+def _signed_trial_job(url: str, name: str, func: str = JOB_FUNC, **enqueue_kw):
     storage = RedisStorage(url)
     study = Study(hp.uniform("x", -1, 1), storage=storage, name=name)
     ref = ship_objective(square, study, storage, SECRET)
     (trial,) = study.ask(1)
     payload = make_payload(name, trial.tid, 0, trial.vals, ref, storage.prefix, secret=SECRET)
-    job = rq_queue(storage.client).enqueue("distopt.dispatch.jobs.run_trial", payload,
-                                           job_id=f"distopt-{name}-{trial.tid}-0", **enqueue_kw)
+    job = rq_queue(storage.client).enqueue(func, payload, job_id=f"distopt-{name}-{trial.tid}-0", **enqueue_kw)
     return storage, job
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["simple", "fork"])
+def test_a_job_queued_under_the_old_function_path_still_runs(redis_url, fork):
+    """Jobs enqueued before the trial function moved name distopt.dispatch.jobs.run_trial,
+    which no longer exists: a distopt worker runs distopt.worker.job.run_trial for them."""
+    storage, job = _signed_trial_job(redis_url, "legacy", func=LEGACY_JOB_FUNC)
+    assert job.func_name == "distopt.dispatch.jobs.run_trial"
+    with WorkerPool(redis_url, 1, secret=SECRET, fork=fork):
+        wait_until(lambda: storage.client.llen(storage.keys.inbox("legacy")) >= 1, 30, "the trial's result")
+        wait_until(lambda: job.get_status(refresh=True) == "finished", 30, "rq to record the job as finished")
+    (msg,) = storage.pop_results("legacy", limit=10)
+    (rec,) = storage.get_trials("legacy")
+    assert msg["status"] == "ok" and msg["loss"] == pytest.approx(rec.vals["x"] ** 2)
+    assert job.id not in failed_ids(redis_url)
 
 
 @pytest.mark.parametrize("callback", ["on_success", "on_failure", "on_stopped"])
@@ -118,7 +132,7 @@ def test_a_job_depending_on_another_is_refused(redis_url):
     storage, first = _signed_trial_job(redis_url, "deps")
     first.set_status("finished")
     evil = Queue("distopt", connection=storage.client, serializer=JSONSerializer).enqueue(
-        "distopt.dispatch.jobs.run_trial", first.args[0], job_id="distopt-deps-0-1", depends_on=[])
+        JOB_FUNC, first.args[0], job_id="distopt-deps-0-1", depends_on=[])
     storage.client.hset(evil.key, mapping={"dependency_ids": '["x"]', "dependency_id": "x"})
     with WorkerPool(redis_url, 1, secret=SECRET):
         wait_until(lambda: evil.id in failed_ids(redis_url), 30, "the job with dependencies to be refused")
@@ -176,7 +190,7 @@ def test_pool_children_never_import_from_the_working_directory(redis_url, tmp_pa
 
 
 def test_the_embedded_redis_has_a_password_nobody_sees(tmp_path):
-    from distopt.cli.study_file import _embedded
+    from distopt.cli.run_study import _embedded
 
     with _embedded(1, "distopt") as (url, key, _ticks):
         parts = redis.connection.parse_url(url)

@@ -5,16 +5,16 @@ Shared by the unit tests that drive the job function through distopt's guarded `
 
 from typing import Iterator
 
-from distopt.dispatch import jobs
+from distopt.worker import guard, job
 from distopt.worker.rq_worker import make_worker
 
 
 def clean_worker(secret: bytes) -> Iterator[None]:
     """Body of an autouse fixture: this process is a worker with ``secret`` and no caches."""
-    jobs.reset()
-    jobs.configure(secret, insecure=False)
+    job.reset()
+    guard.configure(secret, insecure=False)
     yield
-    jobs.reset()
+    job.reset()
 
 
 def burst(storage) -> None:

@@ -105,22 +105,8 @@ def test_every_folder_is_a_layer():
 
 
 # Imports that still point up, each with why; the list only shrinks.
-KNOWN_UPWARD = {
-    # rq calls the job function by the dotted path stored in every queued job,
-    # distopt.dispatch.jobs.run_trial: it stays importable there until the worker accepts
-    # a new path for it and jobs queued under the old one are drained.
-    ("distopt.dispatch.jobs", "distopt.worker.heartbeat"),
-    ("distopt.dispatch.jobs", "distopt.worker.time_limit"),
-    # `distopt run` drives hyperopt's API (fmin with Trials/RedisTrials), whose logic still
-    # lives in the top-level modules fmin, trials and redis_trials rather than in compat/.
-    ("distopt.cli.study_file", "distopt.fmin"),
-    ("distopt.cli.study_file", "distopt.trials"),
-    ("distopt.cli.study_file", "distopt.redis_trials"),
-}
-KNOWN_CYCLES = {
-    # Trials.fmin (hyperopt's method) calls fmin, whose default trials are a Trials.
-    frozenset({"distopt.fmin", "distopt.trials"}),
-}
+KNOWN_UPWARD: set[tuple[str, str]] = set()
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PKG)))

@@ -16,55 +16,9 @@ from ...errors import TrialError
 from ...trial.record import TrialRecord
 from ..base import Change, transition_sources
 from .keys import DEFAULT_PREFIX
-from .store import _FENCED, _STATE_SLOT, RedisStorage, _translating
-
-# KEYS: studies, trials, state sets..., tid counter | ARGV: name, expected next tid or '',
-#       then tid, record json, state for each record.
-# With an expected next tid, the ids are reserved in the same call: it stores nothing
-# and returns -2 unless the counter still stands there (0 when none was reserved yet).
-# A call sent again after its reply was lost finds its own batch and returns 1.
-_PUT_TRIALS = _STATE_SLOT + _FENCED + """
-local n = math.floor((#ARGV - 2) / 3)
-if ARGV[2] ~= '' then
-  local cur = tonumber(redis.call('GET', KEYS[#KEYS]) or '0')
-  local expected = tonumber(ARGV[2])
-  if cur ~= expected then
-    if n > 0 and cur == expected + n and redis.call('HGET', KEYS[2], ARGV[3]) == ARGV[4] then return 1 end
-    return -2
-  end
-  redis.call('INCRBY', KEYS[#KEYS], n)
-end
-for i = 3, #ARGV, 3 do
-  local old = redis.call('HGET', KEYS[2], ARGV[i])
-  if old then redis.call('SREM', KEYS[SLOT[cjson.decode(old).state]], ARGV[i]) end
-  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  redis.call('SADD', KEYS[SLOT[ARGV[i + 2]]], ARGV[i])
-end
-return 1
-"""
-# KEYS: studies, trials, state sets... | ARGV: name, then for each change: tid, record
-#       json, new state, expected attempt or '', allowed old states joined by ','.
-# One reply per change: 1 when it was applied, 0 when the stored record did not match.
-_TRANSITION_MANY = _STATE_SLOT + _FENCED + """
-local out = {}
-for i = 2, #ARGV, 5 do
-  local tid = ARGV[i]
-  local done = 0
-  local old = redis.call('HGET', KEYS[2], tid)
-  if old then
-    local rec = cjson.decode(old)
-    if (ARGV[i + 3] == '' or tonumber(rec.attempt) == tonumber(ARGV[i + 3]))
-        and string.find(',' .. ARGV[i + 4] .. ',', ',' .. rec.state .. ',', 1, true) then
-      redis.call('SREM', KEYS[SLOT[rec.state]], tid)
-      redis.call('HSET', KEYS[2], tid, ARGV[i + 1])
-      redis.call('SADD', KEYS[SLOT[ARGV[i + 2]]], tid)
-      done = 1
-    end
-  end
-  out[#out + 1] = done
-end
-return out
-"""
+from .errors import translating
+from .scripts import PUT_TRIALS, TRANSITION_MANY
+from .store import RedisStorage
 
 
 class PipelinedRedisStorage(RedisStorage):
@@ -74,8 +28,8 @@ class PipelinedRedisStorage(RedisStorage):
     def _register_scripts(self) -> None:
         super()._register_scripts()
         reg = self.client.register_script
-        self._put_trials_script = reg(_PUT_TRIALS)
-        self._transition_many_script = reg(_TRANSITION_MANY)
+        self._put_trials_script = reg(PUT_TRIALS)
+        self._transition_many_script = reg(TRANSITION_MANY)
         self._next_free: dict[str, int] = {}  # study -> the next trial id, as last seen
 
     def _put_batch(self, name: str, records: Sequence[TrialRecord], expected: int | None) -> int:
@@ -85,12 +39,12 @@ class PipelinedRedisStorage(RedisStorage):
         return int(self._run_fenced(self._put_trials_script, name, [*self._trial_keys(name), self.keys.tid(name)],
                                     args[1:]))
 
-    @_translating
+    @translating
     def put_trials(self, name: str, records: Sequence[TrialRecord]) -> None:
         if records:
             self._put_batch(name, records, None)
 
-    @_translating
+    @translating
     def add_trials(self, name: str, count: int,
                    build: Callable[[int], Sequence[TrialRecord]]) -> list[TrialRecord]:
         """Reserve ``count`` trial ids and store the records ``build(first_id)`` makes, in
@@ -110,7 +64,7 @@ class PipelinedRedisStorage(RedisStorage):
         self._next_free[name] = first + count
         return records
 
-    @_translating
+    @translating
     def transition_many(self, name: str, changes: Sequence[Change]) -> list[bool]:
         if not changes:
             return []

@@ -55,6 +55,44 @@ class Backoff:
         return base * (0.5 + random.random() / 2)
 
 
+def retrying(
+    fn: Callable[[], T],
+    backoff: Backoff,
+    *,
+    note: Callable[[BaseException, int, float, float], None],
+    give_up: Callable[[BaseException, int, float], BaseException],
+    stop: Callable[[], bool] = lambda: False,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[T | None, int]:
+    """The one retry loop: ``(fn(), failures before it succeeded)``, calling ``fn`` again
+    after each transient Redis failure (any other exception passes straight through)
+    with ``backoff``'s delays. ``note(exc, failures, seconds left, pause)`` is called on
+    the first failure and every tenth; after ``backoff.window`` seconds the exception
+    ``give_up(exc, failures, elapsed)`` is raised. ``(None, failures)`` when ``stop()``
+    turns true before ``fn`` succeeds."""
+    started = clock()
+    failures = 0
+    while not stop():
+        try:
+            return fn(), failures
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            failures += 1
+            elapsed = clock() - started
+            if elapsed >= backoff.window:
+                error = give_up(exc, failures, elapsed)
+                if error is exc:
+                    raise
+                raise error from exc
+            pause = min(backoff.delay(failures), max(0.0, backoff.window - elapsed))
+            if failures == 1 or failures % 10 == 0:
+                note(exc, failures, backoff.window - elapsed, pause)
+            sleep(pause)
+    return None, failures
+
+
 def call_with_retry(
     fn: Callable[..., T],
     *args: Any,
@@ -66,26 +104,17 @@ def call_with_retry(
 ) -> T:
     """``fn(*args, **kwargs)``, retried on transient Redis failures for ``backoff.window``
     seconds; then ``ConnectionFailed`` (any other exception passes straight through)."""
-    started = clock()
-    failures = 0
-    while True:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            failures += 1
-            elapsed = clock() - started
-            if elapsed >= backoff.window:
-                raise ConnectionFailed(
-                    f"gave up {what} after {elapsed:.0f} s of retries ({failures} attempts): {exc}; "
-                    "check that redis-server is running and reachable from this machine"
-                ) from exc
-            pause = min(backoff.delay(failures), max(0.0, backoff.window - elapsed))
-            if failures == 1 or failures % 10 == 0:
-                log.warning("Redis unavailable while %s (%s); retrying for up to %.0f s more",
-                            what, exc, backoff.window - elapsed)
-            sleep(pause)
+    def note(exc: BaseException, failures: int, left: float, pause: float) -> None:
+        log.warning("Redis unavailable while %s (%s); retrying for up to %.0f s more", what, exc, left)
+
+    def give_up(exc: BaseException, failures: int, elapsed: float) -> BaseException:
+        return ConnectionFailed(
+            f"gave up {what} after {elapsed:.0f} s of retries ({failures} attempts): {exc}; "
+            "check that redis-server is running and reachable from this machine"
+        )
+
+    result, _ = retrying(lambda: fn(*args, **kwargs), backoff, note=note, give_up=give_up, sleep=sleep, clock=clock)
+    return result  # type: ignore[return-value]
 
 
 def wait_for_redis(
@@ -94,37 +123,40 @@ def wait_for_redis(
     where: str,
     *,
     role: str = "worker",
+    stop: Callable[[], bool] = lambda: False,
+    pace: Backoff = Backoff(first=0.5, cap=10.0),
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> None:
-    """Return once ``ping()`` succeeds: at boot Redis may come up after its clients.
+) -> bool:
+    """Return once ``ping()`` succeeds (True): at boot Redis may come up after its
+    clients, and a worker waits out an outage. False when ``stop()`` turned true first.
 
     ``seconds=None`` waits for as long as it takes (a worker under a service manager),
     ``0`` tries once; the wait logs on the first failure and every tenth, and when Redis
-    answers. Raises ``ConnectionFailed`` after ``seconds``; a refused password at once."""
-    backoff = Backoff(window=math.inf if seconds is None else float(seconds), first=0.5, cap=10.0)
+    answers. Raises ``ConnectionFailed`` after ``seconds``; a refused password at once.
+    ``pace`` gives the delays between tries (its window is ``seconds``)."""
+    backoff = dataclasses.replace(pace, window=math.inf if seconds is None else float(seconds))
+
+    def note(exc: BaseException, failures: int, left: float, pause: float) -> None:
+        limit = "until it answers" if seconds is None else f"up to {left:.0f} s more"
+        log.warning("%s: Redis at %s does not answer (%s); waiting %s, next try in %.1f s", role, where, exc, limit,
+                    pause)
+
+    def give_up(exc: BaseException, failures: int, elapsed: float) -> BaseException:
+        if failures == 1:
+            return exc
+        return ConnectionFailed(f"Redis at {where} did not answer within --wait-for-redis {seconds:g} s "
+                                f"({failures} attempts): {exc}")
+
     started = clock()
-    failures = 0
-    while True:
-        try:
-            ping()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            failures += 1
-            elapsed = clock() - started
-            if elapsed >= backoff.window:
-                if failures == 1:
-                    raise
-                raise ConnectionFailed(f"Redis at {where} did not answer within --wait-for-redis {seconds:g} s "
-                                       f"({failures} attempts): {exc}") from exc
-            pause = min(backoff.delay(failures), backoff.window - elapsed)
-            if failures == 1 or failures % 10 == 0:
-                limit = "until it answers" if seconds is None else f"up to {backoff.window - elapsed:.0f} s more"
-                log.warning("%s: Redis at %s does not answer (%s); waiting %s, next try in %.1f s", role, where,
-                            exc, limit, pause)
-            sleep(pause)
-        else:
-            if failures:
-                log.warning("%s: Redis at %s answers after %.1f s", role, where, clock() - started)
-            return
+    answered = False
+
+    def call() -> None:
+        nonlocal answered
+        ping()
+        answered = True
+
+    _, failures = retrying(call, backoff, note=note, give_up=give_up, stop=stop, sleep=sleep, clock=clock)
+    if answered and failures:
+        log.warning("%s: Redis at %s answers after %.1f s", role, where, clock() - started)
+    return answered

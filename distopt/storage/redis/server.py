@@ -27,7 +27,7 @@ from types import TracebackType
 
 import redis
 
-from ...errors import DistoptError
+from ...errors import DistoptError, PortTaken
 
 from ...defaults import ENV_REDIS_SERVER as ENV_BINARY  # noqa: E402
 
@@ -181,7 +181,7 @@ class RedisServer:
                 self._port = free_port(self.host)
             try:
                 return self._spawn(executable)
-            except _PortTaken:
+            except PortTaken:
                 if attempt == attempts - 1:
                     raise DistoptError(
                         f"redis-server could not bind {self.host}:{self._port}: the port is taken; "
@@ -249,7 +249,7 @@ class RedisServer:
         log = self._dir / "redis.log"
         offset = log.stat().st_size if log.exists() else 0
         if port_in_use(self.port, self.host):
-            raise _PortTaken()
+            raise PortTaken()
         with open(log, "ab") as errors:  # config errors go to stderr, before the logfile is open
             self._proc = subprocess.Popen(
                 [executable, str(conf)],
@@ -275,7 +275,7 @@ class RedisServer:
                 if self._proc.poll() is not None:
                     tail = _log_tail(log, offset)
                     if "Address already in use" in tail:
-                        raise _PortTaken()
+                        raise PortTaken()
                     raise DistoptError(
                         f"redis-server exited with code {self._proc.returncode} on "
                         f"{self.host}:{self._port}; its log says:\n{tail or '(empty)'}"
@@ -320,10 +320,6 @@ class RedisServer:
         deadline = time.monotonic() + 5
         while self._port is not None and port_in_use(self._port, self.host) and time.monotonic() < deadline:
             time.sleep(0.01)
-
-
-class _PortTaken(Exception):
-    """redis-server lost the race for the free port we picked."""
 
 
 def _quote(value: str) -> str:

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from distopt.algo import rand
 from distopt.cli import main
 from distopt.errors import DistoptError
-from distopt.cli.study_file import load_study_file, run_study_file
+from distopt.cli.run_study import run_study_file
+from distopt.cli.study_file import load_study_file
 
 
 def study_file(tmp_path, body: str, name: str = "study.py"):

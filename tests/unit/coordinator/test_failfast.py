@@ -8,7 +8,8 @@ import pytest
 from distopt import hp
 from distopt.coordinator.loop import StopRules
 from distopt.dispatch import RQExecutor, rq_queue
-from distopt.dispatch import jobs as jobs_mod
+from distopt.worker import guard
+from distopt.worker import job as job_mod
 from distopt.worker.rq_worker import make_worker
 from distopt.coordinator.distributed import run_distributed
 from distopt.errors import ObjectiveError
@@ -92,8 +93,8 @@ class InProcessRQ(RQExecutor):
 
 def test_run_distributed_stops_early_and_cancels_the_rest(fake_redis, monkeypatch):
     monkeypatch.setattr("distopt.dispatch.RQExecutor", InProcessRQ)
-    monkeypatch.setattr(jobs_mod, "LOAD_FAILURE_PAUSE", 0.0)
-    jobs_mod.configure(SECRET, insecure=False)
+    monkeypatch.setattr(job_mod, "LOAD_FAILURE_PAUSE", 0.0)
+    guard.configure(SECRET, insecure=False)
     try:
         storage = PipelinedRedisStorage(fake_redis)
         study = Study(hp.uniform("x", 0, 1), storage=storage, name="nomodule")
@@ -101,7 +102,7 @@ def test_run_distributed_stops_early_and_cancels_the_rest(fake_redis, monkeypatc
             run_distributed(study, "distopt_nowhere.objectives:loss", StopRules(max_evals=100), parallelism=2,
                             secret=SECRET)
     finally:
-        jobs_mod.reset()
+        job_mod.reset()
     counts = storage.count_states("nomodule")
     assert counts[TrialState.FAIL] == counts[TrialState.OK] == 0  # trials that never ran use no budget
     assert counts[TrialState.CANCELLED] >= 1

@@ -6,6 +6,7 @@ about the ttl."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import subprocess
@@ -146,7 +147,7 @@ def test_a_superseded_coordinator_writes_nothing(storage):
     assert storage.get_trials("fenced") == before and before[0].state == TrialState.QUEUED
     assert storage.get_study("fenced")["status"] != "done"
     with pytest.raises(LeaseLost, match="lost the lease on study 'fenced'"):
-        old._renewed = 0.0
+        old._renewal.restart(-math.inf)
         old.tick(study, 0.0)
 
 
@@ -179,7 +180,7 @@ def test_a_takeover_of_a_dead_holder_is_a_new_generation_that_fences_it(storage)
         study.tell(trial, 1.0)  # the dead holder's writes (were it only frozen) change nothing
     assert storage.get_trials("dead") == before
     with pytest.raises(LeaseLost):
-        old._renewed = 0.0
+        old._renewal.restart(-math.inf)
         old.tick(study, 0.0)
 
 

@@ -9,7 +9,8 @@ from rq.job import JOB_ID_PATTERN
 from distopt import hp
 from distopt.coordinator.loop import Coordinator, StopRules
 from distopt.dispatch import RQExecutor, job_id, rq_queue
-from distopt.dispatch import jobs as jobs_mod
+from distopt.worker import job as job_mod
+from distopt.worker import loading
 from distopt.dispatch.rq_executor import RQ_TIMEOUT_MARGIN, coalesce
 from distopt.worker.heartbeat import Heartbeater
 from distopt.coordinator.distributed import Lease, run_distributed, ship_objective
@@ -76,6 +77,7 @@ def test_trials_run_as_rq_jobs_and_report_to_the_inbox(storage):
     assert sorted(queue.job_ids) == sorted(job_id("s1", t.tid, 0) for t in trials)
     job = queue.fetch_job(job_id("s1", trials[0].tid, 0))
     assert job.args[0]["vals"] == dict(trials[0].vals) and job.args[0]["objective"]["digest"] == ref.digest
+    assert job.func_name == "distopt.worker.job.run_trial"  # the function's home; dispatch imports no worker code
     burst(storage)
     msgs = storage.pop_results("s1", timeout=0)
     started = [m for m in msgs if m.get("type") == "started"]
@@ -85,7 +87,7 @@ def test_trials_run_as_rq_jobs_and_report_to_the_inbox(storage):
     for t in trials:
         assert by_tid[t.tid]["status"] == "ok"
         assert by_tid[t.tid]["loss"] == pytest.approx(objective(t.params))
-    assert len(jobs_mod._objectives) == 1  # unpickled once, not per trial
+    assert len(loading._objectives) == 1  # unpickled once, not per trial
 
 
 def test_coordinator_runs_a_study_through_rq(storage):
@@ -148,7 +150,7 @@ def test_an_exception_in_the_objective_fails_the_trial(storage):
 
 def test_worker_with_another_secret_reports_the_refusal(storage, monkeypatch):
     """Not a failed trial: the trial never ran, so the coordinator runs it elsewhere."""
-    monkeypatch.setattr(jobs_mod, "LOAD_FAILURE_PAUSE", 0.0)
+    monkeypatch.setattr(job_mod, "LOAD_FAILURE_PAUSE", 0.0)
     study = Study(SPACE, storage=storage, name="s6")
     ref = ship_objective(objective, study, storage, b"coordinator-secret")
     ex = RQExecutor(storage, "s6", ref, secret=SECRET)
@@ -183,6 +185,24 @@ def test_cancel_withdraws_queued_jobs(storage):
     queue = rq_queue(storage.client)
     assert queue.job_ids == [job_id("s8", trials[1].tid, 0)]
     assert queue.fetch_job(job_id("s8", trials[0].tid, 0)) is None
+
+
+def test_leftover_trials_are_cancelled_and_their_jobs_withdrawn_by_one_rule(storage):
+    from distopt.coordinator.loop import cancel_leftover
+    from distopt.dispatch.rq_executor import withdraw_study_jobs, withdraw_trial_jobs
+
+    study = Study(SPACE, storage=storage, name="s9")
+    ref = ship_objective(objective, study, storage, SECRET)
+    ex = RQExecutor(storage, "s9", ref, secret=SECRET)
+    trials = study.ask(4)
+    ex.submit(study, trials)
+    ex.flush()
+    # a job of an attempt that is not queued is not withdrawn, and not reported as withdrawn
+    gone = study.record(trials[0].tid).replace(attempt=5)
+    assert withdraw_trial_jobs(storage.client, "distopt", "s9", [gone, study.record(trials[1].tid)]) == [trials[1].tid]
+    assert sorted(cancel_leftover(study, ex)) == [t.tid for t in trials]
+    assert all(r.state == TrialState.CANCELLED for r in storage.get_trials("s9"))
+    assert rq_queue(storage.client).job_ids == [] and withdraw_study_jobs(storage.client, "distopt", "s9") == 0
 
 
 def test_coalesce_keeps_started_only_without_its_result():

@@ -16,7 +16,9 @@ from distopt.dispatch.jobs import job_id
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from distopt.errors import StudyNotFound
-from distopt.monitor.document import SCHEMA_VERSION, eta_seconds, rate_per_minute, stale_trials
+from distopt.monitor.activity import stale_trials
+from distopt.monitor.document import SCHEMA_VERSION
+from distopt.monitor.rates import eta_seconds, rate_per_minute
 from distopt.trial.record import TrialRecord, TrialState
 from distopt.space import compile_space
 from distopt.space.serialize import space_to_json

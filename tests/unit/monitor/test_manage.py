@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from distopt.dispatch.rq_executor import rq_queue
-from distopt.dispatch.jobs import job_id
+from distopt.dispatch.jobs import JOB_FUNC, job_id
 from distopt.errors import StudyRunning
 from distopt.monitor.manage import delete_study, list_studies
 from distopt.trial.record import TrialRecord
@@ -20,7 +20,7 @@ def test_delete_withdraws_only_its_own_jobs(redis_url):
         storage.create_study(name, {"status": "interrupted", "queue": "distopt"})
         for tid in range(3):
             storage.put_trial(name, TrialRecord(tid, {"x": 0.0}))
-            queue.enqueue("distopt.dispatch.jobs.run_trial", {}, job_id=job_id(name, tid, 0))
+            queue.enqueue(JOB_FUNC, {}, job_id=job_id(name, tid, 0))
         storage.push_result(name, {"tid": 0, "attempt": 0, "status": "ok", "loss": 1.0})
         storage.heartbeat(name, 1, 0, 1e12, "h:1")
     done = delete_study(redis_url, "a")

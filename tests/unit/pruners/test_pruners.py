@@ -185,3 +185,15 @@ def test_hyperband_decides_as_optuna(seed):
     _, pruned = _replay(HyperbandPruner(min_resource=1, max_resource=20, reduction_factor=3),
                         optuna.pruners.HyperbandPruner(min_resource=1, max_resource=20, reduction_factor=3), seed)
     assert pruned > 5
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: PercentilePruner(percentile=101), "PercentilePruner: percentile must be a number in \\[0, 100\\]"),
+    (lambda: PercentilePruner(percentile=True), "percentile must be a number"),
+    (lambda: SuccessiveHalvingPruner(bootstrap_count=2), "needs a min_resource, not 'auto'"),
+    (lambda: HyperbandPruner(bootstrap_count=2), "needs a max_resource, not 'auto'"),
+    (lambda: HyperbandPruner(bootstrap_count=-1), "bootstrap_count must be an integer >= 0"),
+])
+def test_option_checks_name_the_pruner_the_option_and_the_fix(make, message):
+    with pytest.raises(PrunerError, match=message):
+        make()

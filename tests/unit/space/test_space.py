@@ -135,3 +135,13 @@ def test_space_eval_names_missing_label_and_bad_index():
         space_eval(hp.uniform("x", 0, 1), {})
     with pytest.raises(SpaceError, match="choice 'c' has 2 options; index 5 is out of range"):
         space_eval(hp.choice("c", [1, 2]), {"c": 5})
+
+
+def test_a_parameter_admits_only_values_in_its_support():
+    compiled = compile_space({"c": hp.choice("c", ["a", "b"]), "lr": hp.loguniform("lr", -3, 0),
+                              "q": hp.quniform("q", 0, 10, 2), "n": hp.randint("n", 5)})
+    assert compiled["c"].admits(1) and not compiled["c"].admits(2) and not compiled["c"].admits(0.5)
+    assert compiled["lr"].admits(0.1) and not compiled["lr"].admits(2.0)
+    assert compiled["q"].admits(11.0) and not compiled["q"].admits(13.0)  # a quantum of slack
+    assert compiled["n"].admits([4]) and not compiled["n"].admits(5) and not compiled["n"].admits(float("nan"))
+    assert not compiled["n"].admits("x")

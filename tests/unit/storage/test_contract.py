@@ -278,7 +278,7 @@ def test_peek_leaves_the_inbox_as_it_is(store: Storage, study: str) -> None:
 def test_pop_times_out_empty(store: Storage, study: str) -> None:
     start = time.monotonic()
     assert store.pop_results(study, timeout=0.3) == []
-    assert 0.25 <= time.monotonic() - start < 1.5
+    assert 0.25 <= time.monotonic() - start < 10  # it waited, and it came back
 
 
 def test_pop_wakes_when_another_thread_pushes(make_storage: Callable[..., Storage]) -> None:
@@ -382,7 +382,7 @@ def test_blobs(store: Storage, study: str) -> None:
 
 
 # -- Redis only ----------------------------------------------------------------------------------------
-redis_only = pytest.mark.parametrize("backend", ["fakeredis", "redis"], indirect=True)
+redis_only = pytest.mark.parametrize("backend", ["fakeredis", "redis", "pipelined"], indirect=True)
 
 
 @redis_only
@@ -423,9 +423,18 @@ def test_count_states_is_cheap_with_10000_trials(redis_url: str) -> None:
         store._put_trial(keys=[store.keys.studies, *store._trial_keys("big"), store.keys.generation("big")],
                          args=["big", tid, codec_text(rec(tid, state)), state.value, ""], client=pipe)
     pipe.execute()
-    start = time.perf_counter()
+    def calls() -> dict[str, int]:
+        return {k: v["calls"] for k, v in store.client.info("commandstats").items()}
+
+    before = calls()
     counts = store.count_states("big")
-    assert time.perf_counter() - start < 0.05
+    after = calls()
+    issued = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    issued.pop("cmdstat_info", None)
+    # one SCARD per state inside one transaction, after the study's existence check:
+    # nothing reads the trials, so the cost does not grow with the study
+    assert issued.get("cmdstat_scard") == len(S), issued
+    assert set(issued) <= {"cmdstat_scard", "cmdstat_multi", "cmdstat_exec", "cmdstat_sismember"}, issued
     assert counts[S.OK] == counts[S.QUEUED] == 2500 and counts[S.LOST] == 0
     assert len(store.get_trials("big", [S.RUNNING])) == 2500
     store.close()

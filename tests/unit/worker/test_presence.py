@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from distopt.worker.presence import DEAD_AFTER_INTERVALS, Presence, process_id, worker_heartbeat_interval
+from distopt.defaults import DEAD_AFTER_INTERVALS
+from distopt.worker.presence import Presence, process_id, worker_heartbeat_interval
 from distopt.storage import MemoryStorage
 from tests.chaos.helpers import wait_until
 

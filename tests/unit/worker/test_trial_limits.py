@@ -11,8 +11,8 @@ import pytest
 
 from distopt import hp
 from distopt.dispatch import RQExecutor, rq_queue
-from distopt.dispatch import jobs as jobs_mod
-from distopt.dispatch.jobs import make_payload
+from distopt.dispatch.jobs import JOB_FUNC, make_payload
+from distopt.worker import job as job_mod
 from distopt.worker.time_limit import TrialTimeout, time_limit
 from distopt.coordinator.distributed import ship_objective
 from distopt.dispatch.objective import ObjectiveRef
@@ -59,7 +59,7 @@ def unloadable(storage, study):
 
 @pytest.fixture(autouse=True)
 def no_pause(monkeypatch):
-    monkeypatch.setattr(jobs_mod, "LOAD_FAILURE_PAUSE", 0.0)
+    monkeypatch.setattr(job_mod, "LOAD_FAILURE_PAUSE", 0.0)
 
 
 # -- the time limit -----------------------------------------------------------------------
@@ -131,7 +131,7 @@ def test_a_job_naming_another_studys_objective_is_refused(storage):
     ship_objective(stubborn, b, storage, SECRET)
     (trial,) = b.ask(1)
     payload = make_payload("b", trial.tid, 0, trial.vals, ref_a, storage.prefix, secret=SECRET)
-    rq_queue(storage.client).enqueue(jobs_mod.JOB_FUNC, payload, job_id="distopt-b-0-0")
+    rq_queue(storage.client).enqueue(JOB_FUNC, payload, job_id="distopt-b-0-0")
     burst(storage)
     (msg,) = unloadable(storage, "b")
     assert f"names objective {ref_a.digest!r}, which study 'b' never shipped" in msg["reason"]

@@ -141,3 +141,17 @@ def test_wait_for_redis_gives_up_after_its_seconds_and_zero_fails_at_once():
 
     with pytest.raises(redis.exceptions.ConnectionError):
         wait_for_redis(ping, 0, "127.0.0.1:6399", sleep=clock.sleep, clock=clock)
+
+
+def test_wait_for_redis_ends_without_an_answer_when_told_to_stop():
+    from distopt.storage.redis.retry import wait_for_redis
+
+    clock = Clock()
+
+    def ping():
+        raise refused()
+
+    assert wait_for_redis(ping, None, "127.0.0.1:6399", stop=lambda: len(clock.slept) >= 3, sleep=clock.sleep,
+                          clock=clock) is False
+    assert len(clock.slept) == 3
+    assert wait_for_redis(lambda: True, None, "127.0.0.1:6399", sleep=clock.sleep, clock=clock) is True
