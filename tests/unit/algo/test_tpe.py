@@ -85,8 +85,7 @@ def test_conditional_parameters_active_iff_their_branch(multivariate):
             assert ("deg" in vals) == (vals["kernel"] == 1)
         else:
             assert set(vals) == {"model", "depth"} and 1 <= vals["depth"] <= 10
-    # a sequential search keeps both branches alive after the model takes over (a
-    # wide queue commits to the better one: cat_parallel)
+    # both branches still explored after the model takes over
     seq = [tpe.suggest(space, history, empty(space), 1, np.random.default_rng(s), multivariate=multivariate)[0]
            for s in range(40)]
     assert {v["model"] for v in seq} == {0, 1}
@@ -193,7 +192,8 @@ def test_zero_liar_weight_is_no_lie():
 
 
 def test_parallel_settings_follow_the_pending_count():
-    cfg = tpe._settings({"gamma": 0.2, "gamma_parallel": 0.05, "n_EI_candidates": 10, "n_EI_parallel": 40})
+    cfg = tpe._settings({"gamma": 0.2, "gamma_parallel": 0.05, "n_EI_candidates": 10, "n_EI_parallel": 40,
+                         "cat_parallel": 24})
     model = tpe.ModelConfig(**{f: cfg[f] for f in tpe.ModelConfig.__dataclass_fields__})
     assert tpe._for_pending(model, cfg, 0) == model
     one, many = tpe._for_pending(model, cfg, 1), tpe._for_pending(model, cfg, 99)
@@ -213,8 +213,10 @@ def test_a_wide_queue_commits_the_categorical_choice_a_sequential_search_draws()
     cs = compile_space(space)
     pending = history.X[-7:]
     firsts = [tpe.suggest(cs, history, empty(cs), 1, np.random.default_rng(s))[0]["m"] for s in range(60)]
-    queued = [tpe.suggest(cs, history, pending, 1, np.random.default_rng(s))[0]["m"] for s in range(60)]
+    queued = [tpe.suggest(cs, history, pending, 1, np.random.default_rng(s), cat_parallel=24)[0]["m"] for s in range(60)]
+    drawn = [tpe.suggest(cs, history, pending, 1, np.random.default_rng(s))[0]["m"] for s in range(60)]
     assert len(set(firsts)) > 1 and queued.count(0) > firsts.count(0)
+    assert len(set(drawn)) > 1  # by default a wide queue draws the choice too
 
 
 def test_categorical_only_group_draws_from_the_good_density():
