@@ -13,7 +13,7 @@ from ..errors import AllTrialsFailed, DistoptError
 from ..trial.codec import to_plain
 from .documents import flat_vals
 from ..trial.constants import JOB_STATE_DONE, JOB_STATES, STATUS_NEW, STATUS_OK, STATUS_RUNNING
-from ..trial.record import TrialRecord, TrialState, hyperopt_state, may_be_best
+from ..trial.record import TrialRecord, TrialState, hyperopt_state, may_be_best, with_labels
 
 
 def _dt(ts: float | None) -> datetime.datetime | None:
@@ -51,7 +51,7 @@ def trial_document(
             result["loss"] = _loss_value(result["loss"])
         if rec.state == TrialState.CANCELLED:
             result.setdefault("status", "fail")
-    names = list(labels) + [k for k in rec.vals if k not in set(labels)]
+    names = with_labels(labels, [rec])
     idxs = {label: ([rec.tid] if label in rec.vals else []) for label in names}
     vals = {label: ([rec.vals[label]] if label in rec.vals else []) for label in names}
     doc = {

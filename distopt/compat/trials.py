@@ -20,7 +20,7 @@ from ..errors import AllTrialsFailed, DistoptError
 from ..study.settings import Algo, as_generator
 from ..study.study import Study
 from ..trial.constants import JOB_STATE_NEW, JOB_STATE_RUNNING, STATUS_OK
-from ..trial.record import JOB_VALID_STATES, TrialRecord, best_of, labels_of
+from ..trial.record import JOB_VALID_STATES, TrialRecord, best_of, with_labels
 
 
 class Trials:
@@ -384,8 +384,7 @@ class Trials:
             saved = state.get("study") or {"records": [], "rng": None}
             state = {"records": saved["records"], "rng": saved["rng"], "labels": []}
         self._saved = [record_from_dict(d) for d in state["records"]]
-        labels = list(state.get("labels") or [])
-        self._saved_labels = labels + [k for k in labels_of(self._saved) if k not in labels]
+        self._saved_labels = with_labels(state.get("labels") or [], self._saved)
         self._rng_state = state.get("rng")
         self._raw = dict(state.get("raw_results") or {})
         self._attachments = dict(state.get("attachments") or {})

@@ -24,12 +24,11 @@ from typing import Any
 
 from .loop import Interval
 from ..errors import DistoptError
-from ..trial.record import TrialRecord, TrialState, finished_record, result_fields
+from ..trial.record import CANCELLABLE, TrialRecord, TrialState, cancelled_record, finished_record, result_fields
 from ..storage import DEFAULT_PREFIX, RedisStorage, Storage, open_storage
 
 #: Seconds between checks of the cancel flag in a running coordinator.
 CHECK_EVERY = 1.0
-_PENDING = (TrialState.QUEUED, TrialState.RUNNING, TrialState.LOST)
 
 
 class CancelWatch:
@@ -162,8 +161,8 @@ def _cancel_here(storage: RedisStorage, study: str) -> int:
     meta = storage.get_study(study)
     now = time.time()
     cancelled = []
-    for rec in storage.get_trials(study, _PENDING):
-        new = rec.replace(state=TrialState.CANCELLED, refresh_time=now)
+    for rec in storage.get_trials(study, CANCELLABLE):
+        new = cancelled_record(rec, now)
         if storage.transition(study, rec.tid, rec.state, new, attempt=rec.attempt):
             cancelled.append(rec)
     if cancelled and meta.get("queue"):

@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Sequence
 
 from ..storage import Storage
 from ..trial.codec import encode_record
-from ..trial.record import TrialRecord, TrialState
+from ..trial.record import TrialRecord, TrialState, cancelled_record
 
 
 class TrialTransitions:
@@ -90,7 +90,7 @@ class TrialTransitions:
             old = self._records[tid]
             if old.state.ended:
                 continue
-            new = old.replace(state=TrialState.CANCELLED, refresh_time=time.time())
+            new = cancelled_record(old, time.time())
             if self._cas(tid, old.state, new):
                 self._cache(new)
                 done.append(new)

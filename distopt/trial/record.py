@@ -172,6 +172,23 @@ def finished_record(old: TrialRecord, r: Mapping[str, Any], now: float) -> Trial
     )
 
 
+#: States a cancel ends: every one that has not ended (queued, running, lost).
+CANCELLABLE = tuple(s for s in TrialState if not s.ended)
+
+
+def cancelled_record(old: TrialRecord, now: float) -> TrialRecord:
+    """The record a cancel makes of a trial in ``CANCELLABLE``: the one rule for a study's
+    coordinator (``Study.cancel``) and for ``distopt cancel`` with no coordinator running."""
+    return old.replace(state=TrialState.CANCELLED, refresh_time=now)
+
+
+def with_labels(labels: Iterable[str], records: Iterable[TrialRecord]) -> list[str]:
+    """``labels``, then the other labels ``records`` hold (``labels_of`` order): a study's
+    labels with those of trials evaluated over another space."""
+    known = list(labels)
+    return known + [k for k in labels_of(records) if k not in set(known)]
+
+
 def pruned_record(old: TrialRecord, r: Mapping[str, Any], now: float) -> TrialRecord:
     """The PRUNED record a pruned result makes: no loss (it never finished), the last
     intermediate step and value in ``result`` so every view of the trial shows how far

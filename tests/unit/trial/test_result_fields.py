@@ -38,3 +38,18 @@ def test_the_message_evaluate_sends_is_the_outcome_message():
     msg = evaluate(lambda p: {"loss": 1.0, "status": "ok"}, None, tid=2, attempt=1, worker="w", clock=lambda: 5.0)
     assert msg == interpret({"loss": 1.0, "status": "ok"}).message(
         2, 1, traceback=None, worker="w", start_time=5.0, end_time=5.0, reported=True)
+
+
+def test_a_cancel_ends_exactly_the_trials_that_have_not_ended():
+    from distopt.trial.record import CANCELLABLE, cancelled_record
+
+    assert set(CANCELLABLE) == {TrialState.QUEUED, TrialState.RUNNING, TrialState.LOST}
+    rec = cancelled_record(TrialRecord(tid=1, vals={}, state=TrialState.LOST, attempt=2), now=7.0)
+    assert rec.state == TrialState.CANCELLED and rec.refresh_time == 7.0 and rec.attempt == 2
+
+
+def test_labels_of_other_trials_follow_the_studys_own():
+    from distopt.trial.record import with_labels
+
+    records = [TrialRecord(tid=0, vals={"b": 1, "z": 2}), TrialRecord(tid=1, vals={"y": 3, "a": 4})]
+    assert with_labels(["a", "b"], records) == ["a", "b", "z", "y"]
