@@ -34,6 +34,7 @@ class ModelConfig:
     penalty_radius: float
     liar_floor: float
     cat_candidates: int
+    liar_cat: str
 
 
 def n_good(n_ok: int, cfg: ModelConfig) -> int:
@@ -123,7 +124,7 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
         if fixed[4] is None:
             fixed[4] = Mixture(g.model, bad, bad_w, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
         b = fixed[4]
-        if len(pend) and _liar_weight(good, bad, pend, cfg) > 0.0:
+        if len(pend) and (cfg.liar_cat == "kernel" or len(g.model.num)) and _liar_weight(good, bad, pend, cfg) > 0.0:
             b = MixtureSum(b, _lies(g.model, good, bad, pend, cfg))
         cand = l.sample(rng, cfg.n_EI_candidates if len(g.model.num) else cfg.cat_candidates)
         pts = g.model.points(cand)
@@ -155,7 +156,7 @@ def _lies(model: GroupModel, good: np.ndarray, bad: np.ndarray, pend: np.ndarray
         both = np.vstack([among[:, num], pend[:, num]])
         sigma = bandwidths(both, model.scales, cfg.bandwidth, cfg.bw_factor, len(model.specs))[len(among):]
     return Mixture(model, pend, np.full(len(pend), pw), cfg.prior_weight, cfg.bandwidth, cfg.bw_factor,
-                   sigma=sigma, prior=False, n_kernels=len(bad))
+                   sigma=sigma, prior=False, n_kernels=len(bad), cat_obs=cfg.liar_cat == "kernel")
 
 
 def _liar_weight(good: np.ndarray, bad: np.ndarray, pend: np.ndarray, cfg: ModelConfig) -> float:

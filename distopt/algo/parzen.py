@@ -165,11 +165,14 @@ class Mixture:
         sigma: np.ndarray | None = None,
         prior: bool = True,
         n_kernels: int | None = None,
+        cat_obs: bool = True,
     ) -> None:
         """``obs`` holds internal values (numeric columns) and codes (categorical columns);
         ``sigma`` fixes the numeric widths instead of the bandwidth rule; ``n_kernels``
         (default: the observations) sets how strongly categorical tables are smoothed
-        towards the prior, so a part of a ``MixtureSum`` is smoothed as the whole is."""
+        towards the prior, so a part of a ``MixtureSum`` is smoothed as the whole is;
+        ``cat_obs=False`` gives every kernel the prior's table (kernels that say nothing
+        about the categorical columns)."""
         self.group = group
         k = len(obs)
         sc = group.scales
@@ -195,7 +198,7 @@ class Mixture:
         for j, probs in zip(group.cat, group.cat_priors):
             tab = np.empty((k + int(prior), len(probs)))
             tab[:k] = (smooth * len(probs)) * probs
-            if k:
+            if k and cat_obs:
                 tab[np.arange(k), obs[:, j].astype(int)] += 1.0
             if prior:
                 tab[k] = probs

@@ -86,7 +86,9 @@ def test_conditional_parameters_active_iff_their_branch(multivariate):
         else:
             assert set(vals) == {"model", "depth"} and 1 <= vals["depth"] <= 10
     # both branches still explored after the model takes over
-    assert {v["model"] for v in out} == {0, 1}
+    seq = [tpe.suggest(space, history, empty(space), 1, np.random.default_rng(s), multivariate=multivariate)[0]
+           for s in range(40)]
+    assert {v["model"] for v in seq} == {0, 1}
 
 
 def test_unbounded_normal_kinds():
@@ -190,13 +192,31 @@ def test_zero_liar_weight_is_no_lie():
 
 
 def test_parallel_settings_follow_the_pending_count():
-    cfg = tpe._settings({"gamma": 0.2, "gamma_parallel": 0.05, "n_EI_candidates": 10, "n_EI_parallel": 40})
+    cfg = tpe._settings({"gamma": 0.2, "gamma_parallel": 0.05, "n_EI_candidates": 10, "n_EI_parallel": 40,
+                         "cat_parallel": 24})
     model = tpe.ModelConfig(**{f: cfg[f] for f in tpe.ModelConfig.__dataclass_fields__})
     assert tpe._for_pending(model, cfg, 0) == model
     one, many = tpe._for_pending(model, cfg, 1), tpe._for_pending(model, cfg, 99)
     assert model.gamma > one.gamma > many.gamma > 0.05
     assert many.gamma == pytest.approx(0.05, abs=0.002)
     assert model.n_EI_candidates < one.n_EI_candidates < many.n_EI_candidates == 40
+    assert model.cat_candidates == 1 < one.cat_candidates < many.cat_candidates == 24  # cat_parallel
+
+
+def test_a_wide_queue_commits_the_categorical_choice_a_sequential_search_draws():
+    space = hp.choice("m", [{"x": hp.uniform("x", 0, 1)}, {"y": hp.uniform("y", 0, 1)}, {"z": hp.uniform("z", 0, 1)}])
+
+    def loss(v):
+        return {0: v.get("x", 0), 1: 0.5 + v.get("y", 0), 2: 0.7 + v.get("z", 0)}[v["m"]]
+
+    history = run(space, loss, 40, seed=0, algo=rand.suggest)
+    cs = compile_space(space)
+    pending = history.X[-7:]
+    firsts = [tpe.suggest(cs, history, empty(cs), 1, np.random.default_rng(s))[0]["m"] for s in range(60)]
+    queued = [tpe.suggest(cs, history, pending, 1, np.random.default_rng(s), cat_parallel=24)[0]["m"] for s in range(60)]
+    drawn = [tpe.suggest(cs, history, pending, 1, np.random.default_rng(s))[0]["m"] for s in range(60)]
+    assert len(set(firsts)) > 1 and queued.count(0) > firsts.count(0)
+    assert len(set(drawn)) > 1  # by default a wide queue draws the choice too
 
 
 def test_categorical_only_group_draws_from_the_good_density():
@@ -208,6 +228,53 @@ def test_categorical_only_group_draws_from_the_good_density():
     assert greedy.count(0) == 200
     # the good value well above its prior share, the others not abandoned
     assert 70 < drawn.count(0) < 200 and set(drawn) == {0, 1, 2, 3}
+
+
+def test_prior_liar_leaves_a_categorical_choice_to_the_finished_trials():
+    # the choice at the top of a conditional space: pending trials on one branch say little
+    # about which branch is better, so with liar_cat="prior" they leave the choice alone
+    space = {"c": hp.choice("c", ["a", "b", "c"])}
+    history = run(space, lambda v: float(v["c"] == 2), 30, seed=0, algo=rand.suggest)
+    cs = compile_space(space)
+    pending = np.zeros((20, 1))  # 20 trials running on "a", as good as "b"
+    settings = {"cat_candidates": 24, "gamma_parallel": None, "n_EI_parallel": None}
+
+    def firsts(pend, **more):
+        return [tpe.suggest(cs, history, pend, 1, np.random.default_rng(s), **settings, **more)[0]["c"]
+                for s in range(40)]
+
+    quiet = firsts(empty(cs))
+    assert firsts(pending, liar_cat="prior") == quiet
+    lied = firsts(pending, liar_cat="kernel")
+    assert 2 not in quiet and lied.count(0) < quiet.count(0)  # the lies on "a" push suggestions to "b"
+
+
+def test_prior_lies_in_a_mixed_group_repel_by_the_numeric_values_alone():
+    from distopt.algo.parzen import GroupModel, Mixture  # noqa: PLC0415
+
+    specs = compile_space({"c": hp.choice("c", ["a", "b"]), "x": hp.uniform("x", 0, 1)}).params
+    model = GroupModel(specs)
+    lies = np.array([[0.0, 0.5]] * 3)  # pending on "a" near x = 0.5
+    grid = np.linspace(0.05, 0.95, 7)
+    cand = np.array([[c, x] for c in (0, 1) for x in grid])
+
+    def by_category(cat_obs):
+        mix = Mixture(model, lies, np.ones(3), 1.0, "neighbor", 1.0, prior=False, n_kernels=20, cat_obs=cat_obs)
+        return mix.log_pdf(model.points(cand)).reshape(2, -1)
+
+    prior, kernel = by_category(False), by_category(True)
+    np.testing.assert_allclose(prior[0], prior[1])  # the same push on "a" and "b"
+    assert (kernel[0] > kernel[1]).all()  # table lies push "a" harder
+    assert prior[0, 3] > prior[0, 0]  # and still the most near x = 0.5
+
+
+def test_kernels_without_categorical_observations_carry_the_prior_table():
+    from distopt.algo.parzen import GroupModel, Mixture  # noqa: PLC0415
+
+    spec = compile_space({"c": hp.pchoice("c", [(0.7, "a"), (0.2, "b"), (0.1, "c")])}).params
+    obs = np.array([[0.0], [0.0], [2.0]])
+    mix = Mixture(GroupModel(spec), obs, np.ones(3), 1.0, "neighbor", 1.0, prior=False, cat_obs=False)
+    np.testing.assert_allclose(mix.tables[0], np.tile([0.7, 0.2, 0.1], (3, 1)))
 
 
 def test_pending_points_repel_startup_design():
@@ -276,6 +343,8 @@ def test_partial_settings_reach_the_sampler():
         ({"cat_candidates": 0}, "0"),
         ({"liar_floor": -1.0}, "-1.0"),
         ({"parallel_min_params": -1}, "-1"),
+        ({"liar_cat": "table"}, "'table'"),
+        ({"cat_parallel": 0}, "0"),
     ],
 )
 def test_invalid_settings_raise_algo_error_naming_the_value(settings, needle):
