@@ -302,7 +302,10 @@ def _check_pool(pool: Any, study: Any, now: float) -> None:
 
 @contextlib.contextmanager
 def _sigterm_as_exit() -> Iterator[None]:
-    """Turn SIGTERM into SystemExit while local processes run, so the cleanup runs."""
+    """Turn SIGTERM into ``Terminated`` (exit 143) while local processes run, so the cleanup runs.
+
+    Not ``on_shutdown_signals``: Ctrl-C must stay KeyboardInterrupt (exit 130), and this is the
+    SIGTERM handler ``coordinator.interrupts.stopping_once`` hands the first SIGTERM to."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
