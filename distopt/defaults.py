@@ -37,6 +37,8 @@ MAX_RETRIES = 2
 #: Seconds a coordinator's lease lasts without renewal (a crashed coordinator's study can be
 #: taken over after this long).
 LEASE_TTL = 30.0
+#: Seconds ``distopt cancel`` (``cancel_study``) waits for a running coordinator to stop.
+CANCEL_WAIT = 30.0
 
 # ---- limits ----------------------------------------------------------------------------
 #: "No limit" for ``max_evals`` and friends: hyperopt's spelling, kept so that its callers

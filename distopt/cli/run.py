@@ -19,7 +19,7 @@ import click
 from click.core import ParameterSource
 
 from ..coordinator.failfast import THRESHOLD as FAIL_FAST
-from ..defaults import DEFAULT_QUEUE, ENV_SECRET, HEARTBEAT_TTL, LEASE_TTL, MAX_RETRIES
+from ..defaults import CANCEL_WAIT, DEFAULT_QUEUE, ENV_SECRET, HEARTBEAT_TTL, LEASE_TTL, MAX_RETRIES
 from ..monitor.document import URL_FROM_ENV, holds_secret
 from .common import (ENV_PROCESSES, ENV_QUEUE, ENV_REDIS_URL, EXIT_CANCELLED, EXIT_ERROR, EXIT_INTERRUPTED,
                      reported)
@@ -289,7 +289,7 @@ def worker_command(redis_url: str, queues: tuple[str, ...], processes: int, burs
 @click.option("--redis", "redis_url", envvar=ENV_REDIS_URL, required=True, metavar="URL",
               help=f"Redis holding the study [env {ENV_REDIS_URL}].")
 @click.option("--study", required=True, metavar="NAME", help="Study to end.")
-@click.option("--wait", type=click.FloatRange(min=0), default=30.0, show_default=True,
+@click.option("--wait", type=click.FloatRange(min=0), default=CANCEL_WAIT, show_default=True,
               help="Seconds to wait for a running coordinator to stop.")
 @_one_line_errors
 def cancel_command(redis_url: str, study: str, wait: float) -> None:

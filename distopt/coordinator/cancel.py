@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 
 from .loop import Interval
+from ..defaults import CANCEL_WAIT
 from ..errors import DistoptError
 from ..trial.record import CANCELLABLE, TrialRecord, TrialState, cancelled_record, finished_record, result_fields
 from ..storage import DEFAULT_PREFIX, RedisStorage, Storage, open_storage
@@ -74,7 +75,7 @@ class CancelResult:
     late: int = 0  # results that arrived while the trials were being cancelled, dropped
 
 
-def cancel_study(target: Any, study: str, *, wait: float = 30.0, prefix: str = DEFAULT_PREFIX,
+def cancel_study(target: Any, study: str, *, wait: float = CANCEL_WAIT, prefix: str = DEFAULT_PREFIX,
                  poll: float = 0.1) -> CancelResult:
     """Cancel the queued, running and lost trials of ``study`` and withdraw their queued
     jobs; ``target`` is a Redis URL, client or storage. Raises ``DistoptError`` when a
