@@ -276,7 +276,6 @@ class Mixture:
     def log_pdf(self, pts: Points) -> np.ndarray:
         """Log density (mass for discrete columns) of each candidate, up to a constant
         shared by every mixture over the same group (the log-scale Jacobian)."""
-        g = self.group
         zc = pts.zc
         total = (zc * zc) @ self._inv_s2 + zc @ self._mu_s2 + self._const
         for j, (a, b, inv) in enumerate(pts.bins):

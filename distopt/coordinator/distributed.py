@@ -32,7 +32,7 @@ from .reaper import Liveness, Reaper
 from ..storage import RedisStorage
 from ..study.study import Study
 from ..dispatch.versions import check_workers, local_versions
-from ..defaults import DEFAULT_QUEUE, MAX_RETRIES, NO_LIMIT, is_limit
+from ..defaults import DEFAULT_QUEUE, MAX_RETRIES, is_limit
 from ..trial.liveness import heartbeat_ttl_of
 
 log = logging.getLogger(__name__)

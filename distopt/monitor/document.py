@@ -143,7 +143,7 @@ def _order(name: str, st: Mapping[str, Any]) -> tuple[int, float, str]:
 
 # -- studies --------------------------------------------------------------------------------
 def study_status(snap: StudySnapshot, storage: Storage, now: float, window: float = RATE_WINDOW,
-                 rq: "_RqView | None" = None) -> dict[str, Any]:
+                 rq: "RqView | None" = None) -> dict[str, Any]:
     """One study's entry of the status document."""
     meta = snap.meta
     rq = rq or RqView()

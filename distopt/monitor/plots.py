@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import DistoptError, PlotError, require
+from ..errors import PlotError, require
 from ..trial.record import TrialRecord, TrialState, may_be_best
 from ..study.snapshot import StudySnapshot, as_snapshot
 from ..space import Choice, Expr
