@@ -33,8 +33,16 @@ def test_the_health_check_follows_the_worker(redis_url):
         out = check(redis_url)
         assert out.returncode == 0 and "take jobs" in out.stdout, out.stderr
         trials = RedisTrials(redis_url, exp_key="health", secret=SECRET, heartbeat_ttl=HEARTBEAT_TTL)
-        runner = threading.Thread(target=lambda: fmin(slow, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=2,
-                                                      trials=trials, timeout=60, show_progressbar=False))
+        failures: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                fmin(slow, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=2, trials=trials, timeout=60,
+                     show_progressbar=False)
+            except BaseException as exc:  # noqa: BLE001  -- reported by the test, not lost in the thread
+                failures.append(exc)
+
+        runner = threading.Thread(target=run)
         runner.daemon = True
         runner.start()
         wait_until(lambda: any(w["trial"] for w in rq_workers(redis_url).values()), 30, "a busy worker")
@@ -46,3 +54,7 @@ def test_the_health_check_follows_the_worker(redis_url):
             wait_until(unhealthy, 30, "the hung worker to be reported unhealthy")
         finally:
             os.kill(worker.pid, signal.SIGCONT)
+        # the study finishes once the worker goes on; a run left behind would outlive this
+        # test's Redis and fail in a later one
+        runner.join(120)
+        assert not runner.is_alive() and not failures, failures
