@@ -30,7 +30,8 @@ from ..coordinator.failfast import THRESHOLD as FAIL_FAST
 from ..coordinator.interrupts import stopping
 from ..errors import AllTrialsFailed, DistoptError, Terminated
 from ..compat.fmin import fmin
-from ..dispatch.objective import import_objective, resolve_secret, secret_configured
+from ..dispatch.objective import import_objective
+from ..dispatch.secret import resolve_secret, secret_configured
 from ..space import space_eval
 from ..compat.trials import Trials
 from ..defaults import DEFAULT_QUEUE

@@ -23,7 +23,7 @@ from ..coordinator.failfast import THRESHOLD as FAIL_FAST
 from ..errors import DistoptError
 from ..coordinator.lease import LEASE_TTL
 from ..trial.names import validate_study_name
-from ..dispatch.objective import resolve_secret
+from ..dispatch.secret import resolve_secret
 from ..storage.redis.retry import RECONNECT_WINDOW
 from ..space.serialize import space_from_json, space_to_json
 from ..storage import DEFAULT_PREFIX

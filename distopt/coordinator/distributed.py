@@ -27,7 +27,8 @@ from ..trial.names import study_lost
 from .interrupts import finishing, stops_once
 from .failfast import THRESHOLD as FAIL_FAST, FailureGuard
 from .lease import LEASE_TTL, Lease
-from ..dispatch.objective import ObjectiveRef, check_import_path, path_ref, pickle_objective, resolve_secret
+from ..dispatch.objective import ObjectiveRef, check_import_path, path_ref, pickle_objective
+from ..dispatch.secret import resolve_secret
 from .reaper import Liveness, Reaper
 from ..storage import RedisStorage
 from ..study.study import Study

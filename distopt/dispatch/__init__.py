@@ -4,6 +4,7 @@
   function itself runs on the worker: ``distopt.worker.job.run_trial``);
 - ``rq_executor``: ``RQExecutor``, the coordinator's side (enqueue, collect, cancel);
 - ``objective``: shipping and signing the objective;
+- ``secret``: where the signing secret comes from (argument, file, $DISTOPT_SECRET);
 - ``inspect``: what rq knows about queues and workers.
 """
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from ..defaults import ENV_SECRET
 from ..dispatch.jobs import JOB_FUNC, JOB_FUNCS, job_id, payload_signature
-from ..dispatch.objective import NO_SECRET_HELP, env_insecure, env_secret
+from ..dispatch.secret import NO_SECRET_HELP, env_insecure, env_secret
 from ..trial.names import validate_study_name
 
 #: Longest text of a refused job echoed in a log line.

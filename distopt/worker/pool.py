@@ -27,7 +27,8 @@ from types import TracebackType
 from typing import IO, Any, Sequence
 
 from ..errors import DistoptError
-from ..dispatch.objective import ENV_SECRET, resolve_secret
+from ..defaults import ENV_SECRET
+from ..dispatch.secret import resolve_secret
 from ..storage import RedisStorage
 from ..storage.redis.retry import wait_for_redis as wait_for
 from .shutdown import on_shutdown_signals

@@ -11,6 +11,7 @@ import pytest
 
 import distopt
 from distopt import hp
+from distopt.dispatch import secret as secret_rule
 from distopt.errors import DistoptError, ObjectiveError
 from distopt.dispatch import objective as obj
 
@@ -136,19 +137,19 @@ def test_user_module_is_pickled_by_value(tmp_path, monkeypatch):
 def test_resolve_secret_order_and_refusal(tmp_path, monkeypatch):
     monkeypatch.delenv(obj.ENV_SECRET, raising=False)
     with pytest.raises(DistoptError, match="DISTOPT_SECRET.*--secret-file.*--insecure"):
-        obj.resolve_secret()
-    assert obj.resolve_secret(insecure=True) is None
+        secret_rule.resolve_secret()
+    assert secret_rule.resolve_secret(insecure=True) is None
     monkeypatch.setenv(obj.ENV_SECRET, "from-env")
-    assert obj.resolve_secret() == b"from-env"
+    assert secret_rule.resolve_secret() == b"from-env"
     f = tmp_path / "secret"
     f.write_text("from-file\n")
-    assert obj.resolve_secret(secret_file=str(f)) == b"from-file"
-    assert obj.resolve_secret("explicit", secret_file=str(f)) == b"explicit"
+    assert secret_rule.resolve_secret(secret_file=str(f)) == b"from-file"
+    assert secret_rule.resolve_secret("explicit", secret_file=str(f)) == b"explicit"
     f.write_text("  \n")
     with pytest.raises(DistoptError, match="empty"):
-        obj.resolve_secret(secret_file=str(f))
+        secret_rule.resolve_secret(secret_file=str(f))
     with pytest.raises(DistoptError, match="cannot read"):
-        obj.resolve_secret(secret_file=str(tmp_path / "missing"))
+        secret_rule.resolve_secret(secret_file=str(tmp_path / "missing"))
 
 
 def test_import_paths():
@@ -185,7 +186,7 @@ def test_cache_loads_once_per_key():
 def test_the_placeholder_secret_of_env_example_is_refused(monkeypatch, value):
     monkeypatch.setenv("DISTOPT_SECRET", value)
     with pytest.raises(DistoptError, match=r"still the placeholder .* from \.env\.example.*token_hex"):
-        obj.resolve_secret()
+        secret_rule.resolve_secret()
 
 
 def test_the_placeholder_redis_password_of_env_example_is_refused():
