@@ -182,3 +182,19 @@ def test_no_import_cycle_counting_imports_inside_functions():
             visit(m)
     cycles = [c for c in cycles if frozenset(c) not in KNOWN_CYCLES]
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+MAX_LINES = 450
+#: The top level holds only public import paths (hyperopt's and distopt's), errors and defaults.
+TOP_LEVEL = {"__init__", "__main__", "errors", "defaults", "fmin", "hp", "tpe", "rand", "anneal", "mix", "atpe",
+             "base", "exceptions", "early_stop", "progress", "plotting", "trials", "redis_trials"}
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PKG)))
+def test_no_module_is_over_the_line_limit(path):
+    n = len(path.read_text().splitlines())
+    assert n <= MAX_LINES, f"{path.relative_to(PKG)} has {n} lines (limit {MAX_LINES}): split it by job"
+
+
+def test_the_top_level_holds_only_public_paths_errors_and_defaults():
+    assert {p.stem for p in PKG.glob("*.py")} <= TOP_LEVEL
