@@ -156,13 +156,17 @@ def _for_pending(model: ModelConfig, cfg: dict[str, Any], n_pending: int) -> Mod
     if (gp is None and ep is None and cp is None) or n_pending == 0:
         return model
     b = n_pending / (n_pending + 1.0)
+
+    def count(now: int, target: int) -> int:  # a number of candidates: a whole one, at least 1
+        return max(1, int(round(now + (target - now) * b)))
+
     change = {}
     if gp is not None:
         change["gamma"] = model.gamma + (gp - model.gamma) * b
     if ep is not None:
-        change["n_EI_candidates"] = max(1, int(round(model.n_EI_candidates + (ep - model.n_EI_candidates) * b)))
+        change["n_EI_candidates"] = count(model.n_EI_candidates, ep)
     if cp is not None:
-        change["cat_candidates"] = max(1, int(round(model.cat_candidates + (cp - model.cat_candidates) * b)))
+        change["cat_candidates"] = count(model.cat_candidates, cp)
     return dataclasses.replace(model, **change)
 
 
