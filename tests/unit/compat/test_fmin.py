@@ -200,3 +200,23 @@ def test_progress_bar_in_a_log_file_redraws_rarely(monkeypatch):
     text = log.getvalue()
     draws = text.count("\r") + text.count("\n")
     assert "300/300" in text and draws <= 10, (draws, len(text))
+
+
+def test_fmin_forwards_every_parameter_to_minimize(monkeypatch):
+    # fmin keeps hyperopt's explicit signature and minimize repeats it: a parameter added
+    # to one and not the other, or not forwarded, would silently take its default
+    import inspect
+
+    from distopt.compat import fmin as fmin_module
+    from distopt.compat.minimize import minimize
+
+    ours = {n: (p.kind, p.default) for n, p in inspect.signature(fmin_module.fmin).parameters.items()}
+    theirs = {n: (p.kind, p.default) for n, p in inspect.signature(minimize).parameters.items()}
+    assert ours.pop("trials")[1] is None and theirs.pop("trials")[0] is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert ours == theirs
+
+    seen = {}
+    monkeypatch.setattr(fmin_module, "minimize", lambda fn, space, trials, **kw: seen.update(kw, trials=trials))
+    sentinels = {name: object() for name in ours if name not in ("fn", "space")}
+    fmin_module.fmin("fn", "space", trials="the trials", **sentinels)
+    assert seen == {**sentinels, "trials": "the trials"}
