@@ -193,6 +193,7 @@ def run_distributed(
                 storage.retry_window = 0.0  # Redis stayed away a whole window: do not wait another to say so
             else:
                 storage.reset_connections()  # the interrupt may have cut a reply short
+                _requeue_cut_off(study, executor)
             _keep_for_resume(study)
             exc.distopt_kept = True  # type: ignore[union-attr]
             raise
@@ -294,6 +295,14 @@ def _keep_for_resume(study: Study) -> None:
         return
     log.warning("study %r interrupted with %d trials finished and %d queued or running, kept in Redis; %s",
                 study.name, study.n_finished, pending, resume_hint(study.name))
+
+
+def _requeue_cut_off(study: Study, executor: Any) -> None:
+    """Ctrl-C: the queued trials keep a job each, so workers finish them for a resume."""
+    try:
+        executor.requeue_missing(study)
+    except Exception:  # the reaper of the next run re-runs them
+        log.warning("could not check the jobs of the queued trials of study %r", study.name, exc_info=True)
 
 
 def _withdraw(study: Study, executor: Any, exc: BaseException) -> None:

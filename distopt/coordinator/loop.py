@@ -250,7 +250,7 @@ class Coordinator:
                 superseded.append(rec.tid)
             for observe in self.observers:
                 observe(msg, rec)
-            if "raise" in msg:
+            if isinstance(msg.get("raise"), BaseException):  # an inline trial's own error, never a stored message
                 raise msg["raise"]
             finished += 1
             if after:

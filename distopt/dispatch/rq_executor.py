@@ -26,6 +26,7 @@ from .objective import ObjectiveRef
 from ..storage.redis.retry import Backoff, call_with_retry
 from ..storage import RedisStorage
 from ..defaults import HEARTBEAT_INTERVAL, HEARTBEAT_TTL
+from ..trial.record import TrialState
 from .jobs import JOB_FUNC, job_id, make_payload, result_limit
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,26 @@ class RQExecutor:
                 send_stop_job_command(self.storage.client, jid, serializer=JSONSerializer)
             except (InvalidJobOperation, NoSuchJobError):
                 continue
+
+    def requeue_missing(self, study: Any) -> list[int]:
+        """After an interrupt, enqueue the job of every QUEUED trial of ``study`` that has
+        none in Redis; the tids. An interrupt can fall between a trial being stored and its
+        job reaching Redis (jobs kept for the next round trip, a pipeline cut short), and a
+        trial with no job would wait for the reaper of a later run. Jobs kept unsent are
+        rebuilt from the records, so none is sent twice."""
+        self._unsent = []
+        queued = study.states([TrialState.QUEUED])
+        if not queued:
+            return []
+        pipe = self.storage.client.pipeline(transaction=False)
+        for jid in self.job_ids(queued):
+            pipe.exists(Job.key_for(jid))
+        missing = [rec for rec, n in zip(queued, pipe.execute()) if not n]
+        if missing:
+            self._enqueue(self._job_datas(study, missing))
+            log.info("enqueued the jobs of %d queued trials of study %s that an interrupt had cut off",
+                     len(missing), self.study)
+        return [rec.tid for rec in missing]
 
     def discard(self) -> None:
         """Drop the jobs ``submit_later`` kept, unsent (this coordinator lost the study)."""

@@ -132,7 +132,9 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def pop_results(self, name: str, timeout: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
         """Pop up to ``limit`` messages, waiting up to ``timeout`` seconds for the first
-        (blocking pop, no busy polling). Returns [] on timeout."""
+        (blocking pop, no busy polling). Returns [] on timeout. The next call may take it
+        that the caller has recorded this batch (a storage shared between processes keeps
+        a batch until then, so an interrupted caller loses nothing)."""
 
     # -- intermediate values (workers report, pruners and monitors read) -------------
     @abc.abstractmethod

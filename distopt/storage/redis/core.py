@@ -31,6 +31,9 @@ class RedisStoreCore(Storage):
         self.keys = Keys(prefix)
         #: The lease token this storage's writes are fenced with (``Lease`` sets it).
         self.fence: str | None = None
+        #: Per study, the token of the batch ``pop_results`` last handed out (acknowledged
+        #: by the next pop): a new storage acknowledges nothing and gets that batch again.
+        self._handouts: dict[str, str] = {}
         self._socket_connect_timeout = socket_connect_timeout
         self.retry_window = float(retry_window)
         if isinstance(target, str):

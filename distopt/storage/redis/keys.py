@@ -13,7 +13,8 @@ Layout (prefix ``distopt:`` by default; ``<s>`` is a validated study name)::
     distopt:study:<s>:lease           STRING coordinator id, expiring (PX)
     distopt:study:<s>:curves          HASH   tid -> JSON {"a": attempt, "s": [steps], "v": [values]}
     distopt:study:<s>:generation      STRING "<n>:<coordinator id>" of the lease's current holder (the fence)
-    distopt:study:<s>:claimed         LIST   messages taken from the inbox, not yet handed to a coordinator
+    distopt:study:<s>:claimed         LIST   messages taken from the inbox, not yet recorded by a coordinator
+    distopt:study:<s>:handout         HASH   token and length of the batch of ``claimed`` last handed out
     distopt:study:<s>:attach          HASH   "<tid>:<name>" -> JSON attachment of a trial
     distopt:study:<s>:attachidx       HASH   tid -> JSON list of its attachment names
     distopt:blob:<digest>             STRING signed objective blob, shared by studies
@@ -100,6 +101,10 @@ class Keys:
 
     def claimed(self, study: str) -> str:
         return self._study(study, "claimed")
+
+    def handout(self, study: str) -> str:
+        return self._study(study, "handout")
+
     def attachments(self, study: str) -> str:
         return self._study(study, "attach")
 
@@ -120,6 +125,7 @@ class Keys:
             self.curves(study),
             self.generation(study),
             self.claimed(study),
+            self.handout(study),
             self.attachments(study),
             self.attachment_index(study),
         ]

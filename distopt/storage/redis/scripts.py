@@ -112,17 +112,30 @@ redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 return 1
 """
-# KEYS: studies, claimed, inbox | ARGV: name, limit
-# What an earlier BLMOVE (in the same round trip) or a fenced-out coordinator left in
-# ``claimed`` comes first, then the inbox; a fenced-out caller takes nothing.
+# KEYS: studies, claimed, inbox, handout | ARGV: name, limit, token of the batch to acknowledge or ''
+# A batch handed out stays at the head of ``claimed`` until the caller acknowledges it
+# with the token it came with (on its next pop, once it has recorded the batch): a
+# coordinator interrupted before that leaves its results for the next one, and a retry
+# after a lost reply acknowledges nothing, since the token it holds is no longer current.
+# What a BLMOVE (in the same round trip) or a fenced-out coordinator left in ``claimed``
+# comes first, then the inbox; a fenced-out caller takes nothing. Returns the new token
+# followed by the messages, or nothing.
 POP_RESULTS = FENCED + """
 local limit = tonumber(ARGV[2])
-local out = redis.call('LRANGE', KEYS[2], 0, limit - 1)
-if #out > 0 then redis.call('LTRIM', KEYS[2], #out, -1) end
-if #out < limit then
-  local rest = redis.call('LPOP', KEYS[3], limit - #out)
-  if rest then for _, m in ipairs(rest) do out[#out + 1] = m end end
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[4], 'token') == ARGV[3] then
+  redis.call('LTRIM', KEYS[2], tonumber(redis.call('HGET', KEYS[4], 'n')), -1)
+  redis.call('HDEL', KEYS[4], 'token', 'n')
 end
+local have = redis.call('LLEN', KEYS[2])
+if have < limit then
+  local rest = redis.call('LPOP', KEYS[3], limit - have)
+  if rest then for _, m in ipairs(rest) do redis.call('RPUSH', KEYS[2], m) end end
+end
+local out = redis.call('LRANGE', KEYS[2], 0, limit - 1)
+if #out == 0 then return {} end
+local token = tostring(redis.call('HINCRBY', KEYS[4], 'seq', 1))
+redis.call('HSET', KEYS[4], 'token', token, 'n', #out)
+table.insert(out, 1, token)
 return out
 """
 # KEYS: studies, lease, generation | ARGV: name, owner, ttl ms, token to renew or ''

@@ -168,11 +168,17 @@ class RedisStorage(RedisLeases, RedisLiveness, RedisReports):
         ``prelude(pipeline)`` adds commands (writes whose replies are not needed) that
         run before the pop in the first of those round trips.
 
+        Calling it again acknowledges the batch it returned last: the caller must have
+        recorded that batch by then. Until then the batch stays in the study's ``claimed``
+        list, so a coordinator interrupted (Ctrl-C, kill -9) between a pop and its writes
+        loses no result: the next one to pop gets the batch again, and results for trials
+        that already ended are dropped as duplicates.
+
         The pop is fenced: the blocking wait moves at most one message from the inbox to
-        the study's ``claimed`` list, and a script hands out ``claimed`` and then the
-        inbox only while this storage's ``fence`` is the study's lease generation. A
-        coordinator that lost its lease takes nothing: whatever it moved stays in
-        ``claimed`` for the coordinator that holds the study."""
+        ``claimed``, and a script hands out ``claimed`` and then the inbox only while this
+        storage's ``fence`` is the study's lease generation. A coordinator that lost its
+        lease takes nothing: whatever it moved stays in ``claimed`` for the coordinator
+        that holds the study."""
         inbox, claimed = self.keys.inbox(name), self.keys.claimed(name)
         limit = max(1, int(limit))
         deadline = time.monotonic() + max(0.0, timeout)
@@ -184,11 +190,14 @@ class RedisStorage(RedisLeases, RedisLiveness, RedisReports):
                 prelude = None
             if remaining > 0:
                 pipe.blmove(inbox, claimed, max(0.01, min(remaining, MAX_BLOCK)), "LEFT", "RIGHT")
-            self._pop_results(keys=[self.keys.studies, claimed, inbox, self.keys.generation(name)],
-                              args=[name, limit, self.fence or ""], client=pipe)
+            self._pop_results(keys=[self.keys.studies, claimed, inbox, self.keys.handout(name),
+                                    self.keys.generation(name)],
+                              args=[name, limit, self._handouts.get(name, ""), self.fence or ""], client=pipe)
             items = self._check_fenced(name, pipe.execute()[-1])
             if items:
-                return [codec.loads(m) for m in items]
+                self._handouts[name] = text(items[0])
+                return [codec.loads(m) for m in items[1:]]
+            self._handouts.pop(name, None)  # the last batch is acknowledged
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
