@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .prior import plain_value
-from ._layout import Layout, Observed
+from ._layout import Group, Layout, Observed
 from .parzen import GroupModel, Mixture, MixtureSum, bandwidths
 
 
@@ -35,6 +35,7 @@ class ModelConfig:
     liar_floor: float
     cat_candidates: int
     liar_cat: str
+    local_scale: float
 
 
 def n_good(n_ok: int, cfg: ModelConfig) -> int:
@@ -99,8 +100,13 @@ def split(obs: Observed, pending: np.ndarray, cfg: ModelConfig) -> Parts:
     return Parts(obs.Z[:k], bad, w, pending, to_good, around, n_ok, obs.memo, key)
 
 
-def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generator) -> dict[str, Any]:
-    """One assignment, drawn group by group in sampling order (parents first)."""
+def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generator,
+            local: bool = False) -> dict[str, Any]:
+    """One assignment, drawn group by group in sampling order (parents first).
+
+    ``local``: candidates come from a narrow kernel around the best finished trial (in
+    every group where it is active) instead of from l; they are still scored by l/g, so
+    the pending trials' lies spread the local asks around it."""
     vals: dict[str, Any] = {}
     params = lay.space.params
     for gi, g in enumerate(lay.groups):
@@ -126,7 +132,9 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
         b = fixed[4]
         if len(pend) and (cfg.liar_cat == "kernel" or len(g.model.num)) and _liar_weight(good, bad, pend, cfg) > 0.0:
             b = MixtureSum(b, _lies(g.model, good, bad, pend, cfg))
-        cand = l.sample(rng, cfg.n_EI_candidates if len(g.model.num) else cfg.cat_candidates)
+        n_cand = cfg.n_EI_candidates if len(g.model.num) else cfg.cat_candidates
+        src = _local(g, l, parts.good, cfg) if local else None
+        cand = (src or l).sample(rng, n_cand)
         pts = g.model.points(cand)
         score = l.log_pdf(pts) - b.log_pdf(pts)
         if len(parts.around):
@@ -135,6 +143,18 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
         for spec, v in zip(g.model.specs, best):
             vals[spec.label] = plain_value(spec, float(v))
     return vals
+
+
+def _local(g: Group, l: Mixture, good: np.ndarray, cfg: ModelConfig) -> Mixture | None:
+    """One kernel at the best finished trial (``good``'s first row): numeric widths
+    ``local_scale`` times its widths in l, whose first kernel it is wherever it is
+    active; categories its own (a table smoothed by a million kernels' share of the
+    prior). None where the best trial is inactive: the group is drawn from l."""
+    best = good[:1, g.cols]
+    if not len(best) or np.isnan(best).any():
+        return None
+    return Mixture(g.model, best, np.ones(1), cfg.prior_weight, cfg.bandwidth, cfg.bw_factor,
+                   sigma=l.sigma[:1] * cfg.local_scale, prior=False, n_kernels=10 ** 6)
 
 
 def _lies(model: GroupModel, good: np.ndarray, bad: np.ndarray, pend: np.ndarray, cfg: ModelConfig) -> Mixture:

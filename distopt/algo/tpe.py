@@ -54,6 +54,17 @@ arguments so ``functools.partial(tpe.suggest, gamma=..., liar=...)`` configures 
   one (10x the regret on bench_tpe_quality's "conditional" at 8 workers), so it is
   opt-in.
 - ``liar_floor``: the least weight of a pending trial in the bad group.
+- ``local_share`` / ``local_sequential`` / ``local_scale``: local refinement. With ``m``
+  trials pending, an ask is local with probability ``local_share * m / (m + 1)``
+  (``local_sequential`` with none pending; never with trials pending in a space of
+  fewer than ``parallel_min_params`` parameters): its candidates are drawn around the best finished trial (its branch and
+  categories kept, numeric values from a normal kernel ``local_scale`` times as wide as
+  the trial's kernel in the good density) instead of from the good density, and scored
+  by l/g as usual, so the pending trials' lies still spread the local asks. With 32
+  workers and 100 trials a study gets about three rounds of feedback; the liar alone
+  spent them on diversity and refined the best region far less than a TPE without one
+  (median regret ÷ optuna's on the wide benchmark's validation set, 8 / 32 workers:
+  VAL8 / VAL32 with it, 0.94 / 1.10 without).
 - ``penalty`` / ``penalty_radius``: local penalization, an alternative to the liar:
   each pending point scales the l/g ratio of candidates near it by
   ``1 - penalty * exp(-d^2 / 2)`` (0 = off); see ``_propose._penalty``.
@@ -101,6 +112,9 @@ DEFAULTS: dict[str, Any] = {
     "parallel_min_params": 3,
     "liar_cat": "prior",
     "cat_parallel": None,
+    "local_share": 0.75,
+    "local_scale": 0.25,
+    "local_sequential": 0.15,
 }
 LIARS = ("worst", "best", "mean", "none")
 SPLITS = ("linear", "sqrt")
@@ -135,8 +149,9 @@ def suggest(
             seen = np.vstack([history.X, pend])
             vals = startup_point(space, seen, rng, cfg["startup_candidates"])
         else:
-            m = _for_pending(model, cfg, len(pend_z) if len(space) >= cfg["parallel_min_params"] else 0)
-            vals = propose(lay, split(obs, pend_z, m), m, rng)
+            wide = len(space) >= cfg["parallel_min_params"]
+            m = _for_pending(model, cfg, len(pend_z) if wide else 0)
+            vals = propose(lay, split(obs, pend_z, m), m, rng, local=_local_ask(cfg, len(pend_z), wide, rng))
         out.append(vals)
         if i == int(n) - 1:
             break
@@ -168,6 +183,20 @@ def _for_pending(model: ModelConfig, cfg: dict[str, Any], n_pending: int) -> Mod
     if cp is not None:
         change["cat_candidates"] = count(model.cat_candidates, cp)
     return dataclasses.replace(model, **change)
+
+
+def _local_ask(cfg: dict[str, Any], n_pending: int, wide: bool, rng: np.random.Generator) -> bool:
+    """Whether this ask refines around the best trial: with probability ``local_sequential``
+    when nothing is pending, ``local_share * m / (m + 1)`` with ``m`` trials pending in a
+    space of at least ``parallel_min_params`` parameters, never with trials pending in a
+    smaller one (there the pending trials already crowd the best region). A wide queue
+    gets few rounds of feedback, and the liar alone spreads every ask, leaving the best
+    region to one or two of them; the asks drawn from l keep looking elsewhere."""
+    if n_pending == 0:
+        p = cfg["local_sequential"]
+    else:
+        p = cfg["local_share"] * n_pending / (n_pending + 1.0) if wide else 0.0
+    return p > 0.0 and bool(rng.random() < p)
 
 
 def _startup_threshold(cfg: dict[str, Any], n_pending: int) -> int:
@@ -232,6 +261,11 @@ def _settings(settings: dict[str, Any]) -> dict[str, Any]:
         raise AlgoError(f"tpe.suggest: prior_weight must be > 0, got {cfg['prior_weight']!r}")
     if _real(cfg, "liar_weight") < 0.0:
         raise AlgoError(f"tpe.suggest: liar_weight must be >= 0, got {cfg['liar_weight']!r}")
+    for name in ("local_share", "local_sequential"):
+        if not 0.0 <= _real(cfg, name) <= 1.0:
+            raise AlgoError(f"tpe.suggest: {name} must be in [0, 1], got {cfg[name]!r}")
+    if _real(cfg, "local_scale") <= 0.0:
+        raise AlgoError(f"tpe.suggest: local_scale must be > 0, got {cfg['local_scale']!r}")
     if _real(cfg, "liar_floor") < 0.0:
         raise AlgoError(f"tpe.suggest: liar_floor must be >= 0, got {cfg['liar_floor']!r}")
     if not 0.0 <= _real(cfg, "penalty") < 1.0:

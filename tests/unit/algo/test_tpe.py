@@ -121,7 +121,7 @@ def nearest_neighbour_distance(points: list[dict]) -> float:
 
 def test_liar_worst_spreads_a_batch_more_than_none():
     space = {"x": hp.uniform("x", -5, 5), "y": hp.uniform("y", -5, 5)}
-    history = run(space, lambda v: v["x"] ** 2 + v["y"] ** 2, 40, seed=7)
+    history = run(space, lambda v: v["x"] ** 2 + v["y"] ** 2, 40, seed=7, local_sequential=0.0)
     cs = compile_space(space)
     fixed = {"gamma_parallel": None, "n_EI_parallel": None}  # the liar alone
     worst, none = [], []
@@ -237,7 +237,7 @@ def test_prior_liar_leaves_a_categorical_choice_to_the_finished_trials():
     history = run(space, lambda v: float(v["c"] == 2), 30, seed=0, algo=rand.suggest)
     cs = compile_space(space)
     pending = np.zeros((20, 1))  # 20 trials running on "a", as good as "b"
-    settings = {"cat_candidates": 24, "gamma_parallel": None, "n_EI_parallel": None}
+    settings = {"cat_candidates": 24, "gamma_parallel": None, "n_EI_parallel": None, "local_sequential": 0.0}
 
     def firsts(pend, **more):
         return [tpe.suggest(cs, history, pend, 1, np.random.default_rng(s), **settings, **more)[0]["c"]
@@ -345,6 +345,10 @@ def test_partial_settings_reach_the_sampler():
         ({"parallel_min_params": -1}, "-1"),
         ({"liar_cat": "table"}, "'table'"),
         ({"cat_parallel": 0}, "0"),
+        ({"local_share": 1.5}, "1.5"),
+        ({"local_sequential": -0.1}, "-0.1"),
+        ({"local_scale": 0}, "0"),
+        ({"local_share": "half"}, "'half'"),
     ],
 )
 def test_invalid_settings_raise_algo_error_naming_the_value(settings, needle):
@@ -469,8 +473,9 @@ def test_parallel_exploitation_only_in_spaces_of_enough_parameters(dims, shifted
     cs = compile_space(space)
     pending = history.X[-8:]
 
-    def ask(**settings):
-        return tpe.suggest(cs, history, pending, 4, np.random.default_rng(5), **settings)
+    def ask(**settings):  # local refinement has its own test (test_tpe_local)
+        return tpe.suggest(cs, history, pending, 4, np.random.default_rng(5), local_share=0.0,
+                           local_sequential=0.0, **settings)
 
     sequential = ask(gamma_parallel=None, n_EI_parallel=None)
     assert (ask() != sequential) is shifted

@@ -1,0 +1,115 @@
+"""Local refinement: a share of the asks draws its candidates around the best finished
+trial (its branch, its categories, a narrow kernel) instead of from the good density."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from distopt.algo import History, rand, tpe
+from distopt.space import compile_space, hp
+
+SPACE = hp.choice("m", [
+    {"a": hp.uniform("a", -5, 5), "b": hp.loguniform("b", -4, 4), "k": hp.choice("k", ["x", "y", "z"])},
+    {"d": hp.uniform("d", -5, 5)},
+])
+
+
+def loss(v) -> float:
+    if v["m"] == 0:
+        return (v["a"] - 1) ** 2 + math.log(v["b"]) ** 2 + 0.5 * (v["k"] != 1)
+    return 5.0 + abs(v["d"])
+
+
+@pytest.fixture(scope="module")
+def setup():
+    cs = compile_space(SPACE)
+    history = History(cs)
+    for vals in rand.suggest(cs, history, np.empty((0, len(cs))), 40, np.random.default_rng(3)):
+        history.add(vals, loss(vals))
+    best = history.decode(history.X[int(np.argmin(history.losses))])
+    return cs, history, best
+
+
+def asks(setup, n_pending: int, **settings) -> list[dict]:
+    cs, history, _ = setup
+    pending = history.X[-n_pending:] if n_pending else np.empty((0, len(cs)))
+    return [tpe.suggest(cs, history, pending, 1, np.random.default_rng(s), **settings)[0] for s in range(40)]
+
+
+def near_best(vals: dict, best: dict) -> bool:
+    """On the best trial's branch with its category, within a tenth of the ranges."""
+    return (vals["m"] == best["m"] and vals.get("k") == best.get("k")
+            and abs(vals["a"] - best["a"]) < 1.0 and abs(math.log(vals["b"] / best["b"])) < 0.8)
+
+
+def test_a_wide_queue_refines_around_the_best_trial(setup):
+    best = setup[2]
+    assert best["m"] == 0
+    local = asks(setup, 30, local_share=1.0)
+    drawn = asks(setup, 30, local_share=0.0)
+    n_local, n_drawn = sum(near_best(v, best) for v in local), sum(near_best(v, best) for v in drawn)
+    # with 30 pending an ask is local with probability 30/31 (the lies still push some of
+    # them past a tenth of the range); the drawn asks rarely land there
+    assert n_local >= 15 and n_drawn <= 5, (n_local, n_drawn)
+
+
+def test_local_asks_still_spread_by_the_pending_trials(setup):
+    cs, history, best = setup
+    row = history.encode(best)[None, :]
+    crowded = np.repeat(row, 30, axis=0)  # 30 trials running on the best point itself
+    pts = [tpe.suggest(cs, history, crowded, 1, np.random.default_rng(s), local_share=1.0)[0] for s in range(40)]
+    far = [tpe.suggest(cs, history, history.X[-30:], 1, np.random.default_rng(s), local_share=1.0)[0]
+           for s in range(40)]
+
+    def dist(v):
+        return abs(v["a"] - best["a"]) + abs(math.log(v["b"] / best["b"])) if v["m"] == 0 else math.inf
+
+    assert np.median([dist(v) for v in pts]) > np.median([dist(v) for v in far])
+
+
+def test_without_pending_trials_only_local_sequential_asks_are_local(setup):
+    best = setup[2]
+    base = asks(setup, 0, local_share=0.0, local_sequential=0.0)
+    assert asks(setup, 0, local_share=1.0, local_sequential=0.0) == base
+    seq = asks(setup, 0, local_sequential=1.0)
+    assert sum(near_best(v, best) for v in seq) == len(seq) > sum(near_best(v, best) for v in base)
+
+
+def test_local_scale_sets_how_close(setup):
+    best = setup[2]
+
+    def spread(scale):
+        return np.median([abs(v["a"] - best["a"]) for v in asks(setup, 0, local_sequential=1.0, local_scale=scale)])
+
+    assert spread(0.05) < spread(0.25) < spread(1.0)
+
+
+def test_local_asks_where_the_best_trial_is_inactive_come_from_the_model():
+    # the best trial sits on a branch without parameters; asks on the other branch still work
+    space = hp.choice("m", [{"c": 0}, {"x": hp.uniform("x", 0, 1), "y": hp.uniform("y", 0, 1)}])
+    cs = compile_space(space)
+    history = History(cs)
+    for vals in rand.suggest(cs, history, np.empty((0, len(cs))), 20, np.random.default_rng(0)):
+        history.add(vals, 0.0 if vals["m"] == 0 else 1.0 + vals["x"])
+    out = [tpe.suggest(cs, history, np.empty((0, 3)), 1, np.random.default_rng(s), local_sequential=1.0)[0]
+           for s in range(20)]
+    assert all(v["m"] == 0 for v in out)  # the local kernel keeps the best trial's branch
+    assert all(set(v) == {"m"} for v in out)
+
+
+def test_in_small_spaces_a_queue_does_not_refine():
+    # under parallel_min_params the pending trials already crowd the promising region
+    space = {"x": hp.uniform("x", -5, 5), "y": hp.uniform("y", -5, 5)}
+    cs = compile_space(space)
+    history = History(cs)
+    for vals in rand.suggest(cs, history, np.empty((0, 2)), 30, np.random.default_rng(0)):
+        history.add(vals, vals["x"] ** 2 + vals["y"] ** 2)
+
+    def ask(**settings):
+        return [tpe.suggest(cs, history, history.X[-8:], 1, np.random.default_rng(s), **settings)[0] for s in range(20)]
+
+    plain = ask(local_share=0.0, local_sequential=0.0)
+    assert ask(local_share=1.0, local_sequential=1.0) == plain
