@@ -134,7 +134,7 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
             b = MixtureSum(b, _lies(g.model, good, bad, pend, cfg))
         n_cand = cfg.n_EI_candidates if len(g.model.num) else cfg.cat_candidates
         src = _local(g, l, parts.good, cfg) if local else None
-        cand = (src or l).sample(rng, n_cand)
+        cand = (l if src is None else src).sample(rng, n_cand)
         pts = g.model.points(cand)
         score = l.log_pdf(pts) - b.log_pdf(pts)
         if len(parts.around):
