@@ -11,6 +11,11 @@ Defaults are chosen on the tuning set only; the validation set judges them.
     nice -n 19 python scripts/bench_tpe_wide.py --seeds 20 --jobs 2 --json-out /tmp/wide.jsonl
     python scripts/bench_tpe_wide.py --from-json /tmp/wide.jsonl [/tmp/more.jsonl ...]   # tables only
 
+A setting is judged against the defaults, paired seed by seed, with ``distopt-custom``:
+
+    DISTOPT_TPE_SETTINGS='{"local_share": 1.0}' python scripts/bench_tpe_wide.py --set tuning \
+        --optimizers distopt,distopt-custom --reference distopt
+
 The scikit-learn tasks read ``benchlib/data/sklearn_tables.json`` (committed; rebuild it
 with ``scripts/build_sklearn_tables.py``). optuna's runs do not change when distopt
 does: keep them in one file and pass it with ``--from-json`` next to new distopt runs.
@@ -53,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--json-out", metavar="FILE", help="write one JSON line per run to FILE")
     ap.add_argument("--from-json", metavar="FILE", nargs="+", help="report on saved records; run nothing")
     ap.add_argument("--per-instance", action="store_true", help="also print each instance's median regrets")
+    ap.add_argument("--reference", default="optuna",
+                    help="optimizer the others are compared with (default optuna); e.g. distopt to judge "
+                         "distopt-custom's $DISTOPT_TPE_SETTINGS against the defaults, seed by seed")
     args = ap.parse_args(argv)
     sets = wide.sets()
     if args.problems:
@@ -133,7 +141,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"running {len(args.problems)} instances x {args.seeds} seeds x q {args.q} x "
               f"{len(args.optimizers)} optimizers, budget {args.budget}, {args.jobs} job(s)", file=sys.stderr, flush=True)
         records = quality.run_all(args)
-    print(summarize(records, args.per_instance))
+    if not any(r["optimizer"] == args.reference for r in records):
+        sys.exit(f"--reference {args.reference}: no runs of that optimizer in these records "
+                 f"(optimizers: {sorted({r['optimizer'] for r in records})})")
+    print(summarize(records, args.per_instance, args.reference))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -180,3 +181,21 @@ def test_wide_script_reports_tuning_and_validation(tmp_path: Path) -> None:
     assert all(r["best_regret"] >= -1e-9 for r in records)
     again = run("bench_tpe_wide.py", "--from-json", str(out), str(out))
     assert "ratio q=4" in again
+
+
+def test_wide_script_compares_a_setting_with_the_defaults(tmp_path: Path) -> None:
+    out = tmp_path / "wide.jsonl"
+    env = {**os.environ, "DISTOPT_TPE_SETTINGS": '{"local_share": 0.0}'}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_tpe_wide.py"), "--problems", "gen00,gen01", "--seeds", "2",
+         "--budget", "14", "--q", "4", "--optimizers", "distopt,distopt-custom", "--reference", "distopt",
+         "--json-out", str(out)],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "paired win rate against distopt" in proc.stdout
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("distopt-custom") and "(" in line]
+    assert len(rows) == 2 and all("(2)" in row for row in rows)  # per set: 1 instance x 2 seeds, paired
+    missing = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_tpe_wide.py"), "--from-json", str(out), "--reference", "optuna"],
+        capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and "--reference optuna" in missing.stderr
