@@ -144,12 +144,12 @@ def suggest(
     if not startup:
         obs = observed(lay, history)
         pend_z = internal(lay, pend)
+        wide = len(space) >= cfg["parallel_min_params"]
     for i in range(int(n)):
         if startup:
             seen = np.vstack([history.X, pend])
             vals = startup_point(space, seen, rng, cfg["startup_candidates"])
         else:
-            wide = len(space) >= cfg["parallel_min_params"]
             m = _for_pending(model, cfg, len(pend_z) if wide else 0)
             vals = propose(lay, split(obs, pend_z, m), m, rng, local=_local_ask(cfg, len(pend_z), wide, rng))
         out.append(vals)
@@ -162,6 +162,12 @@ def suggest(
     return out
 
 
+def _queue_weight(n_pending: int) -> float:
+    """``m / (m + 1)`` with ``m`` trials pending: how far an ask's settings move from
+    their sequential values towards their wide-queue ones (0 for a sequential ask)."""
+    return n_pending / (n_pending + 1.0)
+
+
 def _for_pending(model: ModelConfig, cfg: dict[str, Any], n_pending: int) -> ModelConfig:
     """The model's ``gamma``, ``n_EI_candidates`` and ``cat_candidates`` move towards
     ``gamma_parallel``, ``n_EI_parallel`` and ``cat_parallel`` by ``m / (m + 1)`` with
@@ -170,7 +176,7 @@ def _for_pending(model: ModelConfig, cfg: dict[str, Any], n_pending: int) -> Mod
     gp, ep, cp = cfg["gamma_parallel"], cfg["n_EI_parallel"], cfg["cat_parallel"]
     if (gp is None and ep is None and cp is None) or n_pending == 0:
         return model
-    b = n_pending / (n_pending + 1.0)
+    b = _queue_weight(n_pending)
 
     def count(now: int, target: int) -> int:  # a number of candidates: a whole one, at least 1
         return max(1, int(round(now + (target - now) * b)))
@@ -195,7 +201,7 @@ def _local_ask(cfg: dict[str, Any], n_pending: int, wide: bool, rng: np.random.G
     if n_pending == 0:
         p = cfg["local_sequential"]
     else:
-        p = cfg["local_share"] * n_pending / (n_pending + 1.0) if wide else 0.0
+        p = cfg["local_share"] * _queue_weight(n_pending) if wide else 0.0
     return p > 0.0 and bool(rng.random() < p)
 
 
