@@ -114,10 +114,11 @@ def summarize(records: list[dict], per_instance: bool = False, reference: str = 
         lines.append(report.table(["optimizer"] + [h for q in qs for h in (f"ratio q={q}", f"win q={q}")], rows))
         if per_instance:
             for q in qs:
-                lines += ["", f"-- median regret, {label}, q={q}"]
+                lines += ["", f"-- median regret and paired win rate against {reference}, {label}, q={q}"]
                 lines.append(report.table(
-                    ["instance"] + optimizers,
-                    [[p] + [report.fmt(med.get((q, p, o), math.nan)) for o in optimizers] for p in problems]))
+                    ["instance"] + optimizers + [f"win {o}" for o in others],
+                    [[p] + [report.fmt(med.get((q, p, o), math.nan)) for o in optimizers]
+                     + [_win_cell(records, p, q, o, reference) for o in others] for p in problems]))
     if verdicts:
         lines += ["", f"== target on validation: ratio <= {TARGET_RATIO} and win >= {TARGET_WIN} at every q =="]
         lines.append(report.table(["q", "ratio", "win", "pairs", "result"], [
@@ -131,6 +132,13 @@ def summarize(records: list[dict], per_instance: bool = False, reference: str = 
                               [[o] + [f"{np.median(wall[(o, q)]):.3f}" if (o, q) in wall else "-" for q in qs]
                                for o in optimizers]))
     return "\n".join(lines)
+
+
+def _win_cell(records: list[dict], problem: str, q: int, optimizer: str, reference: str) -> str:
+    """One instance's paired win rate: where an overall rate near 0.5 comes from (an
+    instance both optimizers finish on the same plateau scores exactly 0.50)."""
+    win, n = report.win_rate([r for r in records if r["problem"] == problem], q, optimizer, reference)
+    return f"{win:.2f}" if n else "-"
 
 
 def main(argv: list[str] | None = None) -> None:

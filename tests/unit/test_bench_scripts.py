@@ -181,6 +181,11 @@ def test_wide_script_reports_tuning_and_validation(tmp_path: Path) -> None:
     assert all(r["best_regret"] >= -1e-9 for r in records)
     again = run("bench_tpe_wide.py", "--from-json", str(out), str(out))
     assert "ratio q=4" in again
+    detail = run("bench_tpe_wide.py", "--from-json", str(out), "--per-instance")
+    assert "paired win rate against optuna, validation, q=4" in detail
+    row = next(line for line in detail.splitlines() if line.startswith("mlp_wine"))
+    win = float(row.split()[-1])  # 2 seeds, ties half: 0, 0.25, ..., 1
+    assert win in (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def test_wide_script_compares_a_setting_with_the_defaults(tmp_path: Path) -> None:
