@@ -19,6 +19,11 @@ A setting is judged against the defaults, paired seed by seed, with ``distopt-cu
 The scikit-learn tasks read ``benchlib/data/sklearn_tables.json`` (committed; rebuild it
 with ``scripts/build_sklearn_tables.py``). optuna's runs do not change when distopt
 does: keep them in one file and pass it with ``--from-json`` next to new distopt runs.
+
+Once the validation set has been looked at often, a fresh sample of generated instances
+(any index past the 40, e.g. ``--problems gen40,...,gen79``, reported as "fresh") checks
+a result on problems nothing was chosen on. ``--per-instance`` also counts the runs that
+ended on each generated instance's best branch: below the other branches' lowest floor.
 """
 
 from __future__ import annotations
@@ -94,7 +99,7 @@ def summarize(records: list[dict], per_instance: bool = False, reference: str = 
              f"ratio = geometric mean over instances of (median regret + eps) / ({reference}'s + eps), "
              f"eps = {report.EPS_REL:g} x instance scale; win = paired win rate against {reference} (ties half)"]
     verdicts = []
-    for label in ("tuning", "validation", "classic"):
+    for label in ("tuning", "validation", "fresh", "classic"):
         problems = [p for p in dict.fromkeys(str(r["problem"]) for r in records) if wide.set_of(p) == label]
         if not problems:
             continue
@@ -114,11 +119,17 @@ def summarize(records: list[dict], per_instance: bool = False, reference: str = 
         lines.append(report.table(["optimizer"] + [h for q in qs for h in (f"ratio q={q}", f"win q={q}")], rows))
         if per_instance:
             for q in qs:
-                lines += ["", f"-- median regret and paired win rate against {reference}, {label}, q={q}"]
+                lines += ["", f"-- median regret, paired win rate against {reference}, and the share of runs "
+                              f"that ended on the best branch (generated instances), {label}, q={q}"]
                 lines.append(report.table(
-                    ["instance"] + optimizers + [f"win {o}" for o in others],
+                    ["instance"] + optimizers + [f"win {o}" for o in others] + [f"branch {o}" for o in optimizers],
                     [[p] + [report.fmt(med.get((q, p, o), math.nan)) for o in optimizers]
-                     + [_win_cell(records, p, q, o, reference) for o in others] for p in problems]))
+                     + [_win_cell(records, p, q, o, reference) for o in others]
+                     + [_branch_cell(records, p, q, o) for o in optimizers] for p in problems]))
+                found = {o: _branch_counts(records, problems, q, o) for o in optimizers}
+                if any(n for _, n in found.values()):
+                    lines.append("runs that ended on the best branch: "
+                                 + ", ".join(f"{o} {k}/{n}" for o, (k, n) in found.items()))
     if verdicts:
         lines += ["", f"== target on validation: ratio <= {TARGET_RATIO} and win >= {TARGET_WIN} at every q =="]
         lines.append(report.table(["q", "ratio", "win", "pairs", "result"], [
@@ -139,6 +150,24 @@ def _win_cell(records: list[dict], problem: str, q: int, optimizer: str, referen
     instance both optimizers finish on the same plateau scores exactly 0.50)."""
     win, n = report.win_rate([r for r in records if r["problem"] == problem], q, optimizer, reference)
     return f"{win:.2f}" if n else "-"
+
+
+def _branch_counts(records: list[dict], problems: list[str], q: int, optimizer: str) -> tuple[int, int]:
+    """(runs that ended on the best branch, runs) over the generated ones of ``problems``:
+    there an easy branch bottoms out above a harder one, and two optimizers that both
+    settle on it tie."""
+    found = runs = 0
+    for r in records:
+        floor = wide.trap_floor(str(r["problem"])) if r["problem"] in problems else None
+        if floor is not None and int(r["q"]) == q and r["optimizer"] == optimizer:
+            runs += 1
+            found += float(r["best_regret"]) < floor
+    return found, runs
+
+
+def _branch_cell(records: list[dict], problem: str, q: int, optimizer: str) -> str:
+    found, runs = _branch_counts(records, [problem], q, optimizer)
+    return f"{found}/{runs}" if runs else "-"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -153,6 +153,12 @@ class Instance:
         return f + self.noise * float(np.random.default_rng(zlib.crc32(key)).standard_normal())
 
     @property
+    def trap_floor(self) -> float:
+        """The lowest floor among the other branches: a point whose regret is below it can
+        only be on the best branch (every term of the objective is >= 0)."""
+        return min(b.floor for i, b in enumerate(self.branches) if i != self.best)
+
+    @property
     def argmin(self) -> dict[str, Any]:
         point: dict[str, Any] = {"branch": {"id": self.best, **self.branches[self.best].best_point()}}
         for p, u in zip(self.globals_, self.g_center):

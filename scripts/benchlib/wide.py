@@ -49,8 +49,18 @@ def problem(name: str) -> Problem:
     raise KeyError(name)
 
 
+def trap_floor(name: str) -> float | None:
+    """For a generated instance, the regret below which a run ended on the best branch
+    (None for other problems)."""
+    if name.startswith("gen") and name[3:].isdigit():
+        return generated.instance(int(name[3:])).trap_floor
+    return None
+
+
 def set_of(name: str) -> str:
     for label, names in sets().items():
         if name in names:
             return label
+    if name.startswith("gen") and name[3:].isdigit():
+        return "fresh"  # a generated instance past the fixed set: never used to choose anything
     return "classic"

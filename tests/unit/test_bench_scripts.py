@@ -182,10 +182,20 @@ def test_wide_script_reports_tuning_and_validation(tmp_path: Path) -> None:
     again = run("bench_tpe_wide.py", "--from-json", str(out), str(out))
     assert "ratio q=4" in again
     detail = run("bench_tpe_wide.py", "--from-json", str(out), "--per-instance")
-    assert "paired win rate against optuna, validation, q=4" in detail
-    row = next(line for line in detail.splitlines() if line.startswith("mlp_wine"))
-    win = float(row.split()[-1])  # 2 seeds, ties half: 0, 0.25, ..., 1
-    assert win in (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert "ended on the best branch (generated instances), validation, q=4" in detail
+    row = next(line for line in detail.splitlines() if line.startswith("mlp_wine")).split()
+    assert row[-2:] == ["-", "-"]  # not a generated instance: no branch count
+    assert float(row[-3]) in (0.0, 0.25, 0.5, 0.75, 1.0)  # paired win, 2 seeds, ties half
+    row = next(line for line in detail.splitlines() if line.startswith("gen01")).split()
+    assert all(cell in ("0/2", "1/2", "2/2") for cell in row[-2:])
+    assert "runs that ended on the best branch: distopt " in detail
+
+
+def test_wide_script_reports_fresh_generated_instances_apart(tmp_path: Path) -> None:
+    out = tmp_path / "fresh.jsonl"
+    stdout = run("bench_tpe_wide.py", "--problems", "gen01,gen57", "--seeds", "1", "--budget", "12", "--q", "2",
+                 "--optimizers", "distopt,random", "--reference", "random", "--json-out", str(out))
+    assert "== validation instances (1) ==" in stdout and "== fresh instances (1) ==" in stdout
 
 
 def test_wide_script_compares_a_setting_with_the_defaults(tmp_path: Path) -> None:
