@@ -156,9 +156,10 @@ def _branch_counts(records: list[dict], problems: list[str], q: int, optimizer: 
     """(runs that ended on the best branch, runs) over the generated ones of ``problems``:
     there an easy branch bottoms out above a harder one, and two optimizers that both
     settle on it tie."""
+    floors = {p: wide.trap_floor(p) for p in problems}
     found = runs = 0
     for r in records:
-        floor = wide.trap_floor(str(r["problem"])) if r["problem"] in problems else None
+        floor = floors.get(str(r["problem"]))
         if floor is not None and int(r["q"]) == q and r["optimizer"] == optimizer:
             runs += 1
             found += float(r["best_regret"]) < floor

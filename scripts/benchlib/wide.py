@@ -36,14 +36,19 @@ def sets() -> dict[str, list[str]]:
     }
 
 
+def _generated_index(name: str) -> int | None:
+    """``gen07`` -> 7: the index of a generated instance's name (None for other names)."""
+    return int(name[3:]) if name.startswith("gen") and name[3:].isdigit() else None
+
+
 @functools.lru_cache(maxsize=None)
 def problem(name: str) -> Problem:
     """Any benchmark problem by name: the classic ones, then the wide ones (built on first
     use; a scikit-learn task needs its table)."""
     if name in ALL_PROBLEMS:
         return ALL_PROBLEMS[name]
-    if name.startswith("gen") and name[3:].isdigit():
-        return _generated(int(name[3:]))
+    if _generated_index(name) is not None:
+        return _generated(_generated_index(name))
     if name in sklearn_tasks.TASKS:
         return _sklearn(name)
     raise KeyError(name)
@@ -52,15 +57,14 @@ def problem(name: str) -> Problem:
 def trap_floor(name: str) -> float | None:
     """For a generated instance, the regret below which a run ended on the best branch
     (None for other problems)."""
-    if name.startswith("gen") and name[3:].isdigit():
-        return generated.instance(int(name[3:])).trap_floor
-    return None
+    index = _generated_index(name)
+    return None if index is None else generated.instance(index).trap_floor
 
 
 def set_of(name: str) -> str:
     for label, names in sets().items():
         if name in names:
             return label
-    if name.startswith("gen") and name[3:].isdigit():
+    if _generated_index(name) is not None:
         return "fresh"  # a generated instance past the fixed set: never used to choose anything
     return "classic"
