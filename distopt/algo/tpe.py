@@ -65,6 +65,20 @@ arguments so ``functools.partial(tpe.suggest, gamma=..., liar=...)`` configures 
   the liar alone spent them on diversity and refined the best region far less than a
   TPE without one (median regret ÷ optuna's on the wide benchmark's validation set at
   1 / 8 / 32 workers: 0.62 / 0.74 / 0.82 with it, 0.75 / 0.94 / 1.10 without).
+- ``local_ramp`` / ``local_ramp_pending``: in a space with branches (a parameter active
+  only under a choice), the queued asks' local share grows with the search's progress:
+  it is scaled by ``min(1, (f + local_ramp_pending * m) / local_ramp)`` with ``f``
+  finished trials and ``m`` pending (``local_ramp`` 0: no ramp). Refining around the
+  first good-looking trial while an 8-worker queue has seen only a few dozen trials
+  locks the search onto that trial's branch before the others were compared (it ended
+  fewer runs on the best branch than optuna's TPE); a 32-worker queue is past the ramp
+  from its first model ask, as it has only a few rounds of feedback left to refine in,
+  and a sequential search is not affected (``local_sequential``). At 8 workers on the
+  wide benchmark (budget 100) it ended more runs on the best branch (validation seeds
+  0–39: 491 of 800 instead of 470, optuna 499; 40 fresh instances: 511 instead of
+  496) and lowered the median regret ÷ optuna's (0.71 / 0.78 / 0.90 to 0.71 / 0.66 /
+  0.65 on validation, gen40–79 and gen80–119); seed by seed it wins as often as it
+  loses against the runs without it.
 - ``penalty`` / ``penalty_radius``: local penalization, an alternative to the liar:
   each pending point scales the l/g ratio of candidates near it by
   ``1 - penalty * exp(-d^2 / 2)`` (0 = off); see ``_propose._penalty``.
@@ -115,6 +129,8 @@ DEFAULTS: dict[str, Any] = {
     "local_share": 0.75,
     "local_scale": 0.25,
     "local_sequential": 0.15,
+    "local_ramp": 80,
+    "local_ramp_pending": 3.0,
 }
 LIARS = ("worst", "best", "mean", "none")
 SPLITS = ("linear", "sqrt")
@@ -151,7 +167,8 @@ def suggest(
             vals = startup_point(space, seen, rng, cfg["startup_candidates"])
         else:
             m = _for_pending(model, cfg, len(pend_z) if wide else 0)
-            vals = propose(lay, split(obs, pend_z, m), m, rng, local=_local_ask(cfg, len(pend_z), wide, rng))
+            ramp = _ramp(cfg, len(obs.losses), len(pend_z)) if lay.branched else 1.0
+            vals = propose(lay, split(obs, pend_z, m), m, rng, local=_local_ask(cfg, len(pend_z), wide, rng, ramp))
         out.append(vals)
         if i == int(n) - 1:
             break
@@ -191,17 +208,29 @@ def _for_pending(model: ModelConfig, cfg: dict[str, Any], n_pending: int) -> Mod
     return dataclasses.replace(model, **change)
 
 
-def _local_ask(cfg: dict[str, Any], n_pending: int, wide: bool, rng: np.random.Generator) -> bool:
+def _ramp(cfg: dict[str, Any], n_finished: int, n_pending: int) -> float:
+    """How far a queued ask's local share has grown in a space with branches:
+    ``min(1, (f + local_ramp_pending * m) / local_ramp)`` (1 when ``local_ramp`` is 0). A
+    pending trial counts for more than a finished one because a wide queue has fewer
+    rounds left to refine in."""
+    full = cfg["local_ramp"]
+    if not full:
+        return 1.0
+    return min(1.0, (n_finished + cfg["local_ramp_pending"] * n_pending) / full)
+
+
+def _local_ask(cfg: dict[str, Any], n_pending: int, wide: bool, rng: np.random.Generator,
+               ramp: float = 1.0) -> bool:
     """Whether this ask refines around the best trial: with probability ``local_sequential``
-    when nothing is pending, ``local_share * m / (m + 1)`` with ``m`` trials pending in a
-    space of at least ``parallel_min_params`` parameters, never with trials pending in a
-    smaller one (there the pending trials already crowd the best region). A wide queue
-    gets few rounds of feedback, and the liar alone spreads every ask, leaving the best
-    region to one or two of them; the asks drawn from l keep looking elsewhere."""
+    when nothing is pending, ``ramp * local_share * m / (m + 1)`` with ``m`` trials pending
+    in a space of at least ``parallel_min_params`` parameters, never with trials pending
+    in a smaller one (there the pending trials already crowd the best region). A wide
+    queue gets few rounds of feedback, and the liar alone spreads every ask, leaving the
+    best region to one or two of them; the asks drawn from l keep looking elsewhere."""
     if n_pending == 0:
         p = cfg["local_sequential"]
     else:
-        p = cfg["local_share"] * _queue_weight(n_pending) if wide else 0.0
+        p = ramp * cfg["local_share"] * _queue_weight(n_pending) if wide else 0.0
     return p > 0.0 and bool(rng.random() < p)
 
 
@@ -270,6 +299,9 @@ def _settings(settings: dict[str, Any]) -> dict[str, Any]:
     for name in ("local_share", "local_sequential"):
         if not 0.0 <= _real(cfg, name) <= 1.0:
             raise AlgoError(f"tpe.suggest: {name} must be in [0, 1], got {cfg[name]!r}")
+    _int(cfg, "local_ramp", 0)
+    if _real(cfg, "local_ramp_pending") < 0.0:
+        raise AlgoError(f"tpe.suggest: local_ramp_pending must be >= 0, got {cfg['local_ramp_pending']!r}")
     if _real(cfg, "local_scale") <= 0.0:
         raise AlgoError(f"tpe.suggest: local_scale must be > 0, got {cfg['local_scale']!r}")
     if _real(cfg, "liar_floor") < 0.0:

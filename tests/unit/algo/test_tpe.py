@@ -349,6 +349,9 @@ def test_partial_settings_reach_the_sampler():
         ({"local_sequential": -0.1}, "-0.1"),
         ({"local_scale": 0}, "0"),
         ({"local_share": "half"}, "'half'"),
+        ({"local_ramp": -1}, "-1"),
+        ({"local_ramp": 2.5}, "2.5"),
+        ({"local_ramp_pending": -0.5}, "-0.5"),
     ],
 )
 def test_invalid_settings_raise_algo_error_naming_the_value(settings, needle):

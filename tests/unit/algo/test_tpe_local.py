@@ -56,6 +56,35 @@ def test_a_wide_queue_refines_around_the_best_trial(setup):
     assert n_local >= 15 and n_drawn <= 5, (n_local, n_drawn)
 
 
+def test_in_a_space_with_branches_the_queued_local_share_ramps_up_with_progress(setup):
+    best = setup[2]
+    # 40 finished + 3 x 30 pending is past the default ramp: as without one
+    full = asks(setup, 30, local_share=1.0, local_ramp=0)
+    assert asks(setup, 30, local_share=1.0) == full
+    # a ramp far from reached keeps the queue's asks drawn from l
+    held = asks(setup, 30, local_share=1.0, local_ramp=10 ** 6)
+    n_full, n_held = sum(near_best(v, best) for v in full), sum(near_best(v, best) for v in held)
+    assert n_held <= 5 and n_full >= 15, (n_held, n_full)
+    # the ramp counts pending trials local_ramp_pending times: 40 + 3 x 30 = 130 reaches it
+    assert asks(setup, 30, local_share=1.0, local_ramp=130) == full
+    assert asks(setup, 30, local_share=1.0, local_ramp=130, local_ramp_pending=1.0) != full
+
+
+def test_the_ramp_leaves_sequential_asks_and_spaces_without_branches_alone(setup):
+    assert asks(setup, 0, local_sequential=1.0, local_ramp=10 ** 6) == asks(setup, 0, local_sequential=1.0, local_ramp=0)
+    space = {"x": hp.uniform("x", -5, 5), "y": hp.uniform("y", -5, 5), "z": hp.uniform("z", -5, 5)}
+    cs = compile_space(space)
+    history = History(cs)
+    for vals in rand.suggest(cs, history, np.empty((0, 3)), 20, np.random.default_rng(0)):
+        history.add(vals, vals["x"] ** 2 + vals["y"] ** 2 + vals["z"] ** 2)
+
+    def ask(**settings):
+        return [tpe.suggest(cs, history, history.X[-8:], 1, np.random.default_rng(s), local_share=1.0, **settings)[0]
+                for s in range(20)]
+
+    assert ask(local_ramp=10 ** 6) == ask(local_ramp=0)
+
+
 def test_local_asks_still_spread_by_the_pending_trials(setup):
     cs, history, best = setup
     row = history.encode(best)[None, :]
