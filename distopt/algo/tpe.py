@@ -77,8 +77,9 @@ arguments so ``functools.partial(tpe.suggest, gamma=..., liar=...)`` configures 
   wide benchmark (budget 100) it ended more runs on the best branch (validation seeds
   0–39: 491 of 800 instead of 470, optuna 499; 40 fresh instances: 511 instead of
   496) and lowered the median regret ÷ optuna's (0.71 / 0.78 / 0.90 to 0.71 / 0.66 /
-  0.65 on validation, gen40–79 and gen80–119); seed by seed it wins as often as it
-  loses against the runs without it.
+  0.65 on validation seeds 0–39, gen40–79 and gen80–119, though on validation seeds
+  40–59 it rose, 0.67 to 0.76); seed by seed it wins about as often as it loses against
+  the runs without it.
 - ``penalty`` / ``penalty_radius``: local penalization, an alternative to the liar:
   each pending point scales the l/g ratio of candidates near it by
   ``1 - penalty * exp(-d^2 / 2)`` (0 = off); see ``_propose._penalty``.
