@@ -47,8 +47,9 @@ def problem(name: str) -> Problem:
     use; a scikit-learn task needs its table)."""
     if name in ALL_PROBLEMS:
         return ALL_PROBLEMS[name]
-    if _generated_index(name) is not None:
-        return _generated(_generated_index(name))
+    index = _generated_index(name)
+    if index is not None:
+        return _generated(index)
     if name in sklearn_tasks.TASKS:
         return _sklearn(name)
     raise KeyError(name)
