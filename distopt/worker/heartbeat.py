@@ -137,9 +137,11 @@ _HEARTBEATER = Heartbeater()
 
 def beating(storage: Storage, study: str, tid: int, attempt: int, worker: str | None,
             interval: float = HEARTBEAT_INTERVAL, ttl: float = HEARTBEAT_TTL,
-            started: Mapping[str, Any] | None = None, started_delay: float = STARTED_DELAY) -> Any:
-    """``Heartbeater.beating`` on this process's shared thread."""
-    return _HEARTBEATER.beating(storage, study, tid, attempt, worker, interval, ttl, started, started_delay)
+            started: Mapping[str, Any] | None = None, started_delay: float | None = None) -> Any:
+    """``Heartbeater.beating`` on this process's shared thread; ``started_delay`` defaults
+    to ``STARTED_DELAY`` as it is when the trial starts (read per call, so it can be set)."""
+    delay = STARTED_DELAY if started_delay is None else started_delay
+    return _HEARTBEATER.beating(storage, study, tid, attempt, worker, interval, ttl, started, delay)
 
 
 def _reset_after_fork() -> None:

@@ -9,6 +9,7 @@ from rq.job import JOB_ID_PATTERN
 from distopt import hp
 from distopt.coordinator.loop import Coordinator, StopRules
 from distopt.dispatch import RQExecutor, job_id, rq_queue
+from distopt.worker import heartbeat
 from distopt.worker import job as job_mod
 from distopt.worker import loading
 from distopt.dispatch.rq_executor import RQ_TIMEOUT_MARGIN, coalesce
@@ -66,7 +67,10 @@ def test_job_ids_are_what_rq_accepts():
         job_id("exp:1", 0, 0)
 
 
-def test_trials_run_as_rq_jobs_and_report_to_the_inbox(storage):
+def test_trials_run_as_rq_jobs_and_report_to_the_inbox(storage, monkeypatch):
+    # "short" is set by the delay, not by how fast this machine is: a loaded CI machine can
+    # spend more than the default 0.05 s unpickling the objective for the first trial
+    monkeypatch.setattr(heartbeat, "STARTED_DELAY", 60.0)
     study = Study(SPACE, storage=storage, name="s1", seed=0)
     ref = ship_objective(objective, study, storage, SECRET)
     ex = RQExecutor(storage, "s1", ref, secret=SECRET)
