@@ -189,15 +189,17 @@ class Reaper:
         self.lose(study, tid, attempt, f"handed back by worker {msg.get('worker')}, which was shutting down")
 
     def reroute(self, study: Study, msg: dict[str, Any]) -> TrialRecord | None:
-        """A worker could not load the objective: the trial never ran, so it runs again
-        now, on whichever worker takes it, using neither a retry nor the budget."""
+        """A worker could not load the objective (or refused the job, or sent a result that
+        does not verify: ``unverified``): the trial did not run, or not in a way that can be
+        trusted, so it runs again now, on whichever worker takes it, using neither a retry
+        nor the budget."""
         tid, attempt = int(msg["tid"]), int(msg.get("attempt", 0))
-        rec = study.mark_lost(tid, attempt, f"worker {msg.get('worker')} cannot load the objective: "
-                                            f"{msg.get('reason')}")
+        what = "sent nothing verifiable" if msg.get("unverified") else "cannot load the objective"
+        rec = study.mark_lost(tid, attempt, f"worker {msg.get('worker')} {what}: {msg.get('reason')}")
         if rec is None:
             return None
-        log.info("trial %s attempt %s runs again: worker %s cannot load the objective (%s)", tid, attempt,
-                 msg.get("worker"), msg.get("reason"))
+        log.info("trial %s attempt %s runs again: worker %s %s (%s)", tid, attempt, msg.get("worker"), what,
+                 msg.get("reason"))
         self._free[tid] = self._free.get(tid, 0) + 1
         return self._retry_or_fail(study, rec, str(msg.get("reason")))
 

@@ -87,3 +87,12 @@ def payload_signature(payload: Mapping[str, Any], secret: bytes) -> str:
     body = json.dumps({k: v for k, v in payload.items() if k != "sig"}, sort_keys=True, separators=(",", ":"),
                       allow_nan=False)
     return hmac.new(secret, _PAYLOAD_DOMAIN + body.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_with(payload: Mapping[str, Any], secret: bytes) -> bool:
+    """Whether ``payload`` carries a valid signature under ``secret``."""
+    sig = payload.get("sig")
+    try:
+        return isinstance(sig, str) and hmac.compare_digest(sig, payload_signature(payload, secret))
+    except ValueError:  # values JSON cannot carry: nothing a coordinator signed
+        return False

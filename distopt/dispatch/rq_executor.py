@@ -11,6 +11,7 @@ their jobs exist, so a worker can never report on a trial the study does not kno
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -28,6 +29,7 @@ from ..storage import RedisStorage
 from ..defaults import HEARTBEAT_INTERVAL, HEARTBEAT_TTL
 from ..trial.record import TrialState
 from .jobs import JOB_FUNC, job_id, make_payload, result_limit
+from .signing import screen
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,12 @@ def coalesce(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in messages if m.get("type") != "started" or (m.get("tid"), m.get("attempt")) not in done]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Attempt:
+    tid: int
+    attempt: int
+
+
 class RQExecutor:
     """Runs a study's trials as rq jobs on ``queue``."""
 
@@ -108,7 +116,8 @@ class RQExecutor:
         pruner: Mapping[str, Any] | None = None,
     ) -> None:
         self.storage = storage
-        self.secret = secret  # signs each job's payload; workers with a secret run only signed ones
+        self.secret = secret  # signs each job's payload (workers with a secret run only signed ones) and checks
+        # each message back (only what a worker holding it signed is recorded)
         self.max_result_bytes = result_limit()
         self.study = study
         self.objective = objective
@@ -120,6 +129,7 @@ class RQExecutor:
         self.batch = max(1, int(batch))
         self.pruner = None if pruner is None or pruner.get("name") in ("none", "nop") else dict(pruner)
         self._warned: set[tuple[str, str]] = set()
+        self._unverified: set[Any] = set()  # (worker, kind, why) of unverified messages, logged once
         self._unsent: list[Any] = []  # jobs from submit_later, sent with the next wait
 
     def _retrying(self, fn: Any, *args: Any, what: str) -> Any:
@@ -183,12 +193,22 @@ class RQExecutor:
         if datas:
             def prelude(pipe: Any) -> None:
                 self.queue.enqueue_many(datas, pipeline=pipe)
-        messages = coalesce(self.storage.pop_results(self.study, timeout=timeout, limit=self.batch,
-                                                     prelude=prelude))
+        popped = self.storage.pop_results(self.study, timeout=timeout, limit=self.batch, prelude=prelude)
+        messages = coalesce(self._taken_only(screen(popped, self.secret, self._unverified)))
         for msg in messages:
             if msg.get("error_kind") == "objective":
                 self._warn_once(msg)
         return messages
+
+    def _taken_only(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Drop the unverified messages about a job that still waits in the queue: no
+        worker took it, so no worker wrote them, and running that trial again would only
+        let a forger delay it over and over."""
+        unverified = [m for m in messages if m.get("unverified")]
+        if not unverified:
+            return messages
+        waiting = self.waiting(None, [_Attempt(m["tid"], m["attempt"]) for m in unverified])
+        return [m for m in messages if not (m.get("unverified") and m["tid"] in waiting)]
 
     def _warn_once(self, msg: dict[str, Any]) -> None:
         key = (str(msg.get("worker")), str(msg.get("error")))

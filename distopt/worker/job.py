@@ -26,7 +26,8 @@ from ..trial.reporting import Reporter
 from . import heartbeat
 from .guard import forget_settings, payload_refusal
 from .loading import clear_caches, load_objective, storage_for
-from .messages import capped, deliver_result, failure_message, hand_back, identity_of, report_refusal, worker_id
+from .messages import (capped, deliver_result, failure_message, hand_back, identity_of, report_refusal, signed,
+                       worker_id)
 from .time_limit import TrialTimeout, time_limit
 
 log = logging.getLogger(__name__)
@@ -92,14 +93,15 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
         raise DistoptError("run_trial runs inside an rq worker (it reads the job's Redis connection)")
     refusal = payload_refusal(payload, str(job.id))
     if refusal is not None:  # a worker started as plain `rq worker` gets here without the class's check
-        report_refusal(job.connection, payload, refusal)
+        report_refusal(job.connection, payload, refusal, getattr(job, "worker_name", None))
         raise ObjectiveError(f"refused job {job.id}: {refusal}")
     study, tid, attempt = str(payload["study"]), int(payload["tid"]), int(payload["attempt"])
     storage = storage_for(job.connection, str(payload["prefix"]))
     worker = worker_id()
     start = time.time()
     identity = identity_of(payload)
-    started = {"type": "started", "tid": tid, "attempt": attempt, "worker": worker, "start_time": start, **identity}
+    started = signed({"type": "started", "tid": tid, "attempt": attempt, "worker": worker, "start_time": start,
+                      **identity})
     interval, ttl = payload.get("heartbeat") or (HEARTBEAT_INTERVAL, HEARTBEAT_TTL)
     timeout = payload.get("trial_timeout")
     with heartbeat.beating(storage, study, tid, attempt, worker, float(interval), float(ttl), started=started):

@@ -16,7 +16,8 @@ from ..errors import StudyNotFound
 from ..storage import RedisStorage
 from ..storage.redis.retry import RECONNECT_WINDOW, Backoff, call_with_retry
 from ..trial import codec
-from .guard import trial_of
+from ..dispatch.signing import sign_message
+from .guard import settings, trial_of
 from .loading import storage_for
 
 log = logging.getLogger(__name__)
@@ -73,13 +74,19 @@ def identity_of(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {"incarnation": payload.get("incarnation"), "params": payload.get("params")}
 
 
+def signed(msg: Mapping[str, Any], secret: bytes | None = None) -> dict[str, Any]:
+    """``msg`` signed with ``secret``, by default this worker's (as is without one): the
+    coordinator records nothing a worker holding its secret did not send."""
+    return sign_message(msg, secret if secret is not None else settings().secret)
+
+
 def deliver_result(storage: RedisStorage, study: str, msg: Mapping[str, Any]) -> None:
     """Push a result, riding out a Redis restart: the trial's work is not thrown away
     (a duplicate push after a lost reply is ignored by the coordinator). A study that is
     gone from Redis (restarted without persistence, flushed) gets nothing: the result is
     logged here, and the next coordinator of that name is told the study was lost."""
     try:
-        call_with_retry(storage.push_result, study, msg, backoff=Backoff(RECONNECT_WINDOW),
+        call_with_retry(storage.push_result, study, signed(msg), backoff=Backoff(RECONNECT_WINDOW),
                         what=f"pushing the result of trial {msg.get('tid')} of study {study}")
     except StudyNotFound:
         log.warning("study %r existed and its data is gone: Redis lost it; the result of trial %s (attempt %s, "
@@ -87,9 +94,11 @@ def deliver_result(storage: RedisStorage, study: str, msg: Mapping[str, Any]) ->
         storage.note_vanished(study, msg.get("incarnation"))
 
 
-def report_refusal(connection: Any, payload: Mapping[str, Any], reason: str) -> None:
-    """Tell a trial's study that this worker refused its job (a failed result naming the
-    reason, e.g. another secret), so the study does not wait for it; nothing of the job ran."""
+def report_refusal(connection: Any, payload: Mapping[str, Any], reason: str, rq_worker: str | None = None) -> None:
+    """Tell a trial's study that this worker refused its job (a failed result marked
+    ``refused``, naming the reason, e.g. another secret), so the study does not wait for
+    it; nothing of the job ran. Signed with this worker's secret, which is often not the
+    coordinator's: the coordinator then runs the trial elsewhere rather than record it."""
     trial = trial_of(payload)
     if trial is None:
         return
@@ -98,13 +107,16 @@ def report_refusal(connection: Any, payload: Mapping[str, Any], reason: str) -> 
     worker, now = worker_id(), time.time()
     msg = failure_message(tid, attempt, worker, now, f"worker {worker} refused the job: {reason}", "objective",
                           reason=reason)
-    storage.push_result(study, {**msg, **identity_of(payload)})
+    storage.push_result(study, signed({**msg, **identity_of(payload), "refused": True,
+                                       "rq_worker": rq_worker or worker}))
 
 
-def report_death(connection: Any, payload: Mapping[str, Any], code: int, worker: str) -> None:
+def report_death(connection: Any, payload: Mapping[str, Any], code: int, worker: str,
+                 secret: bytes | None = None) -> None:
     """The process running this payload's trial died (``code`` as ``Popen.returncode``):
     a FAIL naming the cause when the objective did it (no retry would help), else a
-    hand-back so the trial runs again at once."""
+    hand-back so the trial runs again at once. Signed with ``secret`` (a supervisor's),
+    else this worker's."""
     trial = trial_of(payload)
     if trial is None:
         return
@@ -114,15 +126,16 @@ def report_death(connection: Any, payload: Mapping[str, Any], code: int, worker:
     if by_objective:
         msg = failure_message(tid, attempt, worker, time.time(),
                               f"the process {worker} running the objective ended: {cause}", "exit", reason=cause)
-        storage.push_result(study, {**msg, **identity_of(payload)})
+        storage.push_result(study, signed({**msg, **identity_of(payload)}, secret))
     else:
-        hand_back(storage, study, tid, attempt, f"{worker} ({cause})", identity_of(payload))
+        hand_back(storage, study, tid, attempt, f"{worker} ({cause})", identity_of(payload), secret)
 
 
 def hand_back(storage: RedisStorage, study: str, tid: int, attempt: int, worker: str,
-               identity: Mapping[str, Any]) -> None:
+               identity: Mapping[str, Any], secret: bytes | None = None) -> None:
     """The worker is being stopped mid-trial: tell the coordinator to run it elsewhere now."""
     try:
-        storage.push_result(study, {"type": "handback", "tid": tid, "attempt": attempt, "worker": worker, **identity})
+        storage.push_result(study, signed({"type": "handback", "tid": tid, "attempt": attempt, "worker": worker,
+                                           **identity}, secret))
     except Exception:  # shutting down: the reaper finds the trial when its heartbeat expires
         pass

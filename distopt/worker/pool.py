@@ -203,7 +203,7 @@ class WorkerPool:
 
         storage = RedisStorage(self.redis_url)
         try:
-            if report_dead_worker(storage.client, pid, code):
+            if report_dead_worker(storage.client, pid, code, self.secret):
                 log.warning("worker process %s died mid-trial (%s); recorded on its trial", pid, exit_reason(code))
         except Exception:
             log.warning("could not record how worker process %s ended on its trial", pid, exc_info=True)

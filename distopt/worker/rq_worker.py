@@ -37,7 +37,7 @@ from ..dispatch.versions import local_versions
 from ..storage import RedisStorage
 from ..dispatch.rq_executor import rq_queue
 from ..dispatch.inspect import VERSIONS_FIELD
-from ..dispatch.jobs import JOB_FUNC, JOB_FUNCS, LEGACY_JOB_FUNC
+from ..dispatch.jobs import JOB_FUNC, JOB_FUNCS, LEGACY_JOB_FUNC, signed_with
 from ..defaults import DEFAULT_QUEUE, ENV_PARENT_PID, REFUSED_JOB_TTL, WORKER_TTL
 from .guard import configure, job_refusal
 from .job import note_stop_request
@@ -61,7 +61,7 @@ class _Guarded:
                 job.func_name = JOB_FUNC  # before rq imports it (in a forked worker, before the fork)
             super().execute_job(job, queue)  # type: ignore[misc]
             return
-        refuse(self.connection, job, queue, reason)  # type: ignore[attr-defined]
+        refuse(self.connection, job, queue, reason, self.name)  # type: ignore[attr-defined]
 
     #: Signals that asked this process to stop before rq took SIGTERM/SIGINT over (``work``).
     asked_to_stop: Sequence[int] = ()
@@ -96,7 +96,7 @@ class _Guarded:
             log.warning("could not record how the process of job %.100s ended", job.id, exc_info=True)
 
 
-def refuse(connection: Any, job: Job, queue: Queue, reason: str) -> None:
+def refuse(connection: Any, job: Job, queue: Queue, reason: str, rq_worker: str | None = None) -> None:
     """Record a refused job: a log line, rq's failed registry (``rq info`` lists it), and,
     for a trial job that only fails its signature, a failed result on the trial so its
     study does not wait for it."""
@@ -112,7 +112,7 @@ def refuse(connection: Any, job: Job, queue: Queue, reason: str) -> None:
         log.info("could not move refused job %.100s to rq's failed registry", job.id, exc_info=True)
     try:
         if job.func_name in JOB_FUNCS:
-            report_refusal(connection, job.args[0], reason)
+            report_refusal(connection, job.args[0], reason, rq_worker)
     except Exception:
         log.debug("could not report the refusal of job %.100s to its study", job.id, exc_info=True)
 
@@ -254,10 +254,12 @@ def _wait_for_redis(storage: RedisStorage) -> bool:
                               stop=lambda: bool(stopping), pace=Backoff(first=0.2, cap=5.0))
 
 
-def report_dead_worker(connection: Any, pid: int, code: int) -> bool:
+def report_dead_worker(connection: Any, pid: int, code: int, secret: bytes | None = None) -> bool:
     """A supervised worker process ``pid`` on this host exited with ``code`` (a
     ``Popen.returncode``): when it was running a trial, record how it ended on that trial
-    (FAIL when the objective did it, else hand it back). Returns whether it ran one."""
+    (FAIL when the objective did it, else hand it back), signed with the supervisor's
+    ``secret``; a payload that secret did not sign is not reported on (the supervisor
+    signs only what its worker could have run). Returns whether it ran one."""
     host = socket.gethostname()
     for worker in Worker.all(connection=connection, serializer=JSONSerializer):
         if worker.pid != pid or worker.hostname != host:
@@ -266,7 +268,9 @@ def report_dead_worker(connection: Any, pid: int, code: int) -> bool:
         job = Job.fetch(jid, connection=connection, serializer=JSONSerializer) if jid else None
         if job is None or job.func_name not in JOB_FUNCS or not job.args or not isinstance(job.args[0], dict):
             continue  # only a trial job the dead worker had accepted is reported on
-        report_death(connection, job.args[0], code, f"{host}:{pid}")
+        if secret is not None and not signed_with(job.args[0], secret):
+            continue
+        report_death(connection, job.args[0], code, f"{host}:{pid}", secret)
         try:
             worker.register_death()
         except Exception:  # its record expires by itself

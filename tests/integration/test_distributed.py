@@ -144,13 +144,14 @@ def test_tampered_blob_is_refused_by_the_worker(redis_url):
 
 def test_blob_signed_with_another_secret_is_refused(redis_url):
     trials = RedisTrials(redis_url, exp_key="othersecret", secret="not-the-workers-secret")
-    # the guarded worker refuses the signed job itself before any objective loads: each trial FAILs naming why
-    with pool(redis_url, 1), pytest.raises(AllTrialsFailed):
+    # the guarded worker refuses the signed job itself before any objective loads, and its refusal is not
+    # signed with the coordinator's secret: the trials never ran, so no budget is spent and the study stops
+    # naming why once the only listening worker refused the first ones
+    with pool(redis_url, 1), pytest.raises(ObjectiveError, match="refused the job: .*different secret"):
         fmin(shifted_a, hp.uniform("x", 0, 1), max_evals=3, trials=trials, parallelism=3, timeout=60,
              show_progressbar=False)
     records = RedisStorage(redis_url).get_trials("othersecret")
-    assert len(records) == 3
-    assert all(r.state == TrialState.FAIL and "different secret" in r.error for r in records)
+    assert records and not any(r.state in (TrialState.OK, TrialState.FAIL) for r in records)
 
 
 def test_unpicklable_objective_fails_fast(redis_url):

@@ -292,3 +292,23 @@ def test_a_coordinator_that_loses_its_lease_stops_writing(storage, monkeypatch):
     assert storage.lease_owner("stolen") == "thief"
     states = {r.state for r in storage.get_trials("stolen")}
     assert TrialState.CANCELLED not in states and storage.get_study("stolen")["status"] == "running"
+
+
+def test_a_forged_result_about_a_waiting_job_is_dropped_and_about_a_taken_one_reroutes(storage):
+    study = Study(SPACE, storage=storage, name="forge", seed=0)
+    ref = ship_objective(objective, study, storage, SECRET)
+    ex = RQExecutor(storage, "forge", ref, secret=SECRET)
+    (trial,) = study.ask(1)
+    ex.submit(study, [trial])
+    payload = rq_queue(storage.client).fetch_job(job_id("forge", trial.tid, 0)).args[0]
+    forged = {"tid": trial.tid, "attempt": 0, "status": "ok", "loss": -1e9, "worker": "x:1",
+              "incarnation": payload["incarnation"], "params": payload["params"]}
+    storage.push_result("forge", forged)
+    assert ex.wait(0) == []  # the job still waits: no worker wrote this
+    storage.client.lrem(rq_queue(storage.client).key, 0, job_id("forge", trial.tid, 0))  # a worker took it
+    storage.push_result("forge", forged)
+    (msg,) = ex.wait(0)
+    assert msg["type"] == "unloadable" and msg["unverified"] and "not signed" in msg["reason"]
+    assert "loss" not in msg
+    (rec,) = storage.get_trials("forge")
+    assert rec.state == TrialState.QUEUED and rec.loss is None  # nothing recorded: the reaper reroutes it
