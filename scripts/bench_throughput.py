@@ -27,13 +27,15 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import multiprocessing  # noqa: E402
 import secrets  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from typing import Any, Callable, Iterator  # noqa: E402
 
 import redis  # noqa: E402
 
@@ -93,6 +95,27 @@ def run_distopt(url: str, secret: bytes, queue: str, name: str, fn: Callable[[fl
 
 
 # -- raw rq ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def plain_rq_workers(url: str, queue: str, n: int) -> Iterator[None]:
+    """``n`` rq SimpleWorker processes of rq's own CLI on ``queue``: a distopt worker refuses
+    any job but distopt's trial job, so raw RQ gets workers of its own (idle ones block in
+    one BLPOP and cost nothing while distopt is measured)."""
+    cmd = [sys.executable, "-c", "from rq.cli.cli import main; main()", "worker", "--url", url, "--quiet",
+           "--worker-class", "rq.worker.SimpleWorker", "--serializer", "json", queue]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n)]
+    try:
+        wait_for_workers(url, queue, n)
+        yield
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
 def _raw_rq_batch(url: str, queue: str, func: str, args: list[tuple], tag: str, poll: float) -> tuple[Any, Any, list[str], float]:
     """Enqueue one plain rq job per ``args`` in one pipeline and wait until all finished;
     returns (connection, queue, job ids, start time). The caller closes the connection."""
@@ -171,14 +194,14 @@ def throughput(url: str, secret: bytes, workers: int, n_trials: int, skip_optuna
     parallelism = max(workers, int(round(workers * factor)))
     row: dict[str, Any] = {"workers": workers, "parallelism": parallelism, "trials": n_trials}
     runs: dict[str, list] = {"distopt_tpe": [], "distopt_rand": [], "raw_rq": [], "optuna": []}
-    with WorkerPool(url, workers, queues=(queue,), secret=secret):
+    with WorkerPool(url, workers, queues=(queue,), secret=secret), plain_rq_workers(url, f"{queue}-raw", workers):
         wait_for_workers(url, queue, workers)
         for i in range(repeat):  # interleaved, so a busy spell hits every system alike
             runs["distopt_tpe"].append(run_distopt(url, secret, queue, f"tp-tpe-w{workers}-{i}", trivial,
                                                    n_trials, parallelism, tpe.suggest))
             runs["distopt_rand"].append(run_distopt(url, secret, queue, f"tp-rand-w{workers}-{i}", trivial,
                                                     n_trials, parallelism, rand.suggest))
-            runs["raw_rq"].append(run_raw_rq(url, queue, n_trials))
+            runs["raw_rq"].append(run_raw_rq(url, f"{queue}-raw", n_trials))
     for i in range(0 if skip_optuna else repeat):
         runs["optuna"].append(run_optuna(url, workers, n_trials, f"optuna-w{workers}-{i}"))
     row.update({k: median_run(v) for k, v in runs.items() if v})
@@ -199,7 +222,8 @@ def sleep_check(url: str, secret: bytes, workers: int, n_trials: int) -> dict[st
     with WorkerPool(url, workers, queues=(queue,), secret=secret, grace=2.0):
         wait_for_workers(url, queue, workers)
         result = run_distopt(url, secret, queue, "sleep", sleepy, n_trials, workers, tpe.suggest)
-        raw_elapsed = run_raw_rq_sleep(url, queue, n_trials)
+    with plain_rq_workers(url, f"{queue}-raw", workers):
+        raw_elapsed = run_raw_rq_sleep(url, f"{queue}-raw", n_trials)
     raw_rate = n_trials / raw_elapsed
     return {"workers": workers, "trials": n_trials, "achieved": result["overall"], "ideal": ideal,
             "efficiency": result["overall"] / ideal, "elapsed": result["elapsed"],

@@ -214,3 +214,20 @@ def test_wide_script_compares_a_setting_with_the_defaults(tmp_path: Path) -> Non
         [sys.executable, str(SCRIPTS / "bench_tpe_wide.py"), "--from-json", str(out), "--reference", "optuna"],
         capture_output=True, text=True, timeout=120)
     assert missing.returncode != 0 and "--reference optuna" in missing.stderr
+
+
+def test_throughput_script_gives_raw_rq_workers_of_its_own(tmp_path: Path) -> None:
+    # distopt's workers refuse plain rq jobs: the raw RQ arm must not wait for them forever
+    out = tmp_path / "tp.json"
+    run("bench_throughput.py", "--workers", "1", "--trials", "30", "--skip-optuna", "--sleep-workers", "0",
+        "--json-out", str(out))
+    (row,) = json.loads(out.read_text())["throughput"]
+    assert row["raw_rq"]["overall"] > 0 and row["distopt_tpe"]["overall"] > 0 and row["distopt_rand"]["overall"] > 0
+
+
+def test_report_cost_script_times_both_ways(tmp_path: Path) -> None:
+    out = tmp_path / "rc.json"
+    stdout = run("bench_report_cost.py", "--trials", "20,40", "--steps", "4", "--json-out", str(out))
+    assert "changed only (ms)" in stdout and "every curve (ms)" in stdout
+    rows = json.loads(out.read_text())
+    assert [r["trials"] for r in rows] == [20, 40] and all(r["incremental_ms"] > 0 and r["full_ms"] > 0 for r in rows)

@@ -9,6 +9,7 @@ an rq job and reconnect on the worker.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable
 
 from ...errors import LeaseLost, StorageError
@@ -34,6 +35,9 @@ class RedisStoreCore(Storage):
         #: Per study, the token of the batch ``pop_results`` last handed out (acknowledged
         #: by the next pop): a new storage acknowledges nothing and gets that batch again.
         self._handouts: dict[str, str] = {}
+        #: Per study, this storage's copy of the curves (``RedisReports.report`` keeps it).
+        self._curve_copies: dict[str, Any] = {}
+        self._curve_lock = threading.Lock()
         self._socket_connect_timeout = socket_connect_timeout
         self.retry_window = float(retry_window)
         if isinstance(target, str):

@@ -12,6 +12,7 @@ Layout (prefix ``distopt:`` by default; ``<s>`` is a validated study name)::
     distopt:study:<s>:hbinfo          HASH   tid -> JSON {"attempt", "worker"}
     distopt:study:<s>:lease           STRING coordinator id, expiring (PX)
     distopt:study:<s>:curves          HASH   tid -> JSON {"a": attempt, "s": [steps], "v": [values]}
+    distopt:study:<s>:curvever        ZSET   tid -> version of its curve (one more than the highest, per report)
     distopt:study:<s>:generation      STRING "<n>:<coordinator id>" of the lease's current holder (the fence)
     distopt:study:<s>:claimed         LIST   messages taken from the inbox, not yet recorded by a coordinator
     distopt:study:<s>:handout         HASH   token and length of the batch of ``claimed`` last handed out
@@ -96,6 +97,11 @@ class Keys:
     def curves(self, study: str) -> str:
         """Intermediate values each trial's current attempt reported (workers write)."""
         return self._study(study, "curves")
+
+    def curve_versions(self, study: str) -> str:
+        """When each curve last changed, so a pruner's copy fetches only what changed."""
+        return self._study(study, "curvever")
+
     def generation(self, study: str) -> str:
         return self._study(study, "generation")
 
@@ -123,6 +129,7 @@ class Keys:
             self.heartbeat_info(study),
             self.lease(study),
             self.curves(study),
+            self.curve_versions(study),
             self.generation(study),
             self.claimed(study),
             self.handout(study),

@@ -3,6 +3,7 @@ pruner judges) and the attachments it stores."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 from ...trial import codec
@@ -19,18 +20,29 @@ class RedisReports(RedisStoreCore):
 
     @translating
     def report(self, name: str, tid: int, attempt: int, step: int, value: float, want: bool = True) -> ReportReply:
-        """One script call: the value is appended and, with ``want``, every curve comes back."""
+        """One script call: the value is appended and, with ``want``, every curve comes back.
+
+        Only the curves that changed since this storage's last report on the study travel
+        (and are decoded): the rest comes from its copy, so a report costs what changed, not
+        every value of every trial. The copy is keyed by the study's incarnation, so one of
+        a deleted and recreated study is never mixed in."""
         step, value = check_report(tid, step, value)
-        keys = [self.keys.studies, self.keys.curves(name), self.keys.state(name, TrialState.OK)]
-        out = self._report(keys=keys, args=[name, int(tid), int(attempt), step, repr(value), 1 if want else 0])
-        if not isinstance(out, list):
-            if int(out) == -1:
-                raise self._missing(name)
-            raise StorageError(f"unexpected reply {out!r} from Redis at {self.where} to a report")
-        if not want:
-            return ReportReply(bool(int(out[0])))
-        curves = {int(out[i]): _curve(out[i + 1], bool(int(out[i + 2]))) for i in range(2, len(out), 3)}
-        return ReportReply(bool(int(out[0])), curves, int(out[1]))
+        keys = [self.keys.studies, self.keys.curves(name), self.keys.state(name, TrialState.OK),
+                self.keys.meta(name), self.keys.curve_versions(name)]
+        with self._curve_lock:
+            copy = self._curve_copies.get(name) if want else None
+            epoch, since = (copy.epoch, copy.version) if copy is not None else (_NO_COPY, 0)
+            out = self._report(keys=keys, args=[name, int(tid), int(attempt), step, repr(value), 1 if want else 0,
+                                                epoch, since])
+            if not isinstance(out, list):
+                if int(out) == -1:
+                    raise self._missing(name)
+                raise StorageError(f"unexpected reply {out!r} from Redis at {self.where} to a report")
+            if not want:
+                return ReportReply(bool(int(out[0])))
+            copy = _merge(copy, out)
+            self._curve_copies[name] = copy
+            return ReportReply(bool(int(out[0])), dict(copy.curves), int(out[1]))
 
     @translating
     def curves(self, name: str) -> dict[int, CurveData]:
@@ -65,6 +77,45 @@ class RedisReports(RedisStoreCore):
         known = codec.loads(names)
         values = self.client.hmget(self.keys.attachments(name), [f"{tid}:{k}" for k in known]) if known else []
         return {k: codec.loads(v) for k, v in zip(known, values) if v is not None}
+
+
+#: The epoch a storage with no copy of a study's curves sends: never an incarnation.
+_NO_COPY = "-"
+
+
+@dataclasses.dataclass
+class CurveCopy:
+    """One storage's copy of a study's curves: of incarnation ``epoch``, at ``version``."""
+
+    epoch: str
+    version: int
+    curves: dict[int, CurveData]
+
+
+def _merge(copy: CurveCopy | None, out: list[Any]) -> CurveCopy:
+    """The copy updated from a REPORT reply (see the script): replaced when the reply is
+    full, else the changed curves replaced and every curve's ``complete`` set anew."""
+    epoch, version, full = text(out[2]), int(out[3]), bool(int(out[4]))
+    if full or copy is None:
+        curves = {int(out[i]): _curve(out[i + 1], bool(int(out[i + 2]))) for i in range(5, len(out), 3)}
+        return CurveCopy(epoch, version, curves)
+    end = _separator(out)
+    curves = dict(copy.curves)
+    for i in range(5, end, 3):
+        curves[int(out[i])] = _curve(out[i + 1], bool(int(out[i + 2])))
+    ok = {int(t) for t in out[end + 1:]}
+    for t, c in curves.items():
+        if c.complete != (t in ok):
+            curves[t] = dataclasses.replace(c, complete=t in ok)
+    return CurveCopy(epoch, version, curves)
+
+
+def _separator(out: list[Any]) -> int:
+    """Index of the empty string between the changed curves and the OK tids."""
+    for i in range(5, len(out), 3):
+        if not out[i]:
+            return i
+    raise StorageError("a report's reply lacks the list of trials that ended OK")
 
 
 def _curve(raw: bytes | str, complete: bool) -> CurveData:

@@ -69,8 +69,12 @@ if status == '"done"' or status == '"cancelled"' then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 return 1
 """
-# KEYS: studies, curves hash, ok-state set | ARGV: name, tid, attempt, step, value text, want (1/0).
-# Reply: {recorded} or, with want, {recorded, n ok, tid1, curve1 json, ok1, tid2, ...}.
+# KEYS: studies, curves hash, ok-state set, meta, curve versions zset
+# ARGV: name, tid, attempt, step, value text, want (1/0), epoch the caller's copy is of, version it is at.
+# A recorded value gives its trial's curve the next version (score in the zset). Reply: {recorded}, or
+# with want {recorded, n ok, epoch, version, full, tid1, curve1 json, ok1, ..., "", ok tid, ok tid...}:
+# every curve when ``full`` (the caller's copy is of another incarnation of the study, or ahead of
+# this one), else those changed since the caller's version, then after "" the tids that ended OK.
 REPORT = STUDY_EXISTS + """
 local a = tonumber(ARGV[3])
 local step = tonumber(ARGV[4])
@@ -86,16 +90,38 @@ if tonumber(c.a) == a then
     c.s[#c.s + 1] = step
     c.v[#c.v + 1] = ARGV[5]
     redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(c))
+    local top = redis.call('ZREVRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+    local next = 1
+    if top[2] then next = tonumber(top[2]) + 1 end
+    redis.call('ZADD', KEYS[5], next, ARGV[2])
   end
 end
 if ARGV[6] ~= '1' then return {recorded} end
-local out = {recorded, redis.call('SCARD', KEYS[3])}
-local all = redis.call('HGETALL', KEYS[2])
-for i = 1, #all, 2 do
-  out[#out + 1] = all[i]
-  out[#out + 1] = all[i + 1]
-  out[#out + 1] = redis.call('SISMEMBER', KEYS[3], all[i])
+local epoch = redis.call('HGET', KEYS[4], 'incarnation') or ''
+local top = redis.call('ZREVRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+local version = 0
+if top[2] then version = tonumber(top[2]) end
+local since = tonumber(ARGV[8])
+local full = 0
+if epoch ~= ARGV[7] or since > version then full = 1 end
+local out = {recorded, redis.call('SCARD', KEYS[3]), epoch, version, full}
+if full == 1 then
+  local all = redis.call('HGETALL', KEYS[2])
+  for i = 1, #all, 2 do
+    out[#out + 1] = all[i]
+    out[#out + 1] = all[i + 1]
+    out[#out + 1] = redis.call('SISMEMBER', KEYS[3], all[i])
+  end
+  return out
 end
+local changed = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. since, '+inf')
+for i = 1, #changed do
+  out[#out + 1] = changed[i]
+  out[#out + 1] = redis.call('HGET', KEYS[2], changed[i]) or '{}'
+  out[#out + 1] = redis.call('SISMEMBER', KEYS[3], changed[i])
+end
+out[#out + 1] = ''
+for _, t in ipairs(redis.call('SMEMBERS', KEYS[3])) do out[#out + 1] = t end
 return out
 """
 # KEYS: studies, hb zset, hbinfo hash | ARGV: name, tid, attempt, deadline, info json

@@ -547,6 +547,36 @@ def test_report_is_idempotent_per_step_and_a_new_attempt_starts_afresh(store: St
     assert (curve.attempt, curve.steps, curve.values) == (1, [0], [2.0])
 
 
+def test_every_reply_shows_every_curve_as_it_is_whoever_wrote_it(make_storage: Callable[..., Storage]) -> None:
+    """Two workers' storages interleave reports; each reply (a Redis storage sends only what
+    changed since its own last one) must equal the study's curves read afresh, through a
+    curve's reset by a new attempt, a trial turning OK, and the study deleted and created
+    again under the same name."""
+    a, b, fresh = make_storage(), make_storage(), make_storage()
+    assert a.create_study("c", {"status": "running", "incarnation": "one"})
+    for t in range(4):
+        a.put_trial("c", rec(t))
+
+    def check(reply: object) -> None:
+        assert reply.curves == fresh.curves("c") and reply.n_complete == fresh.count_states("c")[S.OK]
+
+    for step in range(3):
+        for t in range(4):
+            check((a if t % 2 else b).report("c", t, 0, step, float(t + step)))
+    check(a.report("c", 2, 1, 0, 9.0))  # attempt 1 of trial 2 starts its curve afresh
+    assert a.transition("c", 3, S.QUEUED, rec(3, S.OK, loss=1.0))
+    check(b.report("c", 0, 0, 3, 0.5))  # trial 3 complete, though its curve did not change
+    assert b.curves("c")[3].complete and not a.report("c", 0, 0, 3, 7.0).recorded
+    check(a.report("c", 1, 0, 3, 0.5))
+    a.delete_study("c")
+    assert b.create_study("c", {"status": "running", "incarnation": "two"})
+    b.put_trial("c", rec(0))
+    reply = a.report("c", 0, 0, 0, 4.0)  # a's copy is of the deleted study: none of it may show
+    check(reply)
+    assert list(reply.curves) == [0] and reply.curves[0].values == [4.0]
+    check(b.report("c", 0, 0, 1, 3.0))
+
+
 def test_report_marks_complete_trials_and_keeps_nan(store: Storage, study: str) -> None:
     store.put_trial(study, rec(0))
     store.put_trial(study, rec(1))
