@@ -10,7 +10,8 @@ same. Finished trials are kept; a later run with the same name continues the stu
 Results that workers already sent are never thrown away: before anything is cancelled,
 every result waiting in the study's inbox is recorded (those trials end OK or FAIL as
 reported), by the coordinator when one runs, else here; only what is still really queued
-or running is cancelled.
+or running is cancelled. Only results signed with the study's secret count (here: with
+$DISTOPT_SECRET; without it, a study whose coordinator had a secret records none of them).
 """
 
 from __future__ import annotations
@@ -36,29 +37,57 @@ class CancelWatch:
     """A coordinator tick: stop with reason "cancelled" once someone asked for it, after
     recording the results already in the inbox (the coordinator cancels what is left)."""
 
-    def __init__(self, every: float | None = None) -> None:
+    def __init__(self, every: float | None = None, secret: bytes | None = None) -> None:
         # read at construction, not at import, so CHECK_EVERY can be set before a run
         self._interval = Interval(CHECK_EVERY if every is None else every)
+        self.secret = secret  # the coordinator's: only results that verify are recorded
 
     def __call__(self, study: Any, now: float) -> str | None:
         if not self._interval.due(now):
             return None
         if not study.storage.get_study(study.name).get("cancel_requested"):
             return None
-        recorded = drain_into_study(study)
+        recorded = drain_into_study(study, self.secret)
         study.storage.update_study(study.name, {"cancel_recorded": recorded})
         return "cancelled"
 
 
-def drain_into_study(study: Any) -> int:
+def _trusted_results(messages: list[Any], secret: bytes | None, signed_study: bool) -> list[dict[str, Any]]:
+    """The result messages that may be recorded: with a secret, those that verify; without
+    one, none of a study whose objective was signed (its results cannot be checked here,
+    and an unsigned one is forged), every one of a study run without a secret."""
+    from ..dispatch.signing import SIG, unverified_because
+
+    out = []
+    for m in messages:
+        if not isinstance(m, dict) or m.get("type") is not None:
+            continue
+        if secret is not None:
+            if unverified_because(m, secret) is not None:
+                continue
+        elif signed_study:
+            continue
+        out.append({k: v for k, v in m.items() if k != SIG})
+    return out
+
+
+def _signed_study(storage: Any, study: str) -> bool:
+    """Whether the study's workers sign their results: its coordinator ran with a secret
+    (a study that does not say is taken as signed: a result is never trusted by default)."""
+    return storage.get_study(study).get("signed_results") is not False
+
+
+def drain_into_study(study: Any, secret: bytes | None = None) -> int:
     """Record every result message waiting in ``study``'s inbox through the study (as
-    the coordinator would); how many trials they finished."""
+    the coordinator would, only what verifies under ``secret``); how many trials they
+    finished."""
     recorded = 0
+    signed = _signed_study(study.storage, study.name)
     while True:
         messages = study.storage.pop_results(study.name, timeout=0.0, limit=1000)
         if not messages:
             return recorded
-        results = [result_fields(m) for m in messages if m.get("type") is None]
+        results = [result_fields(m) for m in _trusted_results(messages, secret, signed)]
         recorded += sum(rec is not None for rec in study.record_results(results))
 
 
@@ -118,19 +147,26 @@ def cancel_study(target: Any, study: str, *, wait: float = CANCEL_WAIT, prefix: 
             storage.close()
 
 
-def record_inbox(storage: RedisStorage, study: str) -> tuple[int, int]:
+def record_inbox(storage: RedisStorage, study: str, secret: bytes | None = None) -> tuple[int, int]:
     """Record the results waiting in the study's inbox (holding its lease, with no
     coordinator): each trial not yet ended becomes OK or FAIL as its worker reported.
-    Returns (recorded, dropped): dropped results were for trials that had already ended."""
+    Only results that verify under ``secret`` (default $DISTOPT_SECRET) are recorded; a
+    study whose coordinator had a secret records none without one (they are cancelled
+    with the rest). Returns (recorded, dropped): dropped results were for trials that had
+    already ended, or could not be verified."""
     from ..dispatch.rq_executor import withdraw_trial_jobs
+    from ..dispatch.secret import env_secret
 
+    secret = secret if secret is not None else env_secret()
+    signed = _signed_study(storage, study)
     recorded = dropped = 0
     superseded: list[TrialRecord] = []
     while True:
         messages = storage.pop_results(study, timeout=0.0, limit=1000)
         if not messages:
             break
-        results = [m for m in messages if m.get("type") is None]
+        results = _trusted_results(messages, secret, signed)
+        dropped += sum(1 for m in messages if isinstance(m, dict) and m.get("type") is None) - len(results)
         if not results:
             continue
         current = {r.tid: r for r in storage.get_trials(study)}

@@ -158,6 +158,7 @@ def run_distributed(
             "queue": queue, "objective": ref.to_json(), "status": "running", "coordinator": lease.owner,
             "max_retries": int(max_retries), "max_evals": rules.max_evals if is_limit(rules.max_evals) else None,
             "heartbeat_ttl": ttl, "trial_timeout": trial_timeout, "cancel_requested": False,
+            "signed_results": key is not None,  # a cancel without this coordinator checks results by it
         })
         parallelism = parallelism or DEFAULT_PARALLELISM
         executor = RQExecutor(storage, study.name, ref, queue=queue, trial_timeout=trial_timeout,
@@ -174,7 +175,7 @@ def run_distributed(
 
         coordinator = Coordinator(
             study, executor, rules, parallelism=parallelism, show_progressbar=show_progressbar,
-            ticks=(lease.tick, reaper, CancelWatch(), IdleQueueWatch(executor, ttl), *ticks),
+            ticks=(lease.tick, reaper, CancelWatch(secret=key), IdleQueueWatch(executor, ttl), *ticks),
             observers=(guard.observe,),
             message_hooks={"handback": reaper.handback, "unloadable": unloadable},
             wait_interval=min(1.0, lease_ttl / 4, liveness.period_s),

@@ -191,8 +191,8 @@ class Reaper:
     def reroute(self, study: Study, msg: dict[str, Any]) -> TrialRecord | None:
         """A worker could not load the objective (or refused the job, or sent a result that
         does not verify: ``unverified``): the trial did not run, or not in a way that can be
-        trusted, so it runs again now, on whichever worker takes it, using neither a retry
-        nor the budget."""
+        trusted, so it runs again now, on whichever worker takes it, without using the
+        budget (nor a retry, except after an unverified message)."""
         tid, attempt = int(msg["tid"]), int(msg.get("attempt", 0))
         what = "sent nothing verifiable" if msg.get("unverified") else "cannot load the objective"
         rec = study.mark_lost(tid, attempt, f"worker {msg.get('worker')} {what}: {msg.get('reason')}")
@@ -200,7 +200,11 @@ class Reaper:
             return None
         log.info("trial %s attempt %s runs again: worker %s %s (%s)", tid, attempt, msg.get("worker"), what,
                  msg.get("reason"))
-        self._free[tid] = self._free.get(tid, 0) + 1
+        if not msg.get("unverified"):
+            # a result that did not verify uses a retry: a worker that ran the trial but cannot sign (an
+            # older distopt, no secret) names a process no listening worker is, so the fail-fast rule may
+            # never stop the study, and free reruns would go on for ever
+            self._free[tid] = self._free.get(tid, 0) + 1
         return self._retry_or_fail(study, rec, str(msg.get("reason")))
 
     def _retry_or_fail(self, study: Study, rec: TrialRecord, reason: str) -> TrialRecord | None:

@@ -83,9 +83,12 @@ def screen(messages: list[dict[str, Any]], secret: bytes | None, warned: set[Any
     whose job still waits in the queue (no worker took it, so the message is forged).
     Each (worker, kind, reason) is logged once in ``warned``."""
     if secret is None:
-        return messages
+        return [m for m in messages if isinstance(m, dict)]  # anything else is junk no worker wrote
     out = []
     for msg in messages:
+        if not isinstance(msg, dict):
+            log.warning("dropped a message that is not a JSON object: %s", _echo(msg))
+            continue
         why = unverified_because(msg, secret)
         if why is None:
             msg.pop(SIG, None)
@@ -102,7 +105,7 @@ def screen(messages: list[dict[str, Any]], secret: bytes | None, warned: set[Any
             continue
         try:
             tid, attempt = int(msg["tid"]), int(msg.get("attempt", 0))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             continue
         if msg.get("refused"):
             reason = _echo(msg.get("error"), 400)  # e.g. "worker w refused the job: ... a different secret"

@@ -49,8 +49,9 @@ class Forger(threading.Thread):
         while not self.stop.is_set():
             taken = set(StartedJobRegistry("distopt", connection=conn).get_job_ids())
             for jid in queued_job_ids(conn, "distopt") | taken:
-                if jid in self.forged or (parse_job_id(jid) or {}).get("study") != self.study:
-                    continue
+                parsed = parse_job_id(jid) or {}
+                if jid in self.forged or parsed.get("study") != self.study or parsed.get("attempt") != 0:
+                    continue  # one forgery per trial and state: each costs the trial a retry
                 try:
                     payload = Job.fetch(jid, connection=conn, serializer=JSONSerializer).args[0]
                 except Exception:  # taken and gone meanwhile

@@ -41,7 +41,10 @@ class RedisReports(RedisStoreCore):
             if not want:
                 return ReportReply(bool(int(out[0])))
             copy = _merge(copy, out)
-            self._curve_copies[name] = copy
+            self._curve_copies.pop(name, None)
+            self._curve_copies[name] = copy  # most recent last
+            while len(self._curve_copies) > MAX_CURVE_COPIES:  # a long-lived worker serves many studies
+                del self._curve_copies[next(iter(self._curve_copies))]
             return ReportReply(bool(int(out[0])), dict(copy.curves), int(out[1]))
 
     @translating
@@ -79,6 +82,8 @@ class RedisReports(RedisStoreCore):
         return {k: codec.loads(v) for k, v in zip(known, values) if v is not None}
 
 
+#: Studies whose curves one storage keeps a copy of (the least recently reported on goes).
+MAX_CURVE_COPIES = 8
 #: The epoch a storage with no copy of a study's curves sends: never an incarnation.
 _NO_COPY = "-"
 

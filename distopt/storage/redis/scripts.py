@@ -71,7 +71,10 @@ return 1
 """
 # KEYS: studies, curves hash, ok-state set, meta, curve versions zset
 # ARGV: name, tid, attempt, step, value text, want (1/0), epoch the caller's copy is of, version it is at.
-# A recorded value gives its trial's curve the next version (score in the zset). Reply: {recorded}, or
+# A recorded value gives its trial's curve the next version (score in the zset): the server's clock in
+# microseconds, or one more than the highest when that is not ahead, so a version is never handed out
+# twice even after Redis came back with older data (a copy past it would miss what was written since).
+# Reply: {recorded}, or
 # with want {recorded, n ok, epoch, version, full, tid1, curve1 json, ok1, ..., "", ok tid, ok tid...}:
 # every curve when ``full`` (the caller's copy is of another incarnation of the study, or ahead of
 # this one), else those changed since the caller's version, then after "" the tids that ended OK.
@@ -91,9 +94,10 @@ if tonumber(c.a) == a then
     c.v[#c.v + 1] = ARGV[5]
     redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(c))
     local top = redis.call('ZREVRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-    local next = 1
-    if top[2] then next = tonumber(top[2]) + 1 end
-    redis.call('ZADD', KEYS[5], next, ARGV[2])
+    local now = redis.call('TIME')
+    local next = tonumber(now[1]) * 1000000 + tonumber(now[2])
+    if top[2] and tonumber(top[2]) >= next then next = tonumber(top[2]) + 1 end
+    redis.call('ZADD', KEYS[5], string.format('%d', next), ARGV[2])
   end
 end
 if ARGV[6] ~= '1' then return {recorded} end
@@ -114,7 +118,7 @@ if full == 1 then
   end
   return out
 end
-local changed = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. since, '+inf')
+local changed = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ARGV[8], '+inf')
 for i = 1, #changed do
   out[#out + 1] = changed[i]
   out[#out + 1] = redis.call('HGET', KEYS[2], changed[i]) or '{}'

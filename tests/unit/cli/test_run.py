@@ -70,16 +70,19 @@ def test_run_help_says_which_options_apply_to_which_mode_and_the_exit_codes():
     assert "[workers] Trials in flight" in text and "3 the study was cancelled" in text
 
 
-def test_cancel_says_how_many_results_it_recorded(redis_url):
+def test_cancel_says_how_many_results_it_recorded(redis_url, monkeypatch):
     from distopt import hp
+    from distopt.dispatch.signing import sign_message
     from distopt.storage import RedisStorage
     from distopt.study.study import Study
 
+    monkeypatch.setenv("DISTOPT_SECRET", "cli-secret")  # results count only when they verify with it
     storage = RedisStorage(redis_url)
     study = Study(hp.uniform("x", 0, 1), storage=storage, name="inbox")
     done, waiting = study.ask(2)
-    storage.push_result("inbox", {"tid": done.tid, "attempt": 0, "status": "ok", "loss": 0.5,
-                                  "result": {"status": "ok", "loss": 0.5}, "worker": "w:1"})
+    storage.push_result("inbox", sign_message({"tid": done.tid, "attempt": 0, "status": "ok", "loss": 0.5,
+                                               "result": {"status": "ok", "loss": 0.5}, "worker": "w:1"},
+                                              b"cli-secret"))
     out = CliRunner().invoke(main, ["cancel", "--redis", redis_url, "--study", "inbox"])
     assert out.exit_code == 0, out.output
     assert ("study inbox: cancelled 1 queued or running trials, kept 1 finished ones (by this process), having "

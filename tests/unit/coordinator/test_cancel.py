@@ -11,6 +11,7 @@ from distopt import hp
 from distopt.coordinator.cancel import cancel_study
 from distopt.coordinator.loop import StopRules
 from distopt.dispatch import RQExecutor, job_id, rq_queue
+from distopt.dispatch.signing import sign_message
 from distopt.coordinator.distributed import run_distributed, ship_objective
 from distopt.errors import DistoptError, StudyNotFound
 from distopt.coordinator.lease import Lease
@@ -19,6 +20,12 @@ from distopt.storage.redis.pipelined import PipelinedRedisStorage
 from distopt.study.study import Study
 
 SECRET = b"cancel-secret"
+
+
+@pytest.fixture(autouse=True)
+def secret_in_env(monkeypatch):
+    """``distopt cancel`` checks results with $DISTOPT_SECRET, as an operator's shell has it."""
+    monkeypatch.setenv("DISTOPT_SECRET", SECRET.decode())
 
 
 def objective(x):
@@ -102,16 +109,50 @@ def test_a_coordinator_that_does_not_stop_is_named(storage, fake_redis):
     assert storage.get_study("c3")["cancel_requested"] is True
 
 
-def ok_message(tid, loss, attempt=0):
-    return {"tid": tid, "attempt": attempt, "status": "ok", "loss": loss, "result": {"status": "ok", "loss": loss},
-            "error": None, "traceback": None, "worker": "w:1", "start_time": time.time() - 1,
-            "end_time": time.time()}
+def ok_message(tid, loss, attempt=0, secret=SECRET):
+    """A result as a worker holding ``secret`` sends it (signed)."""
+    return sign_message({"tid": tid, "attempt": attempt, "status": "ok", "loss": loss,
+                         "result": {"status": "ok", "loss": loss}, "error": None, "traceback": None, "worker": "w:1",
+                         "start_time": time.time() - 1, "end_time": time.time()}, secret)
 
 
 def fail_message(tid, error, attempt=0):
-    return {"tid": tid, "attempt": attempt, "status": "fail", "loss": None, "result": {"status": "fail"},
-            "error": error, "traceback": None, "worker": "w:1", "start_time": time.time() - 1,
-            "end_time": time.time()}
+    return sign_message({"tid": tid, "attempt": attempt, "status": "fail", "loss": None, "result": {"status": "fail"},
+                         "error": error, "traceback": None, "worker": "w:1", "start_time": time.time() - 1,
+                         "end_time": time.time()}, SECRET)
+
+
+@pytest.mark.parametrize("env_secret", [True, False])
+def test_a_cancel_records_no_forged_result(storage, fake_redis, monkeypatch, env_secret):
+    """A result that does not verify (unsigned, or under another secret) never ends a trial, and
+    without $DISTOPT_SECRET nothing of a signed study can be checked, so nothing is recorded."""
+    if not env_secret:
+        monkeypatch.delenv("DISTOPT_SECRET")
+    study = Study(hp.uniform("x", 0, 1), storage=storage, name="c7")
+    ref = ship_objective(objective, study, storage, SECRET)
+    storage.update_study("c7", {"queue": "distopt", "objective": ref.to_json(), "signed_results": True})
+    a, b, c = study.ask(3)
+    storage.push_result("c7", {**ok_message(a.tid, -1e9), "sig": "0" * 64})
+    storage.push_result("c7", ok_message(b.tid, -1e9, secret=b"another"))
+    storage.push_result("c7", ok_message(c.tid, 0.5))
+    result = cancel_study(fake_redis, "c7")
+    states = {r.tid: (r.state, r.loss) for r in storage.get_trials("c7")}
+    assert states[a.tid][0] == states[b.tid][0] == TrialState.CANCELLED
+    assert states[c.tid] == ((TrialState.OK, 0.5) if env_secret else (TrialState.CANCELLED, None))
+    assert result.recorded == (1 if env_secret else 0)
+
+
+def test_a_running_coordinator_records_no_forged_result_when_cancelled(storage, fake_redis, monkeypatch):
+    monkeypatch.delenv("DISTOPT_SECRET")  # the coordinator's own secret is what counts
+    runner, outcome = start_coordinator(storage, "c8", Deaf, monkeypatch)
+    first, second = sorted(r.tid for r in storage.get_trials("c8"))[:2]
+    storage.push_result("c8", {**ok_message(first, -1e9), "sig": "0" * 64})
+    storage.push_result("c8", ok_message(second, 0.125))
+    result = cancel_study(fake_redis, "c8", wait=10)
+    runner.join(10)
+    assert outcome["reason"] == "cancelled" and result.recorded == 1
+    assert storage.get_trial("c8", first).state == TrialState.CANCELLED
+    assert storage.get_trial("c8", second).state == TrialState.OK
 
 
 def test_results_waiting_in_the_inbox_are_recorded_before_the_rest_is_cancelled(storage, fake_redis):

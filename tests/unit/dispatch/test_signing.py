@@ -92,3 +92,9 @@ def test_each_kind_of_unverified_message_is_logged_once_per_worker(caplog):
 def test_values_json_cannot_carry_are_not_a_valid_signature():
     assert "JSON cannot carry" in unverified_because({"tid": 1, "x": object(), SIG: "ab"}, SECRET)
     assert math.isnan(float(through_redis(sign_message(result(loss=float("nan")), SECRET))["loss"]))
+
+
+def test_junk_in_the_inbox_is_dropped_not_a_crash():
+    junk = [17, "text", ["a"], {"tid": 1e400, "attempt": 0}, {"tid": "x"}, None]
+    assert screen(list(junk), SECRET, set()) == []
+    assert screen(list(junk), None, set()) == [{"tid": 1e400, "attempt": 0}, {"tid": "x"}]

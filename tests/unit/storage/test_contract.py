@@ -634,3 +634,28 @@ def test_attachments_per_trial(store: Storage, study: str) -> None:
     store.delete_study(study)
     store.create_study(study, {})
     assert store.get_attachments(study, 3) == {}  # deleted with the study
+
+
+def test_a_copy_stays_true_after_redis_comes_back_with_older_curves(redis_url: str) -> None:
+    """Redis restarts from a snapshot older than a worker's copy (RDB, AOF everysec, a lagging
+    replica): versions handed out afterwards must still be new to that copy."""
+    a, b, fresh = RedisStorage(redis_url), RedisStorage(redis_url), RedisStorage(redis_url)
+    a.create_study("r", {"status": "running", "incarnation": "one"})
+    for t in range(4):
+        a.put_trial("r", rec(t))
+    for s in range(3):
+        b.report("r", 0, 0, s, 1.0)
+    a.report("r", 1, 0, 0, 2.0)
+    snapshot = {k: fresh.client.dump(k) for k in (fresh.keys.curves("r"), fresh.keys.curve_versions("r"))}
+    a.report("r", 1, 0, 1, 2.0)  # lost by the restart below
+    for key, value in snapshot.items():
+        fresh.client.restore(key, 0, value, replace=True)
+    b.report("r", 2, 0, 0, 3.0)
+    b.report("r", 3, 0, 0, 4.0)
+    reply = a.report("r", 0, 0, 9, 1.0)
+    truth = fresh.curves("r")
+    assert {t: c.steps for t, c in reply.curves.items() if t != 1} == {t: c.steps for t, c in truth.items() if t != 1}
+    # trial 1's step 1 was reported (by an honest worker) and lost by Redis: the copy may keep it until
+    # the trial reports again
+    for s in (a, b, fresh):
+        s.close()
