@@ -115,13 +115,8 @@ class Heartbeater:
 
     def _report(self, beat: _Beat, now: float) -> None:
         """Send what is due; a failure (Redis away for a moment) is retried later."""
-        if beat.started is not None and beat.started_due <= now:
-            try:
-                beat.storage.push_result(beat.study, beat.started)
-                beat.started = None
-            except Exception as exc:
-                beat.started_due = now + min(1.0, beat.interval)
-                log.warning("could not report trial %s of study %s as started: %s", beat.tid, beat.study, exc)
+        # the heartbeat first: a worker killed between the two then leaves a trial the coordinator
+        # sees running with a deadline, not one it must give a ttl plus a grace
         if beat.due <= now:
             beat.due = now + beat.interval
             try:
@@ -130,6 +125,13 @@ class Heartbeater:
             except Exception as exc:
                 log.warning("heartbeat of trial %s of study %s failed (retried in %g s): %s",
                             beat.tid, beat.study, beat.interval, exc)
+        if beat.started is not None and beat.started_due <= now:
+            try:
+                beat.storage.push_result(beat.study, beat.started)
+                beat.started = None
+            except Exception as exc:
+                beat.started_due = now + min(1.0, beat.interval)
+                log.warning("could not report trial %s of study %s as started: %s", beat.tid, beat.study, exc)
 
 
 _HEARTBEATER = Heartbeater()

@@ -165,7 +165,7 @@ def test_unpicklable_objective_fails_fast(redis_url):
     with pytest.raises(ObjectiveError, match=r"holds_a_lock cannot be sent to workers: .*lock"):
         fmin(holds_a_lock, hp.uniform("x", 0, 1), max_evals=5, show_progressbar=False,
              trials=RedisTrials(redis_url, exp_key="unpicklable", secret=SECRET))
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # what it guards against is a hang
     storage = RedisStorage(redis_url)
     assert rq_queue(storage.client).count == 0 and storage.get_trials("unpicklable") == []
 

@@ -80,7 +80,7 @@ def test_status_follows_a_live_study_and_spots_a_killed_worker(redis_url, tmp_pa
         def coordinate() -> None:
             try:
                 fmin(objective, space, max_evals=13, trials=RedisTrials(redis_url, exp_key=STUDY, secret=SECRET),
-                     parallelism=1, timeout=4, show_progressbar=False)
+                     parallelism=1, timeout=12, show_progressbar=False)
             except BaseException as exc:  # surfaced by the assertion below
                 errors.append(exc)
 

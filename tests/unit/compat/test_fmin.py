@@ -85,7 +85,7 @@ def test_loss_threshold_and_timeout_and_early_stop():
     trials = Trials()
     import time
     run(lambda x: time.sleep(0.05) or x, hp.uniform("x", 0, 1), 1000, trials=trials, timeout=0.3)
-    assert 2 <= len(trials) <= 10
+    assert 1 <= len(trials) <= 10  # the upper bound is what the timeout promises; how many fit is the machine's
 
 
 def test_trials_are_reused_to_continue_a_search():
