@@ -12,7 +12,7 @@ Layout (prefix ``distopt:`` by default; ``<s>`` is a validated study name)::
     distopt:study:<s>:hbinfo          HASH   tid -> JSON {"attempt", "worker"}
     distopt:study:<s>:lease           STRING coordinator id, expiring (PX)
     distopt:study:<s>:curves          HASH   tid -> JSON {"a": attempt, "s": [steps], "v": [values]}
-    distopt:study:<s>:curvever        ZSET   tid -> version of its curve (one more than the highest, per report)
+    distopt:study:<s>:curvever        ZSET   tid -> version of its curve (server clock in µs at its last report)
     distopt:study:<s>:generation      STRING "<n>:<coordinator id>" of the lease's current holder (the fence)
     distopt:study:<s>:claimed         LIST   messages taken from the inbox, not yet recorded by a coordinator
     distopt:study:<s>:handout         HASH   token and length of the batch of ``claimed`` last handed out

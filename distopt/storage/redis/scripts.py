@@ -86,6 +86,9 @@ local c = nil
 if cur then c = cjson.decode(cur) end
 if c == nil or tonumber(c.a) < a then c = {a = a, s = {}, v = {}} end
 local recorded = 0
+local top = redis.call('ZREVRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+local version = 0
+if top[2] then version = tonumber(top[2]) end
 if tonumber(c.a) == a then
   recorded = 1
   for i = 1, #c.s do if tonumber(c.s[i]) == step then recorded = 0 break end end
@@ -93,18 +96,15 @@ if tonumber(c.a) == a then
     c.s[#c.s + 1] = step
     c.v[#c.v + 1] = ARGV[5]
     redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(c))
-    local top = redis.call('ZREVRANGE', KEYS[5], 0, 0, 'WITHSCORES')
     local now = redis.call('TIME')
     local next = tonumber(now[1]) * 1000000 + tonumber(now[2])
-    if top[2] and tonumber(top[2]) >= next then next = tonumber(top[2]) + 1 end
+    if version >= next then next = version + 1 end
+    version = next
     redis.call('ZADD', KEYS[5], string.format('%d', next), ARGV[2])
   end
 end
 if ARGV[6] ~= '1' then return {recorded} end
 local epoch = redis.call('HGET', KEYS[4], 'incarnation') or ''
-local top = redis.call('ZREVRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-local version = 0
-if top[2] then version = tonumber(top[2]) end
 local since = tonumber(ARGV[8])
 local full = 0
 if epoch ~= ARGV[7] or since > version then full = 1 end
