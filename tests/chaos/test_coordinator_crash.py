@@ -29,9 +29,8 @@ def test_a_killed_coordinator_is_resumed_with_exact_counts(redis_url):
         pending = storage.count_states(STUDY)
         assert pending[TrialState.QUEUED] + pending[TrialState.RUNNING] > 0  # left in flight
         assert storage.lease_owner(STUDY) is not None  # the dead coordinator's lease ...
-        wait_until(lambda: storage.client.llen(storage.keys.inbox(STUDY)) > 0, 10, "results arriving with no coordinator")
-        time.sleep(LEASE_TTL)  # ... runs out by itself
-        assert storage.lease_owner(STUDY) is None
+        wait_until(lambda: storage.client.llen(storage.keys.inbox(STUDY)) > 0, 60, "results arriving with no coordinator")
+        wait_until(lambda: storage.lease_owner(STUDY) is None, LEASE_TTL + 60, "the lease to run out")  # ... by itself
 
         second = subprocess.run(cmd, env=env(), cwd=str(ROOT), capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
@@ -46,9 +45,9 @@ def test_a_killed_coordinator_is_resumed_with_exact_counts(redis_url):
 
 def test_kill_9_then_rerun_takes_over_at_once_on_the_same_host(redis_url):
     """The dead coordinator ran on this host and its process is gone: the rerun does not
-    wait out its 30 s lease, and without --study both runs name the study alike."""
+    wait out its 300 s lease, and without --study both runs name the study alike."""
     cmd = [c for c in run_command(redis_url, "unused", "sleepy.py", "--max-evals", "30", "--parallelism", "4",
-                                  "--lease-ttl", "30")]
+                                  "--lease-ttl", "300")]
     cmd = cmd[:cmd.index("--study")] + cmd[cmd.index("--study") + 2:]  # the default, stable name
     storage = RedisStorage(redis_url)
     with worker_pool(redis_url, 2):
@@ -58,15 +57,18 @@ def test_kill_9_then_rerun_takes_over_at_once_on_the_same_host(redis_url):
         dead = storage.lease_owner(study)
         first.kill()
         first.wait(10)
-        assert storage.lease_owner(study) == dead and storage.lease_left(study) > 20  # the lease outlives it
-        started = time.monotonic()
+        left = storage.lease_left(study)
+        assert storage.lease_owner(study) == dead and left > 20  # the lease outlives it (renewed every 100 s)
+        lapses = time.monotonic() + left
         second = subprocess.Popen(cmd, env=env(), cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True)
-        owner = wait_until(lambda: (storage.lease_owner(study) or dead) != dead and storage.lease_owner(study), 60,
+        owner = wait_until(lambda: (storage.lease_owner(study) or dead) != dead and storage.lease_owner(study), 120,
                            "the rerun to take the lease")
-        took = time.monotonic() - started
+        taken = time.monotonic()
         out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
+    # the rule that fired: a take-over from the dead holder, not a wait for its lease to lapse
     assert owner.split(":")[1] == str(second.pid) and f"took over from coordinator {dead}" in err
+    assert "which may have died on another host" not in err and "lapses in" not in err
+    assert taken < lapses, "the rerun took the lease only once the dead coordinator's lease had lapsed"
     assert "trials: 30 (30 ok, 0 failed)" in out and f"study: {study} " in out
-    assert took < 5.0, f"the rerun took {took:.1f} s to take over a dead coordinator's study"

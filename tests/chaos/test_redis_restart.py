@@ -51,7 +51,7 @@ def test_a_study_survives_redis_restarts(tmp_path):
             runner.join(120)
             assert not runner.is_alive() and not errors, errors
             assert supervisor.poll() is None
-            wait_until(lambda: len(worker_pids(url)) == 3, 20, "the 3 workers to be back")
+            wait_until(lambda: len(worker_pids(url)) == 3, 60, "the 3 workers to be back")
             assert len(rq_workers(url)) == 3  # a worker that restarted its rq loop left no ghost behind
         done = records(url, STUDY)
     assert len(done) == N_TRIALS and all(r.state == TrialState.OK for r in done)
@@ -81,7 +81,8 @@ def test_a_lone_worker_outlives_redis_going_away_mid_trial(tmp_path):
     errors: list[BaseException] = []
     with RedisServer(appendonly=True, dir=tmp_path) as server:
         url = server.url
-        trials = RedisTrials(url, exp_key="lone", secret=SECRET, heartbeat_ttl=5.0)
+        # no trial is lost while Redis is away, however slowly it comes back: attempts stay 0
+        trials = RedisTrials(url, exp_key="lone", secret=SECRET, heartbeat_ttl=60.0)
 
         def coordinate() -> None:
             try:

@@ -10,6 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timezone
+
+import redis
 
 from distopt import fmin, hp, rand
 from distopt.trial.record import TrialState
@@ -25,10 +28,29 @@ def slow(x):
     return x
 
 
+def busy_worker(url, study):
+    busy = wait_until(lambda: [(n, w) for n, w in rq_workers(url).items()
+                               if w["trial"] and w["trial"]["study"] == study], 30, "a busy worker")
+    return busy[0]
+
+
 def busy_pid(url, study):
-    busy = wait_until(lambda: [w for w in rq_workers(url).values() if w["trial"] and w["trial"]["study"] == study],
-                      30, "a busy worker")
-    return busy[0]["pid"], busy[0]["trial"]
+    _, worker = busy_worker(url, study)
+    return worker["pid"], worker["trial"]
+
+
+def warm_shutdown_since(url, name):
+    """When rq worker ``name`` noted its warm shutdown (rq writes it to the worker's hash
+    when a stop arrives mid-job), as seconds before now; None until it has."""
+    conn = redis.Redis.from_url(url)
+    try:
+        raw = conn.hget(f"rq:worker:{name}", "shutdown_requested_date")
+    finally:
+        conn.close()
+    if not raw:
+        return None
+    noted = datetime.strptime(raw.decode(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - noted).total_seconds()
 
 
 def joined(thread, timeout):
@@ -41,7 +63,7 @@ def slow_first_time(marker, x):
     """Long on its first run (so a test can interrupt it), quick when run again."""
     if not os.path.exists(marker):
         open(marker, "w").close()
-        time.sleep(20.0)
+        time.sleep(300.0)
     return x
 
 
@@ -82,11 +104,14 @@ def test_a_second_sigterm_hands_the_trial_back_at_once(redis_url, tmp_path):
     objective = functools.partial(slow_first_time, str(tmp_path / "ran-once"))
     with worker_pool(redis_url, 2) as supervisor:
         thread = coordinate_in_thread(redis_url, "cold", 1, errors, objective=objective, heartbeat_ttl=30.0)
-        pid, trial = busy_pid(redis_url, "cold")
+        name, _ = busy_worker(redis_url, "cold")
         supervisor.send_signal(signal.SIGTERM)  # forwarded: warm shutdown
-        time.sleep(2.0)  # rq ignores a second signal within a second of the first (a minimum, not a guess)
+        # rq ignores a second signal that reaches the worker within 1 s of the first: wait until
+        # the worker noted the first (whenever the supervisor forwarded it), and a second past that
+        wait_until(lambda: (warm_shutdown_since(redis_url, name) or 0.0) > 1.5, 60,
+                   "the busy worker to note its warm shutdown 1.5 s ago")
         supervisor.send_signal(signal.SIGTERM)  # forwarded again: cold shutdown, the trial is handed back
-        assert supervisor.wait(10) == 0
+        assert supervisor.wait(60) == 0  # the objective sleeps 300 s: only the cold shutdown ends it sooner
         with worker_pool(redis_url, 1):
             joined(thread, 60)
     assert not errors, errors

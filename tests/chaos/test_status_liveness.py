@@ -48,7 +48,7 @@ def test_killed_coordinator_study_is_interrupted_after_its_lease(redis_url):
                 proc.kill()
                 proc.wait()
         st = wait_until(lambda: (lambda s: s if s["status"] == "interrupted" else None)(
-            status(redis_url, study)["studies"][study]), LEASE_TTL + 10, "the study to show interrupted")
+            status(redis_url, study)["studies"][study]), LEASE_TTL + 60, "the study to show interrupted")
         assert st["stored_status"] == "running"  # what the dead coordinator last wrote
         assert st["coordinator"] is None and not st["coordinator_alive"] and st["eta_seconds"] is None
         assert st["resume"] == f"distopt run STUDY_FILE --redis {redis_url} --study {study}"
@@ -82,16 +82,22 @@ def test_killed_workers_idle_and_busy_are_dead_then_dropped(redis_url, tmp_path,
         coordinator = subprocess.Popen(cmd, env=env(), cwd=str(ROOT), stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
         try:
+            # both shown alive (a beat within dead_after), one of them busy
             doc = wait_until(lambda: (lambda d: d if len(d["workers"]) == 2 and any(
-                w["trial"] for w in d["workers"].values()) else None)(status(redis_url)), 60, "a busy worker")
+                w["trial"] for w in d["workers"].values()) and all(
+                w["alive"] is True for w in d["workers"].values()) else None)(status(redis_url)), 60,
+                "a busy worker, both workers alive")
             (busy_name, busy), = [(n, w) for n, w in doc["workers"].items() if w["trial"]]
             (idle_name, idle), = [(n, w) for n, w in doc["workers"].items() if not w["trial"]]
             assert busy["alive"] is True and idle["alive"] is True and idle["job"] is None
-            # deep in a long trial, a non-forking worker still beats on its own
-            time.sleep(4 * INTERVAL)
-            deep = status(redis_url)["workers"][busy_name]
+            # deep in a long trial (it ends only when the flag goes), a non-forking worker still
+            # beats on its own: beats 4 intervals after the one seen at its start, and is alive
+            first_beat = busy["last_heartbeat"]
+            deep = wait_until(lambda: (lambda w: w if w["last_heartbeat"] >= first_beat + 4 * INTERVAL and
+                                       w["alive"] is True else None)(status(redis_url)["workers"][busy_name]), 60,
+                              "the busy worker to beat 4 intervals into its trial")
             assert deep["alive"] is True and deep["state"] == "busy" and deep["heartbeat_age"] <= 2 * INTERVAL
-            assert deep["trial"]["study"] == "wkill"
+            assert deep["trial"]["study"] == "wkill" and deep["trial"]["tid"] == busy["trial"]["tid"]
 
             for w in (busy, idle):
                 os.kill(w["pid"], signal.SIGKILL)

@@ -12,6 +12,7 @@ import time
 from distopt import fmin, hp, rand
 from distopt.trial.record import TrialState
 from distopt.redis_trials import RedisTrials
+from distopt.storage import RedisStorage
 
 from .helpers import HEARTBEAT_TTL, SECRET, finished, records, rq_workers, wait_until, worker_pids, worker_pool
 
@@ -35,57 +36,76 @@ def test_killed_workers_lose_no_trial(redis_url):
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
-    kills: list[tuple[int, int]] = []
+    kills: list[tuple[int, int, float]] = []
     with worker_pool(redis_url, 3) as supervisor:
         runner = threading.Thread(target=coordinate)
         runner.start()
         for _ in range(4):
             time.sleep(2.0)
             busy = wait_until(lambda: [w for w in rq_workers(redis_url).values()
-                                       if w["trial"] and w["trial"]["study"] == STUDY], 10, "a busy worker")
+                                       if w["trial"] and w["trial"]["study"] == STUDY], 60, "a busy worker")
             victim = busy[0]
             os.kill(victim["pid"], signal.SIGKILL)
-            kills.append((victim["trial"]["tid"], victim["trial"]["attempt"]))
+            kills.append((victim["trial"]["tid"], victim["trial"]["attempt"], time.time()))
         runner.join(120)
         assert not runner.is_alive() and not errors, errors
         assert supervisor.poll() is None  # the supervisor restarted the killed workers
-        wait_until(lambda: len(worker_pids(redis_url)) == 3, 20, "the pool to be back to 3 workers")
+        wait_until(lambda: len(worker_pids(redis_url)) == 3, 60, "the pool to be back to 3 workers")
 
     done = records(redis_url, STUDY)
     assert len(done) == N_TRIALS and all(r.state == TrialState.OK for r in done)
     assert trials.stop_reason == "max_evals"
     by_tid = {r.tid: r for r in done}
-    retried = [tid for tid, attempt in kills if by_tid[tid].attempt > attempt]
     # A kill can land after the trial pushed its result but before rq marked the worker idle:
-    # that trial needs no second run. Every other killed attempt was lost and run again.
-    assert len(retried) >= len(kills) - 1, (kills, {t: by_tid[t].attempt for t, _ in kills})
+    # that trial needs no second run (its result was made before the kill). Every other
+    # killed attempt was lost and run again.
+    unretried = [(tid, attempt, at) for tid, attempt, at in kills if by_tid[tid].attempt <= attempt]
+    assert all(by_tid[tid].attempt == attempt and by_tid[tid].end_time is not None and by_tid[tid].end_time <= at
+               for tid, attempt, at in unretried), (kills, {t: (by_tid[t].attempt, by_tid[t].end_time)
+                                                            for t, _, _ in kills})
 
 
-def three_seconds(x):
-    time.sleep(3.0)
+def held(flag, x):
+    """Runs while the file ``flag`` exists (at most 120 s)."""
+    deadline = time.monotonic() + 120
+    while os.path.exists(flag) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return x
 
 
-def test_a_work_horse_outliving_its_killed_parent_keeps_its_trial(redis_url):
+def test_a_work_horse_outliving_its_killed_parent_keeps_its_trial(redis_url, tmp_path):
     """Killing a forking worker's parent leaves the work-horse running: its heartbeats keep
     the trial alive and its late result is the trial's; nothing runs twice."""
+    ttl = 10.0  # the horse beats every ttl/6: a loaded machine does not make it miss a ttl
     errors: list[BaseException] = []
-    trials = RedisTrials(redis_url, exp_key="orphan", secret=SECRET, heartbeat_ttl=HEARTBEAT_TTL)
+    trials = RedisTrials(redis_url, exp_key="orphan", secret=SECRET, heartbeat_ttl=ttl)
+    flag = tmp_path / "hold"
+    flag.touch()
+    objective = functools.partial(held, str(flag))
+    storage = RedisStorage(redis_url)
 
     def coordinate() -> None:
         try:
-            fmin(three_seconds, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=1, trials=trials,
-                 timeout=60, show_progressbar=False)
+            fmin(objective, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=1, trials=trials,
+                 timeout=120, show_progressbar=False)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
     with worker_pool(redis_url, 1, fork=True) as parent:
         runner = threading.Thread(target=coordinate)
         runner.start()
-        wait_until(lambda: any(w["trial"] for w in rq_workers(redis_url).values()), 30, "the trial to start")
-        time.sleep(0.5)
-        parent.kill()
-        runner.join(30)
+        try:
+            wait_until(lambda: any(w["trial"] for w in rq_workers(redis_url).values()), 30, "the trial to start")
+            wait_until(lambda: storage.heartbeats("orphan"), 30, "the work-horse's first heartbeat")
+            parent.kill()
+            killed = time.time()
+            # the horse goes on beating: a beat sent over a ttl after the kill, so every deadline
+            # from before it has passed and only the horse's beats kept the trial alive meanwhile
+            wait_until(lambda: any(b["deadline"] > killed + 2 * ttl for b in storage.heartbeats("orphan").values()),
+                       60 + 2 * ttl, "a heartbeat from the work-horse a ttl after its parent died")
+        finally:
+            flag.unlink()
+        runner.join(60)
     assert not runner.is_alive() and not errors, errors
     (rec,) = records(redis_url, "orphan")
     assert rec.state == TrialState.OK and rec.attempt == 0

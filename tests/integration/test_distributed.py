@@ -1,5 +1,6 @@
 """Distributed runs end to end: a private redis-server and real worker processes."""
 
+import functools
 import os
 import pickle
 import subprocess
@@ -36,6 +37,15 @@ def shifted_b(x):
 
 def slow(x):
     time.sleep(0.05)
+    return x * x
+
+
+def held(flag, x):
+    """Waits while the file ``flag`` exists (at most 120 s), so a study stays running until
+    the test lets it go."""
+    deadline = time.monotonic() + 120
+    while os.path.exists(flag) and time.monotonic() < deadline:
+        time.sleep(0.02)
     return x * x
 
 
@@ -98,22 +108,29 @@ def test_two_studies_on_one_redis_do_not_interfere(redis_url):
         assert results[name].best_trial["result"]["loss"] == min(r.loss for r in records)
 
 
-def test_second_coordinator_on_a_running_study_is_refused(redis_url):
+def test_second_coordinator_on_a_running_study_is_refused(redis_url, tmp_path):
     space = hp.uniform("x", -1, 1)
     storage = RedisStorage(redis_url)
+    flag = tmp_path / "hold"
+    flag.touch()  # the first study's trials wait on it: it is still running when the second comes
+    objective = functools.partial(held, str(flag))
     first = RedisTrials(redis_url, exp_key="busy", secret=SECRET)
-    runner = threading.Thread(target=fmin, args=(slow, space), kwargs=dict(
-        algo=rand.suggest, max_evals=30, trials=first, parallelism=2, timeout=60, show_progressbar=False))
+    runner = threading.Thread(target=fmin, args=(objective, space), kwargs=dict(
+        algo=rand.suggest, max_evals=30, trials=first, parallelism=2, timeout=120, show_progressbar=False))
     with pool(redis_url, 2):
         runner.start()
-        deadline = time.monotonic() + 20
-        while storage.lease_owner("busy") is None if "busy" in storage.list_studies() else True:
-            assert time.monotonic() < deadline, "the first coordinator never took the lease"
-            time.sleep(0.02)
-        with pytest.raises(LeaseError, match="'busy' is already being run by coordinator"):
-            fmin(slow, space, algo=rand.suggest, max_evals=40, show_progressbar=False,
-                 trials=RedisTrials(redis_url, exp_key="busy", secret=SECRET))
-        runner.join(60)
+        try:
+            deadline = time.monotonic() + 60
+            while storage.lease_owner("busy") is None if "busy" in storage.list_studies() else True:
+                assert time.monotonic() < deadline, "the first coordinator never took the lease"
+                time.sleep(0.02)
+            with pytest.raises(LeaseError, match="'busy' is already being run by coordinator"):
+                fmin(slow, space, algo=rand.suggest, max_evals=40, show_progressbar=False,
+                     trials=RedisTrials(redis_url, exp_key="busy", secret=SECRET))
+        finally:
+            flag.unlink()
+        runner.join(120)
+        assert not runner.is_alive()
     records = storage.get_trials("busy")
     assert len(records) == 30 and all(r.state == TrialState.OK for r in records)
 

@@ -75,10 +75,11 @@ def test_a_worker_dead_by_its_own_heartbeat_does_not_listen(setup, fake_redis, c
     study, executor = setup
     worker = Worker(["gpu"], connection=fake_redis, serializer=JSONSerializer, name="host:77")
     worker.register_birth()
-    beat = {"id": "host:77", "rq": "host:77", "beat": time.time(), "interval": 1.0, "dead_after": 1.75}
-    executor.storage.beat_worker("host:77", beat, keep=3600)
+    # a long interval: the fresh beat stays fresh however long this machine takes between the lines
+    beat = {"id": "host:77", "rq": "host:77", "beat": time.time(), "interval": 600.0, "dead_after": 1050.0}
+    executor.storage.beat_worker("host:77", beat, keep=7200)
     assert executor.listeners() == 1
-    executor.storage.beat_worker("host:77", {**beat, "beat": time.time() - 60}, keep=3600)
+    executor.storage.beat_worker("host:77", {**beat, "beat": time.time() - 3600}, keep=7200)
     watch = IdleQueueWatch(executor, WAIT)
     with caplog.at_level(logging.WARNING):
         watch(study, T0 + WAIT + 1)

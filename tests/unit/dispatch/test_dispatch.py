@@ -230,17 +230,29 @@ def test_trial_timeout_travels_in_the_payload_and_rq_keeps_a_backstop(storage):
     assert job.args[0]["trial_timeout"] == 2.5 and job.timeout == 3 + RQ_TIMEOUT_MARGIN
 
 
+class StepClock:
+    """A clock that moves only when told: what is due never depends on how fast this machine is."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_heartbeats_only_for_trials_that_outlast_the_interval():
     storage = MemoryStorage()
     storage.create_study("hb", {})
-    hb = Heartbeater()
+    clock = StepClock()
+    hb = Heartbeater(clock=clock)
     with hb.beating(storage, "hb", 1, 0, "w", interval=0.05, ttl=1.0):
-        pass
+        pass  # ended before its first beat was due
     assert storage.heartbeats("hb") == {}
     seen = {}
     with hb.beating(storage, "hb", 2, 0, "w", interval=0.05, ttl=1.0):
-        deadline = time.time() + 2
-        while not seen and time.time() < deadline:
+        clock.now += 1.0  # this one outlasts the interval
+        deadline = time.monotonic() + 30  # the heartbeat thread beats once it is scheduled
+        while not seen and time.monotonic() < deadline:
             seen = storage.heartbeats("hb")
             time.sleep(0.01)
     assert seen[2]["attempt"] == 0 and seen[2]["worker"] == "w"
@@ -250,11 +262,13 @@ def test_heartbeats_only_for_trials_that_outlast_the_interval():
 def test_started_is_reported_only_for_trials_that_run_a_while():
     storage = MemoryStorage()
     storage.create_study("st", {})
-    hb = Heartbeater()
+    clock = StepClock()
+    hb = Heartbeater(clock=clock)
     with hb.beating(storage, "st", 1, 0, "w", started={"type": "started", "tid": 1}, started_delay=0.05):
-        pass
+        pass  # ended before its started delay passed
     with hb.beating(storage, "st", 2, 0, "w", started={"type": "started", "tid": 2}, started_delay=0.05):
-        deadline = time.monotonic() + 10  # the heartbeat thread reports once it is scheduled
+        clock.now += 1.0  # this one runs past it
+        deadline = time.monotonic() + 30  # the heartbeat thread reports once it is scheduled
         during = []
         while not during and time.monotonic() < deadline:
             during = storage.pop_results("st", timeout=0)
