@@ -291,20 +291,29 @@ def worker_command(redis_url: str, queues: tuple[str, ...], processes: int, burs
 @click.option("--study", required=True, metavar="NAME", help="Study to end.")
 @click.option("--wait", type=click.FloatRange(min=0), default=CANCEL_WAIT, show_default=True,
               help="Seconds to wait for a running coordinator to stop.")
+@click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
+              help=f"File holding the shared secret that checks the results already sent, when no coordinator "
+                   f"runs (default: ${ENV_SECRET}).")
 @_one_line_errors
-def cancel_command(redis_url: str, study: str, wait: float) -> None:
+def cancel_command(redis_url: str, study: str, wait: float, secret_file: str | None) -> None:
     """End a study: record the results workers already sent, then cancel its queued and
     running trials and withdraw their queued jobs (finished trials are kept; a running
     coordinator stops, and its `distopt run` exits 3)."""
     from ..coordinator.cancel import cancel_study
+    from ..dispatch.secret import resolve_secret
 
-    result = cancel_study(redis_url, study, wait=wait)
+    secret = resolve_secret(None, secret_file) if secret_file is not None else None
+    result = cancel_study(redis_url, study, wait=wait, secret=secret)
     click.echo(f"study {study}: cancelled {result.cancelled} queued or running trials, kept {result.finished} "
                f"finished ones (by {result.by}), having first recorded {result.recorded} results that had already "
                f"come back; status {result.status}")
     if result.late:
         click.echo(f"{result.late} results arrived while the trials were being cancelled and were not recorded",
                    err=True)
+    if result.unverified:
+        click.echo(f"{result.unverified} results were not recorded because they could not be verified: pass the "
+                   f"secret the study's workers sign with (--secret-file FILE or ${ENV_SECRET}); a result that "
+                   f"does not verify under it was not sent by one of them", err=True)
 
 
 def register(group: click.Group) -> None:

@@ -102,13 +102,16 @@ class CancelResult:
     status: str | None
     recorded: int = 0  # results that were waiting in the inbox, recorded before cancelling
     late: int = 0  # results that arrived while the trials were being cancelled, dropped
+    unverified: int = 0  # results not recorded because they could not be verified (no secret, or another one)
 
 
 def cancel_study(target: Any, study: str, *, wait: float = CANCEL_WAIT, prefix: str = DEFAULT_PREFIX,
-                 poll: float = 0.1) -> CancelResult:
+                 poll: float = 0.1, secret: bytes | None = None) -> CancelResult:
     """Cancel the queued, running and lost trials of ``study`` and withdraw their queued
-    jobs; ``target`` is a Redis URL, client or storage. Raises ``DistoptError`` when a
-    running coordinator does not stop within ``wait`` seconds."""
+    jobs; ``target`` is a Redis URL, client or storage. With no coordinator running, the
+    results already sent are recorded first when they verify under ``secret`` (default
+    $DISTOPT_SECRET). Raises ``DistoptError`` when a running coordinator does not stop
+    within ``wait`` seconds."""
     storage = open_storage(target, prefix=prefix)
     try:
         if not isinstance(storage, RedisStorage):
@@ -121,13 +124,14 @@ def cancel_study(target: Any, study: str, *, wait: float = CANCEL_WAIT, prefix: 
             if token:
                 storage.fence = token  # its writes are fenced as a coordinator's are
                 try:
-                    recorded, _ = record_inbox(storage, study)
+                    before_cancel = record_inbox(storage, study, secret)
                     cancelled = _cancel_here(storage, study)
-                    _, late = record_inbox(storage, study)  # sent while we cancelled: those trials ended
+                    after = record_inbox(storage, study, secret)  # sent while we cancelled: those trials ended
                 finally:
                     storage.fence = None
                     storage.release_lease(study, me)
-                return _result(storage, study, "this process", cancelled, recorded, late)
+                return _result(storage, study, "this process", cancelled, before_cancel.recorded + after.recorded,
+                               after.dropped, before_cancel.unverified + after.unverified)
             owner = storage.lease_owner(study)  # a coordinator started meanwhile
         storage.update_study(study, {"cancel_requested": True, "cancel_recorded": None})
         deadline = time.monotonic() + wait
@@ -147,26 +151,34 @@ def cancel_study(target: Any, study: str, *, wait: float = CANCEL_WAIT, prefix: 
             storage.close()
 
 
-def record_inbox(storage: RedisStorage, study: str, secret: bytes | None = None) -> tuple[int, int]:
+@dataclasses.dataclass
+class InboxCounts:
+    """What ``record_inbox`` did with the result messages it found."""
+
+    recorded: int = 0  # ended a trial
+    dropped: int = 0  # verified, but for a trial that had already ended
+    unverified: int = 0  # not recorded: no secret to check them, or they do not verify
+
+
+def record_inbox(storage: RedisStorage, study: str, secret: bytes | None = None) -> InboxCounts:
     """Record the results waiting in the study's inbox (holding its lease, with no
     coordinator): each trial not yet ended becomes OK or FAIL as its worker reported.
     Only results that verify under ``secret`` (default $DISTOPT_SECRET) are recorded; a
     study whose coordinator had a secret records none without one (they are cancelled
-    with the rest). Returns (recorded, dropped): dropped results were for trials that had
-    already ended, or could not be verified."""
+    with the rest, and counted as unverified so the caller can say which secret to pass)."""
     from ..dispatch.rq_executor import withdraw_trial_jobs
     from ..dispatch.secret import env_secret
 
     secret = secret if secret is not None else env_secret()
     signed = _signed_study(storage, study)
-    recorded = dropped = 0
+    counts = InboxCounts()
     superseded: list[TrialRecord] = []
     while True:
         messages = storage.pop_results(study, timeout=0.0, limit=1000)
         if not messages:
             break
         results = _trusted_results(messages, secret, signed)
-        dropped += sum(1 for m in messages if isinstance(m, dict) and m.get("type") is None) - len(results)
+        counts.unverified += sum(1 for m in messages if isinstance(m, dict) and m.get("type") is None) - len(results)
         if not results:
             continue
         current = {r.tid: r for r in storage.get_trials(study)}
@@ -175,7 +187,7 @@ def record_inbox(storage: RedisStorage, study: str, secret: bytes | None = None)
             args = result_fields(msg)
             old = current.get(args["tid"])
             if old is None or old.state.ended:
-                dropped += 1
+                counts.dropped += 1
                 continue
             new = finished_record(old, args, now)
             current[old.tid] = new
@@ -183,12 +195,12 @@ def record_inbox(storage: RedisStorage, study: str, secret: bytes | None = None)
             if args["attempt"] is not None and int(args["attempt"]) != old.attempt:  # a newer attempt's job waits
                 superseded.append(old)
         won = storage.transition_many(study, changes)
-        recorded += sum(won)
-        dropped += len(won) - sum(won)
+        counts.recorded += sum(won)
+        counts.dropped += len(won) - sum(won)
     queue = storage.get_study(study).get("queue")
     if superseded and queue:
         withdraw_trial_jobs(storage.client, str(queue), study, superseded)
-    return recorded, dropped
+    return counts
 
 
 def _cancel_here(storage: RedisStorage, study: str) -> int:
@@ -208,10 +220,11 @@ def _cancel_here(storage: RedisStorage, study: str) -> int:
     return len(cancelled)
 
 
-def _result(storage: Storage, study: str, by: str, cancelled: int, recorded: int = 0, late: int = 0) -> CancelResult:
+def _result(storage: Storage, study: str, by: str, cancelled: int, recorded: int = 0, late: int = 0,
+            unverified: int = 0) -> CancelResult:
     counts = storage.count_states(study)
     status = storage.get_study(study).get("status")
     return CancelResult(study=study, by=by, cancelled=cancelled,
                         finished=sum(counts[s] for s in TrialState if s.finished), status=status,
-                        recorded=recorded, late=late)
+                        recorded=recorded, late=late, unverified=unverified)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 
+import pytest
 from click.testing import CliRunner
 
 from distopt.cli import main
 from distopt.cli.common import ENV_REDIS_URL
 from distopt.cli.run import resume_command
+from distopt.trial.record import TrialState
 
 
 def test_errors_look_alike_in_every_command(tmp_path, redis_url):
@@ -87,6 +89,39 @@ def test_cancel_says_how_many_results_it_recorded(redis_url, monkeypatch):
     assert out.exit_code == 0, out.output
     assert ("study inbox: cancelled 1 queued or running trials, kept 1 finished ones (by this process), having "
             "first recorded 1 results that had already come back; status cancelled") in out.output
+    storage.close()
+
+
+@pytest.mark.parametrize("with_file", [True, False])
+def test_cancel_checks_results_with_the_secret_file(redis_url, monkeypatch, tmp_path, with_file):
+    """``--secret-file`` verifies the results already sent; without any secret they are
+    not recorded, and the command says so and which secret to pass."""
+    from distopt import hp
+    from distopt.dispatch.signing import sign_message
+    from distopt.storage import RedisStorage
+    from distopt.study.study import Study
+
+    monkeypatch.delenv("DISTOPT_SECRET", raising=False)
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("file-secret-for-cancel\n")
+    storage = RedisStorage(redis_url)
+    name = f"inbox-file-{with_file}"
+    study = Study(hp.uniform("x", 0, 1), storage=storage, name=name)
+    done, waiting = study.ask(2)
+    storage.push_result(name, sign_message({"tid": done.tid, "attempt": 0, "status": "ok", "loss": 0.5,
+                                            "result": {"status": "ok", "loss": 0.5}, "worker": "w:1"},
+                                           b"file-secret-for-cancel"))
+    args = ["cancel", "--redis", redis_url, "--study", name] + (["--secret-file", str(secret_file)] if with_file else [])
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    recorded = 1 if with_file else 0
+    assert f"kept {recorded} finished ones (by this process), having first recorded {recorded} results" in out.output
+    assert storage.get_trial(name, done.tid).state == (TrialState.OK if with_file else TrialState.CANCELLED)
+    if with_file:
+        assert "could not be verified" not in out.output
+    else:
+        assert "1 results were not recorded because they could not be verified" in out.output
+        assert "--secret-file" in out.output
     storage.close()
 
 
