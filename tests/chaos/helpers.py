@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STUDIES = Path(__file__).resolve().parent / "studies"
 #: Short liveness settings, so that a lost trial is noticed within a few seconds.
 HEARTBEAT_TTL = 1.0
-LEASE_TTL = 2.0
+LEASE_TTL = 5.0
 
 
 def env(**extra: str) -> dict[str, str]:
