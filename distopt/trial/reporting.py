@@ -41,6 +41,10 @@ class Reporter:
         self.last_value: float | None = None
         self.pruned = False
         self.n_reports = 0
+        #: each trial's curve as last built, with the stored curve it was built from: a
+        #: storage hands back the same object for a curve that did not change, so a report
+        #: rebuilds only the curves that did (thousands of trials: most of a report's cost)
+        self._built: dict[int, tuple[Any, Curve]] = {}
 
     def report(self, step: int, value: float) -> bool:
         """Record the value; True when the pruner says stop."""
@@ -51,10 +55,20 @@ class Reporter:
             self.last_step, self.last_value = int(step), float(value)
         if want and reply.curves is not None and self.tid in reply.curves \
                 and reply.curves[self.tid].attempt == self.attempt:
-            curves = {t: Curve.of(c.steps, c.values, c.complete) for t, c in reply.curves.items()
-                      if t != self.tid or c.attempt == self.attempt}
+            curves = self._curves(reply.curves)
             self.pruned = bool(self.pruner.prune(Snapshot(self.tid, curves, reply.n_complete, self.study)))
         return self.pruned
+
+    def _curves(self, stored: dict[int, Any]) -> dict[int, Curve]:
+        """The pruner's curves from the storage's (this trial's only for this attempt)."""
+        built: dict[int, tuple[Any, Curve]] = {}
+        for t, c in stored.items():
+            if t == self.tid and c.attempt != self.attempt:
+                continue
+            hit = self._built.get(t)
+            built[t] = hit if hit is not None and hit[0] is c else (c, Curve.of(c.steps, c.values, c.complete))
+        self._built = built
+        return {t: curve for t, (_, curve) in built.items()}
 
 
 _current: contextvars.ContextVar[Reporter | None] = contextvars.ContextVar("distopt_reporter", default=None)

@@ -231,3 +231,4 @@ def test_report_cost_script_times_both_ways(tmp_path: Path) -> None:
     assert "changed only (ms)" in stdout and "every curve (ms)" in stdout
     rows = json.loads(out.read_text())
     assert [r["trials"] for r in rows] == [20, 40] and all(r["incremental_ms"] > 0 and r["full_ms"] > 0 for r in rows)
+    assert "rebuilt all (ms)" in stdout and all(r["report_ms"] > 0 and r["report_rebuild_ms"] > 0 for r in rows)

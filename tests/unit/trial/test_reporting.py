@@ -228,3 +228,44 @@ def test_ask_tell_with_reports_and_pruned_trials():
     assert study.n_finished == 2 and study.n_pruned == 1
     with pytest.raises(TrialError, match="cannot be pruned: it is pruned"):
         study.tell_pruned(second)
+
+
+def test_a_reporter_rebuilds_only_the_curves_that_changed():
+    """A storage hands back the same stored curve while it is unchanged: the pruner gets the
+    curve built before (no rebuild per report), and a changed or replaced one built anew."""
+    from distopt.pruners import Pruner
+    from distopt.storage.base import CurveData, ReportReply
+    from distopt.trial.reporting import Reporter
+
+    seen = []
+
+    class Recording(Pruner):
+        name = "recording"
+
+        def prune(self, snapshot):
+            seen.append(dict(snapshot.curves))
+            return False
+
+        def options(self):
+            return {}
+
+    other, stale = CurveData(0, [0, 1], [3.0, 2.0]), CurveData(0, [0], [5.0])
+    replies = iter([
+        {1: CurveData(0, [0], [1.0]), 2: other, 3: stale},
+        {1: CurveData(0, [0, 1], [1.0, 0.5]), 2: other, 3: CurveData(0, [0, 1], [5.0, 4.0])},
+        {1: CurveData(1, [0], [9.0]), 2: other},  # another attempt of this trial: not this reporter's curve
+    ])
+
+    class Storage:
+        def report(self, study, tid, attempt, step, value, want):
+            return ReportReply(True, next(replies), 0)
+
+    rep = Reporter(Storage(), "s", 1, 0, pruner=Recording())
+    rep.report(0, 1.0)
+    rep.report(1, 0.5)
+    first, second = seen
+    assert second[2] is first[2]  # unchanged: the same Curve
+    assert second[3] is not first[3] and list(second[3].values) == [5.0, 4.0]
+    assert list(second[1].steps) == [0, 1]
+    rep.report(2, 0.25)  # the reply's curve of trial 1 is another attempt's: the pruner is not asked
+    assert len(seen) == 2
