@@ -291,6 +291,9 @@ def run_workers(
     key = resolve_secret(secret, secret_file, insecure, role="worker")
     if processes < 1:
         raise DistoptError(f"--processes must be at least 1, got {processes!r}")
+    from .rq_worker import check_rq
+
+    check_rq()  # once here, not in every worker process the supervisor would restart
     storage = RedisStorage(redis_url)  # a bad URL or a refused password fails here, naming host:port
     try:
         wait_for(storage.ping, wait_for_redis, storage.where, role=f"worker {socket.gethostname()}:{os.getpid()}")

@@ -39,6 +39,7 @@ from ..dispatch.rq_executor import rq_queue
 from ..dispatch.inspect import VERSIONS_FIELD
 from ..dispatch.jobs import JOB_FUNC, JOB_FUNCS, LEGACY_JOB_FUNC, signed_with
 from ..defaults import DEFAULT_QUEUE, ENV_PARENT_PID, REFUSED_JOB_TTL, WORKER_TTL
+from ..errors import DistoptError
 from .guard import configure, job_refusal
 from .job import note_stop_request
 from .messages import report_death, report_refusal
@@ -167,6 +168,26 @@ class DistoptWorker(_Guarded, _Publishing, Worker):
     before the fork)."""
 
 
+def missing_rq_hooks(mixins: Sequence[type] = (_Guarded, _Publishing), bases: Sequence[type] = (SimpleWorker, Worker)
+                     ) -> list[str]:
+    """The rq methods distopt's workers override that this rq does not have. An rq that
+    renamed one would never call the override: the job guard (``execute_job``) or the
+    stop handling would be skipped without a word, so a worker refuses to start instead."""
+    hooks = sorted({name for m in mixins for name, v in vars(m).items() if callable(v) and not name.startswith("__")})
+    return [f"{base.__name__}.{name}" for base in bases for name in hooks if not callable(getattr(base, name, None))]
+
+
+def check_rq() -> None:
+    """Raise, naming them, when this rq lacks a method the workers override."""
+    missing = missing_rq_hooks()
+    if missing:
+        import rq  # noqa: PLC0415
+
+        raise DistoptError(f"rq {rq.__version__} lacks {', '.join(missing)}, which distopt's workers override "
+                           "(the job guard and the stop handling hook there), so this worker does not start; install "
+                           "an rq release that has them, or a distopt release made for this rq")
+
+
 def worker_name(generation: int = 0) -> str:
     """``host:pid`` (the name trial records and heartbeats use), ``host:pid-N`` for the
     N-th rq worker this process starts after a Redis outage."""
@@ -176,6 +197,7 @@ def worker_name(generation: int = 0) -> str:
 
 def make_worker(connection: Any, queues: Sequence[str] = (DEFAULT_QUEUE,), *, fork: bool = False,
                 name: str | None = None) -> SimpleWorker | Worker:
+    check_rq()
     cls = DistoptWorker if fork else DistoptSimpleWorker
     return cls([rq_queue(connection, q) for q in queues], connection=connection,
                serializer=JSONSerializer, name=name or worker_name(), worker_ttl=WORKER_TTL)
