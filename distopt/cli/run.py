@@ -294,8 +294,11 @@ def worker_command(redis_url: str, queues: tuple[str, ...], processes: int, burs
 @click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
               help=f"File holding the shared secret that checks the results already sent, when no coordinator "
                    f"runs (default: ${ENV_SECRET}).")
+@click.option("--drop-unverified", is_flag=True,
+              help="Cancel even when results already sent wait and there is no secret to check them (they are "
+                   "not recorded; without this flag the command refuses).")
 @_one_line_errors
-def cancel_command(redis_url: str, study: str, wait: float, secret_file: str | None) -> None:
+def cancel_command(redis_url: str, study: str, wait: float, secret_file: str | None, drop_unverified: bool) -> None:
     """End a study: record the results workers already sent, then cancel its queued and
     running trials and withdraw their queued jobs (finished trials are kept; a running
     coordinator stops, and its `distopt run` exits 3)."""
@@ -303,7 +306,7 @@ def cancel_command(redis_url: str, study: str, wait: float, secret_file: str | N
     from ..dispatch.secret import resolve_secret
 
     secret = resolve_secret(None, secret_file) if secret_file is not None else None
-    result = cancel_study(redis_url, study, wait=wait, secret=secret)
+    result = cancel_study(redis_url, study, wait=wait, secret=secret, drop_unverified=drop_unverified)
     click.echo(f"study {study}: cancelled {result.cancelled} queued or running trials, kept {result.finished} "
                f"finished ones (by {result.by}), having first recorded {result.recorded} results that had already "
                f"come back; status {result.status}")

@@ -106,18 +106,22 @@ class CancelResult:
 
 
 def cancel_study(target: Any, study: str, *, wait: float = CANCEL_WAIT, prefix: str = DEFAULT_PREFIX,
-                 poll: float = 0.1, secret: bytes | None = None) -> CancelResult:
+                 poll: float = 0.1, secret: bytes | None = None, drop_unverified: bool = False) -> CancelResult:
     """Cancel the queued, running and lost trials of ``study`` and withdraw their queued
     jobs; ``target`` is a Redis URL, client or storage. With no coordinator running, the
     results already sent are recorded first when they verify under ``secret`` (default
-    $DISTOPT_SECRET). Raises ``DistoptError`` when a running coordinator does not stop
-    within ``wait`` seconds."""
+    $DISTOPT_SECRET); when results of a signed study wait and there is no secret to check
+    them, this refuses (they would be lost with their trials) unless ``drop_unverified``.
+    Raises ``DistoptError`` then, and when a running coordinator does not stop within
+    ``wait`` seconds."""
     storage = open_storage(target, prefix=prefix)
     try:
         if not isinstance(storage, RedisStorage):
             raise DistoptError(f"cancelling a study needs its Redis; got {storage!r}")
         before = storage.count_states(study)  # raises StudyNotFound naming the studies there
         owner = storage.lease_owner(study)
+        if owner is None and not drop_unverified:
+            _refuse_to_lose_results(storage, study, secret)
         if owner is None:
             me = f"cancel:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
             token = storage.acquire_lease(study, me, ttl=max(10.0, wait))
@@ -149,6 +153,21 @@ def cancel_study(target: Any, study: str, *, wait: float = CANCEL_WAIT, prefix: 
     finally:
         if storage is not target:
             storage.close()
+
+
+def _refuse_to_lose_results(storage: RedisStorage, study: str, secret: bytes | None) -> None:
+    """Raise when results of a signed study wait and nothing here can check them: the
+    cancel would drop them and end their trials CANCELLED instead of OK."""
+    from ..dispatch.secret import env_secret
+
+    if secret is not None or env_secret() is not None or not _signed_study(storage, study):
+        return
+    waiting = sum(1 for m in storage.peek_results(study) if isinstance(m, dict) and m.get("type") is None)
+    if waiting:
+        raise DistoptError(
+            f"study {study!r} has {waiting} results waiting that its workers signed, and this process has no secret "
+            f"to check them: pass the workers' secret (--secret-file FILE or $DISTOPT_SECRET) so they are recorded, "
+            f"or --drop-unverified (drop_unverified=True) to cancel without recording them")
 
 
 @dataclasses.dataclass

@@ -94,8 +94,8 @@ def test_cancel_says_how_many_results_it_recorded(redis_url, monkeypatch):
 
 @pytest.mark.parametrize("with_file", [True, False])
 def test_cancel_checks_results_with_the_secret_file(redis_url, monkeypatch, tmp_path, with_file):
-    """``--secret-file`` verifies the results already sent; without any secret they are
-    not recorded, and the command says so and which secret to pass."""
+    """``--secret-file`` verifies the results already sent; without any secret the command
+    refuses, and with ``--drop-unverified`` cancels without them, saying how many it dropped."""
     from distopt import hp
     from distopt.dispatch.signing import sign_message
     from distopt.storage import RedisStorage
@@ -112,6 +112,11 @@ def test_cancel_checks_results_with_the_secret_file(redis_url, monkeypatch, tmp_
                                             "result": {"status": "ok", "loss": 0.5}, "worker": "w:1"},
                                            b"file-secret-for-cancel"))
     args = ["cancel", "--redis", redis_url, "--study", name] + (["--secret-file", str(secret_file)] if with_file else [])
+    if not with_file:  # no secret to check the waiting result: refused, nothing changes
+        refused = CliRunner().invoke(main, args)
+        assert refused.exit_code == 1 and "--drop-unverified" in refused.output, refused.output
+        assert storage.get_trial(name, done.tid).state == TrialState.QUEUED
+        args.append("--drop-unverified")
     out = CliRunner().invoke(main, args)
     assert out.exit_code == 0, out.output
     recorded = 1 if with_file else 0

@@ -135,11 +135,28 @@ def test_a_cancel_records_no_forged_result(storage, fake_redis, monkeypatch, env
     storage.push_result("c7", {**ok_message(a.tid, -1e9), "sig": "0" * 64})
     storage.push_result("c7", ok_message(b.tid, -1e9, secret=b"another"))
     storage.push_result("c7", ok_message(c.tid, 0.5))
-    result = cancel_study(fake_redis, "c7")
+    result = cancel_study(fake_redis, "c7", drop_unverified=not env_secret)
     states = {r.tid: (r.state, r.loss) for r in storage.get_trials("c7")}
     assert states[a.tid][0] == states[b.tid][0] == TrialState.CANCELLED
     assert states[c.tid] == ((TrialState.OK, 0.5) if env_secret else (TrialState.CANCELLED, None))
     assert result.recorded == (1 if env_secret else 0)
+    assert result.unverified == (2 if env_secret else 3)
+
+
+def test_without_a_secret_a_cancel_refuses_to_drop_signed_results(storage, fake_redis, monkeypatch):
+    """Results of a signed study wait and nothing here can check them: cancelling would end
+    their trials CANCELLED instead of OK, so it refuses, saying what to pass; nothing changes."""
+    monkeypatch.delenv("DISTOPT_SECRET")
+    study = Study(hp.uniform("x", 0, 1), storage=storage, name="c9")
+    ref = ship_objective(objective, study, storage, SECRET)
+    storage.update_study("c9", {"queue": "distopt", "objective": ref.to_json(), "signed_results": True})
+    a, b = study.ask(2)
+    storage.push_result("c9", ok_message(a.tid, 0.5))
+    with pytest.raises(DistoptError, match=r"1 results waiting .* no secret .*--secret-file.*--drop-unverified"):
+        cancel_study(fake_redis, "c9")
+    assert {r.state for r in storage.get_trials("c9")} == {TrialState.QUEUED}
+    assert storage.lease_owner("c9") is None and len(storage.peek_results("c9")) == 1
+    assert cancel_study(fake_redis, "c9", secret=SECRET).recorded == 1  # the workers' secret records it
 
 
 def test_a_running_coordinator_records_no_forged_result_when_cancelled(storage, fake_redis, monkeypatch):
