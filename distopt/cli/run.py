@@ -314,9 +314,8 @@ def cancel_command(redis_url: str, study: str, wait: float, secret_file: str | N
         click.echo(f"{result.late} results arrived while the trials were being cancelled and were not recorded",
                    err=True)
     if result.unverified:
-        click.echo(f"{result.unverified} results were not recorded because they could not be verified: pass the "
-                   f"secret the study's workers sign with (--secret-file FILE or ${ENV_SECRET}); a result that "
-                   f"does not verify under it was not sent by one of them", err=True)
+        click.echo(f"{result.unverified} results were dropped unrecorded (--drop-unverified): they could not be "
+                   f"verified with the secret here (--secret-file FILE or ${ENV_SECRET})", err=True)
 
 
 def register(group: click.Group) -> None:

@@ -53,22 +53,26 @@ class CancelWatch:
 
 
 def _trusted_results(messages: list[Any], secret: bytes | None, signed_study: bool) -> list[dict[str, Any]]:
-    """The result messages that may be recorded: with a secret, those that verify; without
-    one, none of a study whose objective was signed (its results cannot be checked here,
-    and an unsigned one is forged), every one of a study run without a secret."""
+    """The result messages that may be recorded (see ``_screen``)."""
+    return _screen(messages, secret, signed_study)[0]
+
+
+def _screen(messages: list[Any], secret: bytes | None, signed_study: bool) -> tuple[list[dict[str, Any]], list[Any]]:
+    """(results that may be recorded, results that may not). Of a study whose coordinator
+    had a secret: those that verify under ``secret`` (none without one: an unsigned result
+    is forged, a signed one cannot be checked here); of a study run without a secret,
+    every one (its workers do not sign; its coordinator would record them all)."""
     from ..dispatch.signing import SIG, unverified_because
 
-    out = []
+    trusted, untrusted = [], []
     for m in messages:
         if not isinstance(m, dict) or m.get("type") is not None:
             continue
-        if secret is not None:
-            if unverified_because(m, secret) is not None:
-                continue
-        elif signed_study:
+        if signed_study and (secret is None or unverified_because(m, secret) is not None):
+            untrusted.append(m)
             continue
-        out.append({k: v for k, v in m.items() if k != SIG})
-    return out
+        trusted.append({k: v for k, v in m.items() if k != SIG})
+    return trusted, untrusted
 
 
 def _signed_study(storage: Any, study: str) -> bool:
@@ -101,8 +105,8 @@ class CancelResult:
     finished: int  # trials that had ended OK or FAIL, kept
     status: str | None
     recorded: int = 0  # results that were waiting in the inbox, recorded before cancelling
-    late: int = 0  # results that arrived while the trials were being cancelled, dropped
-    unverified: int = 0  # results not recorded because they could not be verified (no secret, or another one)
+    late: int = 0  # results that arrived while the trials were being cancelled, not recorded
+    unverified: int = 0  # waiting results dropped unverified (drop_unverified; else the cancel refuses)
 
 
 def cancel_study(target: Any, study: str, *, wait: float = CANCEL_WAIT, prefix: str = DEFAULT_PREFIX,
@@ -114,28 +118,30 @@ def cancel_study(target: Any, study: str, *, wait: float = CANCEL_WAIT, prefix: 
     them, this refuses (they would be lost with their trials) unless ``drop_unverified``.
     Raises ``DistoptError`` then, and when a running coordinator does not stop within
     ``wait`` seconds."""
+    if secret is not None:
+        from ..dispatch.secret import resolve_secret
+
+        secret = resolve_secret(secret)  # text or bytes; an empty or placeholder one is refused
     storage = open_storage(target, prefix=prefix)
     try:
         if not isinstance(storage, RedisStorage):
             raise DistoptError(f"cancelling a study needs its Redis; got {storage!r}")
         before = storage.count_states(study)  # raises StudyNotFound naming the studies there
         owner = storage.lease_owner(study)
-        if owner is None and not drop_unverified:
-            _refuse_to_lose_results(storage, study, secret)
         if owner is None:
             me = f"cancel:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
             token = storage.acquire_lease(study, me, ttl=max(10.0, wait))
             if token:
                 storage.fence = token  # its writes are fenced as a coordinator's are
                 try:
-                    before_cancel = record_inbox(storage, study, secret)
+                    before_cancel = record_inbox(storage, study, secret, refuse_unverified=not drop_unverified)
                     cancelled = _cancel_here(storage, study)
                     after = record_inbox(storage, study, secret)  # sent while we cancelled: those trials ended
                 finally:
                     storage.fence = None
                     storage.release_lease(study, me)
                 return _result(storage, study, "this process", cancelled, before_cancel.recorded + after.recorded,
-                               after.dropped, before_cancel.unverified + after.unverified)
+                               after.dropped + after.unverified, before_cancel.unverified)
             owner = storage.lease_owner(study)  # a coordinator started meanwhile
         storage.update_study(study, {"cancel_requested": True, "cancel_recorded": None})
         deadline = time.monotonic() + wait
@@ -155,36 +161,24 @@ def cancel_study(target: Any, study: str, *, wait: float = CANCEL_WAIT, prefix: 
             storage.close()
 
 
-def _refuse_to_lose_results(storage: RedisStorage, study: str, secret: bytes | None) -> None:
-    """Raise when results of a signed study wait and nothing here can check them: the
-    cancel would drop them and end their trials CANCELLED instead of OK."""
-    from ..dispatch.secret import env_secret
-
-    if secret is not None or env_secret() is not None or not _signed_study(storage, study):
-        return
-    waiting = sum(1 for m in storage.peek_results(study) if isinstance(m, dict) and m.get("type") is None)
-    if waiting:
-        raise DistoptError(
-            f"study {study!r} has {waiting} results waiting that its workers signed, and this process has no secret "
-            f"to check them: pass the workers' secret (--secret-file FILE or $DISTOPT_SECRET) so they are recorded, "
-            f"or --drop-unverified (drop_unverified=True) to cancel without recording them")
-
-
 @dataclasses.dataclass
 class InboxCounts:
     """What ``record_inbox`` did with the result messages it found."""
 
     recorded: int = 0  # ended a trial
-    dropped: int = 0  # verified, but for a trial that had already ended
+    dropped: int = 0  # may be recorded, but for a trial that had already ended
     unverified: int = 0  # not recorded: no secret to check them, or they do not verify
 
 
-def record_inbox(storage: RedisStorage, study: str, secret: bytes | None = None) -> InboxCounts:
+def record_inbox(storage: RedisStorage, study: str, secret: bytes | None = None,
+                 refuse_unverified: bool = False) -> InboxCounts:
     """Record the results waiting in the study's inbox (holding its lease, with no
     coordinator): each trial not yet ended becomes OK or FAIL as its worker reported.
-    Only results that verify under ``secret`` (default $DISTOPT_SECRET) are recorded; a
-    study whose coordinator had a secret records none without one (they are cancelled
-    with the rest, and counted as unverified so the caller can say which secret to pass)."""
+    Of a study whose coordinator had a secret, only results that verify under ``secret``
+    (default $DISTOPT_SECRET) are recorded. ``refuse_unverified``: raise instead when a
+    batch holds a result that cannot be recorded for a trial that has not ended (a cancel
+    would end that trial CANCELLED and lose its result); the batch stays claimed, so the
+    next reader gets it again."""
     from ..dispatch.rq_executor import withdraw_trial_jobs
     from ..dispatch.secret import env_secret
 
@@ -196,8 +190,10 @@ def record_inbox(storage: RedisStorage, study: str, secret: bytes | None = None)
         messages = storage.pop_results(study, timeout=0.0, limit=1000)
         if not messages:
             break
-        results = _trusted_results(messages, secret, signed)
-        counts.unverified += sum(1 for m in messages if isinstance(m, dict) and m.get("type") is None) - len(results)
+        results, untrusted = _screen(messages, secret, signed)
+        if untrusted and refuse_unverified:
+            _refuse(storage, study, secret, untrusted)
+        counts.unverified += len(untrusted)
         if not results:
             continue
         current = {r.tid: r for r in storage.get_trials(study)}
@@ -220,6 +216,27 @@ def record_inbox(storage: RedisStorage, study: str, secret: bytes | None = None)
     if superseded and queue:
         withdraw_trial_jobs(storage.client, str(queue), study, superseded)
     return counts
+
+
+def _refuse(storage: RedisStorage, study: str, secret: bytes | None, untrusted: list[dict[str, Any]]) -> None:
+    """Raise when any of ``untrusted`` is for a trial that has not ended."""
+    live = {r.tid for r in storage.get_trials(study) if not r.state.ended}
+    n = 0
+    for m in untrusted:
+        try:
+            n += int(m.get("tid")) in live
+        except (TypeError, ValueError, OverflowError):
+            continue
+    if not n:
+        return
+    if secret is None:
+        why = ("cannot be checked without the study's secret: pass the secret its workers sign with "
+               "(--secret-file FILE or $DISTOPT_SECRET) so they are recorded")
+    else:
+        why = ("do not verify under the secret given here: it is probably not the one the study's workers sign "
+               "with (pass theirs), or they are forged")
+    raise DistoptError(f"study {study!r} has {n} results waiting for trials that have not ended, which {why}; "
+                       "--drop-unverified (drop_unverified=True) cancels without them. No trial was cancelled")
 
 
 def _cancel_here(storage: RedisStorage, study: str) -> int:

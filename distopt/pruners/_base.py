@@ -29,7 +29,10 @@ class Curve:
         if len(s) != len(v):
             raise PrunerError(f"a curve needs as many steps as values, got {len(s)} steps and {len(v)} values")
         order = np.argsort(s, kind="stable")
-        return cls(s[order], v[order], bool(complete))
+        s, v = s[order], v[order]
+        s.setflags(write=False)  # a reporter hands the same curve to the pruner on later reports
+        v.setflags(write=False)
+        return cls(s, v, bool(complete))
 
     @property
     def last_step(self) -> int | None:

@@ -156,6 +156,9 @@ class WorkerPool:
         return list(self._tails.get(pid, ()))
 
     def start(self) -> "WorkerPool":
+        from .rq_worker import check_rq
+
+        check_rq()  # here, not as a crash loop of every process started
         for _ in range(self.processes):
             self.procs.append(self._spawn())
             self._started.append(time.monotonic())
@@ -293,7 +296,7 @@ def run_workers(
         raise DistoptError(f"--processes must be at least 1, got {processes!r}")
     from .rq_worker import check_rq
 
-    check_rq()  # once here, not in every worker process the supervisor would restart
+    check_rq()  # before any process starts (each worker checks again as it starts)
     storage = RedisStorage(redis_url)  # a bad URL or a refused password fails here, naming host:port
     try:
         wait_for(storage.ping, wait_for_redis, storage.where, role=f"worker {socket.gethostname()}:{os.getpid()}")

@@ -55,6 +55,10 @@ class _Guarded:
     payload) is refused, logged and put in rq's failed registry, and never imported. A
     job queued under the function's old path (``LEGACY_JOB_FUNC``) runs ``JOB_FUNC``."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        check_rq()  # also for `rq worker -w distopt.worker.rq_worker.DistoptSimpleWorker`
+        super().__init__(*args, **kwargs)
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         reason = job_refusal(job)
         if reason is None:
@@ -197,7 +201,6 @@ def worker_name(generation: int = 0) -> str:
 
 def make_worker(connection: Any, queues: Sequence[str] = (DEFAULT_QUEUE,), *, fork: bool = False,
                 name: str | None = None) -> SimpleWorker | Worker:
-    check_rq()
     cls = DistoptWorker if fork else DistoptSimpleWorker
     return cls([rq_queue(connection, q) for q in queues], connection=connection,
                serializer=JSONSerializer, name=name or worker_name(), worker_ttl=WORKER_TTL)

@@ -123,10 +123,9 @@ def test_cancel_checks_results_with_the_secret_file(redis_url, monkeypatch, tmp_
     assert f"kept {recorded} finished ones (by this process), having first recorded {recorded} results" in out.output
     assert storage.get_trial(name, done.tid).state == (TrialState.OK if with_file else TrialState.CANCELLED)
     if with_file:
-        assert "could not be verified" not in out.output
+        assert "dropped unrecorded" not in out.output
     else:
-        assert "1 results were not recorded because they could not be verified" in out.output
-        assert "--secret-file" in out.output
+        assert "1 results were dropped unrecorded (--drop-unverified)" in out.output
     storage.close()
 
 

@@ -135,7 +135,10 @@ def test_a_cancel_records_no_forged_result(storage, fake_redis, monkeypatch, env
     storage.push_result("c7", {**ok_message(a.tid, -1e9), "sig": "0" * 64})
     storage.push_result("c7", ok_message(b.tid, -1e9, secret=b"another"))
     storage.push_result("c7", ok_message(c.tid, 0.5))
-    result = cancel_study(fake_redis, "c7", drop_unverified=not env_secret)
+    with pytest.raises(DistoptError, match="results waiting for trials that have not ended"):
+        cancel_study(fake_redis, "c7")  # it would lose them: refused, nothing cancelled
+    assert {r.state for r in storage.get_trials("c7")} == {TrialState.QUEUED}
+    result = cancel_study(fake_redis, "c7", drop_unverified=True)
     states = {r.tid: (r.state, r.loss) for r in storage.get_trials("c7")}
     assert states[a.tid][0] == states[b.tid][0] == TrialState.CANCELLED
     assert states[c.tid] == ((TrialState.OK, 0.5) if env_secret else (TrialState.CANCELLED, None))
@@ -152,11 +155,41 @@ def test_without_a_secret_a_cancel_refuses_to_drop_signed_results(storage, fake_
     storage.update_study("c9", {"queue": "distopt", "objective": ref.to_json(), "signed_results": True})
     a, b = study.ask(2)
     storage.push_result("c9", ok_message(a.tid, 0.5))
-    with pytest.raises(DistoptError, match=r"1 results waiting .* no secret .*--secret-file.*--drop-unverified"):
+    with pytest.raises(DistoptError, match=r"1 results waiting .* without the study's secret.*--secret-file.*"
+                                           r"--drop-unverified.*No trial was cancelled"):
         cancel_study(fake_redis, "c9")
     assert {r.state for r in storage.get_trials("c9")} == {TrialState.QUEUED}
     assert storage.lease_owner("c9") is None and len(storage.peek_results("c9")) == 1
-    assert cancel_study(fake_redis, "c9", secret=SECRET).recorded == 1  # the workers' secret records it
+    with pytest.raises(DistoptError, match=r"do not verify under the secret given here"):
+        cancel_study(fake_redis, "c9", secret=b"not-the-workers-secret")
+    assert len(storage.peek_results("c9")) == 1  # still waiting for the right secret
+    result = cancel_study(fake_redis, "c9", secret=SECRET.decode())  # the workers' secret, as text, records it
+    assert result.recorded == 1 and result.unverified == 0
+
+
+def test_a_cancel_is_not_refused_for_results_of_trials_that_ended(storage, fake_redis, monkeypatch):
+    monkeypatch.delenv("DISTOPT_SECRET")
+    study = Study(hp.uniform("x", 0, 1), storage=storage, name="c10")
+    ref = ship_objective(objective, study, storage, SECRET)
+    storage.update_study("c10", {"queue": "distopt", "objective": ref.to_json(), "signed_results": True})
+    a, b = study.ask(2)
+    study.tell(a, 0.25)
+    storage.push_result("c10", ok_message(a.tid, 0.5))  # a duplicate: a's trial already ended
+    result = cancel_study(fake_redis, "c10")
+    assert result.cancelled == 1 and result.recorded == 0
+    assert storage.get_trial("c10", a.tid).loss == 0.25
+
+
+def test_a_study_run_without_a_secret_keeps_its_results_when_the_canceller_has_one(storage, fake_redis):
+    """Its workers do not sign: every result is recorded, as its coordinator would have."""
+    study = Study(hp.uniform("x", 0, 1), storage=storage, name="c11")
+    storage.update_study("c11", {"queue": "distopt", "signed_results": False})
+    a, b = study.ask(2)
+    storage.push_result("c11", {"tid": a.tid, "attempt": 0, "status": "ok", "loss": 0.5,
+                                "result": {"status": "ok", "loss": 0.5}, "worker": "w:1"})
+    result = cancel_study(fake_redis, "c11")  # $DISTOPT_SECRET is set (autouse fixture)
+    assert result.recorded == 1 and result.unverified == 0
+    assert storage.get_trial("c11", a.tid).state == TrialState.OK
 
 
 def test_a_running_coordinator_records_no_forged_result_when_cancelled(storage, fake_redis, monkeypatch):

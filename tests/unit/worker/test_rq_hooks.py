@@ -38,6 +38,23 @@ def test_a_worker_does_not_start_on_an_rq_without_them(monkeypatch, fake_redis):
         rq_worker.make_worker(fake_redis)
 
 
+def test_an_rq_worker_started_with_the_class_directly_is_checked_too(monkeypatch, fake_redis):
+    """``rq worker -w distopt.worker.rq_worker.DistoptSimpleWorker`` never calls make_worker."""
+    monkeypatch.setattr(rq_worker, "missing_rq_hooks", lambda: ["SimpleWorker.execute_job"])
+    with pytest.raises(DistoptError, match=r"lacks SimpleWorker\.execute_job"):
+        rq_worker.DistoptSimpleWorker(["q"], connection=fake_redis)
+
+
+def test_a_local_pool_says_so_before_starting_any_process(monkeypatch):
+    from distopt.worker.pool import WorkerPool
+
+    monkeypatch.setattr(rq_worker, "missing_rq_hooks", lambda: ["Worker.heartbeat"])
+    pool = WorkerPool("redis://127.0.0.1:1/0", 2, secret=b"rq-hooks-secret")
+    with pytest.raises(DistoptError, match=r"lacks Worker\.heartbeat"):
+        pool.start()
+    assert pool.procs == []
+
+
 def test_distopt_worker_says_so_before_starting_any_process(monkeypatch):
     from distopt.worker.pool import run_workers
 
