@@ -52,11 +52,6 @@ class CancelWatch:
         return "cancelled"
 
 
-def _trusted_results(messages: list[Any], secret: bytes | None, signed_study: bool) -> list[dict[str, Any]]:
-    """The result messages that may be recorded (see ``_screen``)."""
-    return _screen(messages, secret, signed_study)[0]
-
-
 def _screen(messages: list[Any], secret: bytes | None, signed_study: bool) -> tuple[list[dict[str, Any]], list[Any]]:
     """(results that may be recorded, results that may not). Of a study whose coordinator
     had a secret: those that verify under ``secret`` (none without one: an unsigned result
@@ -91,7 +86,7 @@ def drain_into_study(study: Any, secret: bytes | None = None) -> int:
         messages = study.storage.pop_results(study.name, timeout=0.0, limit=1000)
         if not messages:
             return recorded
-        results = [result_fields(m) for m in _trusted_results(messages, secret, signed)]
+        results = [result_fields(m) for m in _screen(messages, secret, signed)[0]]
         recorded += sum(rec is not None for rec in study.record_results(results))
 
 
@@ -191,12 +186,13 @@ def record_inbox(storage: RedisStorage, study: str, secret: bytes | None = None,
         if not messages:
             break
         results, untrusted = _screen(messages, secret, signed)
-        if untrusted and refuse_unverified:
-            _refuse(storage, study, secret, untrusted)
         counts.unverified += len(untrusted)
-        if not results:
+        refusing = bool(untrusted) and refuse_unverified
+        if not results and not refusing:
             continue
         current = {r.tid: r for r in storage.get_trials(study)}
+        if refusing:
+            _refuse(study, secret, untrusted, {t for t, r in current.items() if not r.state.ended})
         changes, now = [], time.time()
         for msg in results:
             args = result_fields(msg)
@@ -218,9 +214,8 @@ def record_inbox(storage: RedisStorage, study: str, secret: bytes | None = None,
     return counts
 
 
-def _refuse(storage: RedisStorage, study: str, secret: bytes | None, untrusted: list[dict[str, Any]]) -> None:
-    """Raise when any of ``untrusted`` is for a trial that has not ended."""
-    live = {r.tid for r in storage.get_trials(study) if not r.state.ended}
+def _refuse(study: str, secret: bytes | None, untrusted: list[dict[str, Any]], live: set[int]) -> None:
+    """Raise when any of ``untrusted`` is for a trial in ``live`` (not ended)."""
     n = 0
     for m in untrusted:
         try:
