@@ -169,9 +169,16 @@ class Reaper:
         pending = set(study.pending_tids())
         for key in [k for k in self._unaccounted if k[0] not in pending]:
             del self._unaccounted[key]
-        for tid in beats:
+        for tid, beat in beats.items():
             if tid not in pending:
-                study.storage.clear_heartbeat(study.name, tid)
+                self._clear_beat(study, tid, int(beat["attempt"]))
+
+    @staticmethod
+    def _clear_beat(study: Study, tid: int, attempt: int) -> None:
+        """Clear the heartbeat of the attempt the reaper acted on, and only that one (or an
+        older one's): a newer attempt, already running elsewhere by the time this runs,
+        keeps its beat, as does a trial of another incarnation of the study."""
+        study.storage.clear_heartbeat(study.name, tid, attempt, incarnation=study.incarnation)
 
     # -- acting ----------------------------------------------------------------------------
     def lose(self, study: Study, tid: int, attempt: int, reason: str) -> TrialRecord | None:
@@ -209,7 +216,7 @@ class Reaper:
 
     def _retry_or_fail(self, study: Study, rec: TrialRecord, reason: str) -> TrialRecord | None:
         self._unaccounted.pop((rec.tid, rec.attempt), None)
-        study.storage.clear_heartbeat(study.name, rec.tid)  # the lost attempt's; a new one beats anew
+        self._clear_beat(study, rec.tid, rec.attempt)  # the lost attempt's; a new one beats anew
         retries = self.liveness.max_retries
         if rec.attempt - self._free.get(rec.tid, 0) < retries:
             new = study.requeue(rec.tid)
@@ -221,7 +228,7 @@ class Reaper:
     def _time_out(self, study: Study, rec: TrialRecord, reason: str) -> None:
         if study.give_up(rec.tid, reason, expected=(TrialState.RUNNING,)) is None:
             return
-        study.storage.clear_heartbeat(study.name, rec.tid)
+        self._clear_beat(study, rec.tid, rec.attempt)
         log.warning("trial %s failed: %s", rec.tid, reason)
         try:
             self.jobs.stop(study, [rec.tid])

@@ -164,13 +164,24 @@ class Storage(abc.ABC):
         return {}
 
     # -- liveness --------------------------------------------------------------------
+    # A beat and its clear are fenced like results: by attempt and by the study's incarnation.
+    # A worker frozen past its ttl whose trial runs again elsewhere, or one still running a
+    # trial of a study that was deleted and created again under its name (trial ids start
+    # over), wakes up with a beat and a clear that are no longer its own; neither may touch
+    # the liveness of the attempt that replaced it.
     @abc.abstractmethod
-    def heartbeat(self, name: str, tid: int, attempt: int, deadline: float, worker: str | None = None) -> None:
-        """Record that (tid, attempt) is alive until ``deadline`` (epoch seconds)."""
+    def heartbeat(self, name: str, tid: int, attempt: int, deadline: float, worker: str | None = None, *,
+                  incarnation: str | None = None) -> None:
+        """Record that (tid, attempt) is alive until ``deadline`` (epoch seconds). Ignored
+        when a newer attempt of the trial has beaten, or when ``incarnation`` is given and
+        the study is another incarnation (None, or a study stored without one: not checked)."""
 
     @abc.abstractmethod
-    def clear_heartbeat(self, name: str, tid: int) -> None:
-        ...
+    def clear_heartbeat(self, name: str, tid: int, attempt: int | None = None, *,
+                        incarnation: str | None = None) -> None:
+        """Remove trial ``tid``'s heartbeat when the attempt that wrote it is ``attempt`` or
+        older (any attempt's with None), and, with ``incarnation``, only in that incarnation
+        of the study; otherwise, or when the study is gone, nothing happens."""
 
     @abc.abstractmethod
     def expired_heartbeats(self, name: str, now: float) -> list[tuple[int, int]]:
@@ -248,6 +259,16 @@ def transition_sources(tid: int, expected: TrialState | Iterable[TrialState], ne
     if new.tid != tid:
         raise TrialError(f"transition of trial {tid} was given the record of trial {new.tid}")
     return sorted((s for s in as_state_set(expected) if can_transition(s, new.state)), key=lambda s: s.value)
+
+
+def other_incarnation(meta: Mapping[str, Any], incarnation: str | None) -> bool:
+    """Whether a write naming ``incarnation`` was meant for another life of the study whose
+    meta is ``meta``: a study deleted and created again under the same name starts its trial
+    ids over, so only the incarnation tells its trial 3 from the old one's. Nothing is
+    checked when either side names none (a caller that does not say, a study stored
+    without one); the Redis scripts apply the same rule (``scripts.same_incarnation``)."""
+    stored = meta.get("incarnation")
+    return bool(incarnation) and isinstance(stored, str) and stored != incarnation
 
 
 def sorted_records(records: Sequence[TrialRecord]) -> list[TrialRecord]:

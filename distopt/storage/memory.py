@@ -17,7 +17,7 @@ from ..trial import codec
 from ..errors import LeaseError, StorageError, TrialError
 from ..trial.names import study_not_found, validate_digest, validate_study_name, validate_worker_id
 from ..trial.record import TrialRecord, TrialState
-from .base import CurveData, ReportReply, Storage, check_report, transition_sources
+from .base import CurveData, ReportReply, Storage, check_report, other_incarnation, transition_sources
 
 
 @dataclasses.dataclass
@@ -229,22 +229,30 @@ class MemoryStorage(Storage):
             return _json_copy(self._get(name).attachments.get(int(tid), {}))
 
     # -- liveness --------------------------------------------------------------------
-    def heartbeat(self, name: str, tid: int, attempt: int, deadline: float, worker: str | None = None) -> None:
-        """A beat from an older attempt than the one recorded is ignored, so a worker
-        that was presumed dead cannot hide the liveness of the attempt that replaced it."""
+    def heartbeat(self, name: str, tid: int, attempt: int, deadline: float, worker: str | None = None, *,
+                  incarnation: str | None = None) -> None:
+        """A beat from an older attempt than the one recorded, or from another incarnation
+        of the study, is ignored, so a worker that was presumed dead cannot hide the
+        liveness of the attempt that replaced it."""
         with self._lock:
-            beats = self._get(name).heartbeats
-            current = beats.get(int(tid))
+            study = self._get(name)
+            if other_incarnation(study.meta, incarnation):
+                return
+            current = study.heartbeats.get(int(tid))
             if current is not None and current["attempt"] > attempt:
                 return
-            beats[int(tid)] = {"attempt": int(attempt), "deadline": float(deadline), "worker": worker}
+            study.heartbeats[int(tid)] = {"attempt": int(attempt), "deadline": float(deadline), "worker": worker}
 
-    def clear_heartbeat(self, name: str, tid: int) -> None:
+    def clear_heartbeat(self, name: str, tid: int, attempt: int | None = None, *,
+                        incarnation: str | None = None) -> None:
         validate_study_name(name)
         with self._lock:
             study = self._studies.get(name)
-            if study is not None:
-                study.heartbeats.pop(int(tid), None)
+            if study is None or other_incarnation(study.meta, incarnation):
+                return
+            current = study.heartbeats.get(int(tid))
+            if current is not None and (attempt is None or current["attempt"] <= attempt):
+                del study.heartbeats[int(tid)]
 
     def expired_heartbeats(self, name: str, now: float) -> list[tuple[int, int]]:
         with self._lock:

@@ -46,6 +46,7 @@ class _Beat:
     due: float
     started: Mapping[str, Any] | None
     started_due: float
+    incarnation: str | None = None
     beaten: bool = False
 
     @property
@@ -69,15 +70,21 @@ class Heartbeater:
         self, storage: Storage, study: str, tid: int, attempt: int, worker: str | None,
         interval: float = HEARTBEAT_INTERVAL, ttl: float = HEARTBEAT_TTL,
         started: Mapping[str, Any] | None = None, started_delay: float = STARTED_DELAY,
+        incarnation: str | None = None,
     ) -> Iterator[None]:
         """Report on (study, tid, attempt) while the block runs: ``started`` after
         ``started_delay`` seconds, then heartbeats. On exit the heartbeat is cleared if
-        one was written; the block pushes the result before it exits."""
+        one was written; the block pushes the result before it exits.
+
+        Beats and the clear name the attempt and the study's ``incarnation`` (the job's):
+        this worker may have been presumed dead and its trial run again elsewhere, or the
+        study deleted and created again, and the storage then leaves the liveness of
+        whatever replaced this attempt alone."""
         now = self.clock()
         # the first beat goes with the "started" report: a worker that dies right after taking
         # the trial is then noticed a ttl after the start, not a ttl plus the reaper's grace
         beat = _Beat(storage, study, tid, attempt, worker, interval, ttl, now + started_delay,
-                     started, now + started_delay)
+                     started, now + started_delay, incarnation)
         with self._cond:
             key = self._next
             self._next += 1
@@ -93,7 +100,7 @@ class Heartbeater:
                 beaten = beat.beaten
             if beaten:
                 try:
-                    storage.clear_heartbeat(study, tid)
+                    storage.clear_heartbeat(study, tid, attempt, incarnation=incarnation)
                 except Exception:  # the result is already pushed; a stale beat expires
                     log.warning("could not clear the heartbeat of trial %s of study %s", tid, study, exc_info=True)
 
@@ -120,7 +127,8 @@ class Heartbeater:
         if beat.due <= now:
             beat.due = now + beat.interval
             try:
-                beat.storage.heartbeat(beat.study, beat.tid, beat.attempt, now + beat.ttl, beat.worker)
+                beat.storage.heartbeat(beat.study, beat.tid, beat.attempt, now + beat.ttl, beat.worker,
+                                       incarnation=beat.incarnation)
                 beat.beaten = True
             except Exception as exc:
                 log.warning("heartbeat of trial %s of study %s failed (retried in %g s): %s",
@@ -139,11 +147,12 @@ _HEARTBEATER = Heartbeater()
 
 def beating(storage: Storage, study: str, tid: int, attempt: int, worker: str | None,
             interval: float = HEARTBEAT_INTERVAL, ttl: float = HEARTBEAT_TTL,
-            started: Mapping[str, Any] | None = None, started_delay: float | None = None) -> Any:
+            started: Mapping[str, Any] | None = None, started_delay: float | None = None,
+            incarnation: str | None = None) -> Any:
     """``Heartbeater.beating`` on this process's shared thread; ``started_delay`` defaults
     to ``STARTED_DELAY`` as it is when the trial starts (read per call, so it can be set)."""
     delay = STARTED_DELAY if started_delay is None else started_delay
-    return _HEARTBEATER.beating(storage, study, tid, attempt, worker, interval, ttl, started, delay)
+    return _HEARTBEATER.beating(storage, study, tid, attempt, worker, interval, ttl, started, delay, incarnation)
 
 
 def _reset_after_fork() -> None:

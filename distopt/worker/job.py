@@ -104,7 +104,8 @@ def run_trial(payload: Mapping[str, Any]) -> dict[str, Any]:
                       **identity})
     interval, ttl = payload.get("heartbeat") or (HEARTBEAT_INTERVAL, HEARTBEAT_TTL)
     timeout = payload.get("trial_timeout")
-    with heartbeat.beating(storage, study, tid, attempt, worker, float(interval), float(ttl), started=started):
+    with heartbeat.beating(storage, study, tid, attempt, worker, float(interval), float(ttl), started=started,
+                           incarnation=identity["incarnation"]):
         try:  # a Redis blip here is waited out, not reported as a broken objective
             fn, space = call_with_retry(load_objective, storage, study, ObjectiveRef.from_json(payload["objective"]),
                                         backoff=Backoff(RECONNECT_WINDOW), what=f"loading the objective of {study}")

@@ -16,20 +16,28 @@ class RedisLiveness(RedisStoreCore):
     """Heartbeat and worker-record operations of ``RedisStorage``."""
 
     @translating
-    def heartbeat(self, name: str, tid: int, attempt: int, deadline: float, worker: str | None = None) -> None:
-        """A beat from an older attempt than the one recorded is ignored, so a worker
-        that was presumed dead cannot hide the liveness of the attempt that replaced it."""
+    def heartbeat(self, name: str, tid: int, attempt: int, deadline: float, worker: str | None = None, *,
+                  incarnation: str | None = None) -> None:
+        """A beat from an older attempt than the one recorded, or from another incarnation
+        of the study, is ignored, so a worker that was presumed dead cannot hide the
+        liveness of the attempt that replaced it."""
         info = codec.dumps({"attempt": int(attempt), "worker": worker})
-        keys = [self.keys.heartbeats(name), self.keys.heartbeat_info(name)]
-        self._run(self._heartbeat, name, keys, [int(tid), int(attempt), repr(float(deadline)), info])
+        self._run(self._heartbeat, name, self._beat_keys(name),
+                  [int(tid), int(attempt), repr(float(deadline)), info, incarnation or ""])
 
     @translating
-    def clear_heartbeat(self, name: str, tid: int) -> None:
-        keys = [self.keys.heartbeats(name), self.keys.heartbeat_info(name)]
+    def clear_heartbeat(self, name: str, tid: int, attempt: int | None = None, *,
+                        incarnation: str | None = None) -> None:
+        args = [str(int(tid)), "" if attempt is None else int(attempt), incarnation or ""]
         try:
-            self._run_fenced(self._clear_heartbeat, name, keys, [str(int(tid))])
+            self._run_fenced(self._clear_heartbeat, name, self._beat_keys(name), args)
         except StudyNotFound:  # nothing left to clear
             pass
+
+    def _beat_keys(self, name: str) -> list[str]:
+        """The keys the heartbeat scripts take after the study set: the deadlines, who
+        beat, and the meta holding the study's incarnation."""
+        return [self.keys.heartbeats(name), self.keys.heartbeat_info(name), self.keys.meta(name)]
 
     def _beats(self, name: str, max_score: float | str) -> list[tuple[int, float, dict[str, Any]]]:
         zset, info = self.keys.heartbeats(name), self.keys.heartbeat_info(name)

@@ -128,16 +128,37 @@ out[#out + 1] = ''
 for _, t in ipairs(redis.call('SMEMBERS', KEYS[3])) do out[#out + 1] = t end
 return out
 """
-# KEYS: studies, hb zset, hbinfo hash | ARGV: name, tid, attempt, deadline, info json
-HEARTBEAT = STUDY_EXISTS + """
+
+
+def same_incarnation(meta: int, arg: int) -> str:
+    """Lua that ends the script with 0 (nothing written) when ARGV[arg] names an
+    incarnation and the study's meta hash (KEYS[meta]) holds another one: the rule of
+    ``base.other_incarnation`` (an empty ARGV[arg], or a study stored without an
+    incarnation, is not checked). Meta values are JSON, so the stored one is decoded."""
+    return f"""
+if ARGV[{arg}] ~= '' then
+  local stored = redis.call('HGET', KEYS[{meta}], 'incarnation')
+  if stored then stored = cjson.decode(stored) end
+  if type(stored) == 'string' and stored ~= ARGV[{arg}] then return 0 end
+end
+"""
+
+
+# KEYS: studies, hb zset, hbinfo hash, meta | ARGV: name, tid, attempt, deadline, info json, incarnation or ''
+HEARTBEAT = STUDY_EXISTS + same_incarnation(4, 6) + """
 local cur = redis.call('HGET', KEYS[3], ARGV[2])
 if cur and tonumber(cjson.decode(cur).attempt) > tonumber(ARGV[3]) then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[5])
 return 1
 """
-# KEYS: studies, hb zset, hbinfo hash | ARGV: name, tid
-CLEAR_HEARTBEAT = FENCED + """
+# KEYS: studies, hb zset, hbinfo hash, meta | ARGV: name, tid, attempt or '', incarnation or ''
+# A beat written by a newer attempt than ARGV[3] stays (returns 0).
+CLEAR_HEARTBEAT = FENCED + same_incarnation(4, 4) + """
+if ARGV[3] ~= '' then
+  local cur = redis.call('HGET', KEYS[3], ARGV[2])
+  if cur and tonumber(cjson.decode(cur).attempt) > tonumber(ARGV[3]) then return 0 end
+end
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 return 1

@@ -247,3 +247,45 @@ def test_a_lost_trial_still_counts_against_the_budget(setup, storage):
     assert len(study.trials) == 3 and study.n_lost == 1
     study.requeue(trials[2].tid)
     assert study.n_lost == 0 and study.n_pending == 1
+
+
+@pytest.fixture
+def clears(storage, monkeypatch):
+    """Every clear_heartbeat call the reaper makes, as (tid, attempt, incarnation)."""
+    calls = []
+    clear = storage.clear_heartbeat
+
+    def spy(name, tid, attempt=None, *, incarnation=None):
+        calls.append((tid, attempt, incarnation))
+        clear(name, tid, attempt, incarnation=incarnation)
+
+    monkeypatch.setattr(storage, "clear_heartbeat", spy)
+    return calls
+
+
+def test_the_reaper_clears_the_beat_of_the_attempt_it_acted_on(setup, storage, clears):
+    study, ex = setup
+    lost, hung, ended = ask(study, ex, n=3)
+    for t, start in ((lost, T0 + 5), (hung, T0), (ended, T0)):
+        take_job(storage, job_id("r", t.tid, 0))
+        running(study, t.tid, start)
+    storage.heartbeat("r", lost.tid, 0, T0 + TTL, "host:1")
+    storage.heartbeat("r", hung.tid, 0, T0 + 100, "host:2")
+    storage.heartbeat("r", ended.tid, 0, T0 + 100, "host:3")
+    study.record_result(ended.tid, 0, True, 0.5, {"loss": 0.5, "status": "ok"})
+    assert sorted(reaper(ex, trial_timeout=TTL, grace=0.5).sweep(study, T0 + TTL + 1)) == [lost.tid, hung.tid]
+    assert set(clears) == {(lost.tid, 0, study.incarnation), (hung.tid, 0, study.incarnation),
+                           (ended.tid, 0, study.incarnation)}
+    assert study.incarnation and storage.heartbeats("r") == {}
+
+
+def test_the_reapers_clear_leaves_a_newer_attempts_beat(setup, storage):
+    """The reaper clears after losing attempt 0: should attempt 1's worker have beaten by
+    then, its beat stays."""
+    study, ex = setup
+    (t,) = ask(study, ex)
+    take_job(storage, job_id("r", t.tid, 0))
+    running(study, t.tid, T0)
+    storage.heartbeat("r", t.tid, 1, T0 + 100, "host:2")
+    assert reaper(ex).lose(study, t.tid, 0, "gone").attempt == 1
+    assert storage.heartbeats("r")[t.tid]["attempt"] == 1

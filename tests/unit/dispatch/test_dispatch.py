@@ -259,6 +259,43 @@ def test_heartbeats_only_for_trials_that_outlast_the_interval():
     assert storage.heartbeats("hb") == {}  # cleared once the trial ended
 
 
+class BeatLog(MemoryStorage):
+    """Memory storage that notes every heartbeat and clear it is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple] = []
+        self.beaten = threading.Event()
+
+    def heartbeat(self, name, tid, attempt, deadline, worker=None, *, incarnation=None):
+        super().heartbeat(name, tid, attempt, deadline, worker, incarnation=incarnation)
+        self.calls.append(("beat", tid, attempt, incarnation))
+        self.beaten.set()
+
+    def clear_heartbeat(self, name, tid, attempt=None, *, incarnation=None):
+        super().clear_heartbeat(name, tid, attempt, incarnation=incarnation)
+        self.calls.append(("clear", tid, attempt, incarnation))
+
+
+@pytest.mark.parametrize("kept_attempt, incarnation", [(1, "inc"), (0, "old")],
+                         ids=["newer-attempt", "other-incarnation"])
+def test_a_replaced_attempts_beats_and_clear_leave_the_beat_that_replaced_it(kept_attempt, incarnation):
+    """A worker frozen past its ttl wakes up after its trial ran again as attempt 1, or runs
+    a trial of a study deleted and created again: its beats and the clear when its attempt
+    ends name the attempt and the incarnation, and the other attempt's beat stays as it was."""
+    storage = BeatLog()
+    storage.create_study("hb", {"incarnation": "inc"})
+    storage.heartbeat("hb", 1, kept_attempt, 500.0, "new")
+    storage.beaten.clear()
+    clock = StepClock()
+    hb = Heartbeater(clock=clock)
+    with hb.beating(storage, "hb", 1, 0, "old", interval=0.05, ttl=1.0, incarnation=incarnation):
+        clock.now += 1.0
+        assert storage.beaten.wait(30)
+    assert storage.calls[-2:] == [("beat", 1, 0, incarnation), ("clear", 1, 0, incarnation)]
+    assert storage.heartbeats("hb") == {1: {"attempt": kept_attempt, "deadline": 500.0, "worker": "new"}}
+
+
 def test_started_is_reported_only_for_trials_that_run_a_while():
     storage = MemoryStorage()
     storage.create_study("st", {})
@@ -275,6 +312,26 @@ def test_started_is_reported_only_for_trials_that_run_a_while():
             time.sleep(0.01)
     assert during == [{"type": "started", "tid": 2}]
     assert storage.pop_results("st", timeout=0) == []
+
+
+def test_a_job_beats_under_its_attempt_and_the_studys_incarnation(storage, monkeypatch):
+    seen = []
+    beating = heartbeat.beating
+
+    def spy(*args, **kwargs):
+        seen.append((args[2:4], kwargs.get("incarnation")))
+        return beating(*args, **kwargs)
+
+    monkeypatch.setattr(heartbeat, "beating", spy)
+    study = Study(hp.uniform("x", 0, 1), storage=storage, name="inc")
+    ex = RQExecutor(storage, "inc", ship_objective(objective_x, study, storage, SECRET), secret=SECRET)
+    ex.submit(study, study.ask(1))
+    burst(storage)
+    assert study.incarnation and seen == [((0, 0), study.incarnation)]
+
+
+def objective_x(x):
+    return x
 
 
 def test_a_slow_trial_is_marked_running_before_it_ends(storage):

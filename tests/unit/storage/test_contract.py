@@ -330,6 +330,59 @@ def test_stale_attempt_heartbeat_is_ignored(store: Storage, study: str) -> None:
     assert store.expired_heartbeats(study, now=60.0) == [(5, 3)]
 
 
+def test_an_older_attempts_clear_leaves_a_newer_attempts_beat(store: Storage, study: str) -> None:
+    """A worker frozen past its ttl whose trial ran again elsewhere ends its attempt 0 and
+    clears: attempt 1's beat stays. The attempt that wrote the beat, or a newer one, clears it."""
+    store.heartbeat(study, 5, 1, deadline=100.0, worker="new")
+    store.clear_heartbeat(study, 5, 0)
+    assert store.heartbeats(study)[5] == {"attempt": 1, "deadline": 100.0, "worker": "new"}
+    store.clear_heartbeat(study, 5, 1)
+    assert store.heartbeats(study) == {}
+    store.heartbeat(study, 5, 1, deadline=100.0)
+    store.clear_heartbeat(study, 5, 2)  # the reaper ending the trial as attempt 2
+    assert store.heartbeats(study) == {}
+    store.heartbeat(study, 5, 1, deadline=100.0)
+    store.clear_heartbeat(study, 5)  # no attempt named: whatever attempt beat
+    assert store.heartbeats(study) == {}
+    store.clear_heartbeat(study, 5, 0)  # nothing to clear
+    store.clear_heartbeat("nope", 5, 0, incarnation="i1")
+
+
+def test_beats_and_clears_of_another_incarnation_are_ignored(store: Storage) -> None:
+    """A study deleted and created again under its name starts its trial ids over: a worker
+    still running the old study's trial 0 neither keeps the new trial 0 alive nor clears it."""
+    store.create_study("again", {"incarnation": "old"})
+    store.heartbeat("again", 0, 0, deadline=100.0, worker="w-old", incarnation="old")
+    store.delete_study("again")
+    store.create_study("again", {"incarnation": "new"})
+    store.heartbeat("again", 0, 0, deadline=500.0, worker="w-old", incarnation="old")
+    assert store.heartbeats("again") == {}
+    store.heartbeat("again", 0, 0, deadline=200.0, worker="w-new", incarnation="new")
+    store.heartbeat("again", 0, 3, deadline=900.0, worker="w-old", incarnation="old")
+    store.clear_heartbeat("again", 0, 5, incarnation="old")
+    store.clear_heartbeat("again", 0, incarnation="old")
+    assert store.heartbeats("again") == {0: {"attempt": 0, "deadline": 200.0, "worker": "w-new"}}
+    store.heartbeat("again", 0, 0, deadline=300.0, worker="w-new", incarnation="new")
+    assert store.heartbeats("again")[0]["deadline"] == 300.0
+    store.clear_heartbeat("again", 0, 0, incarnation="new")
+    assert store.heartbeats("again") == {}
+
+
+def test_incarnation_is_checked_only_when_both_sides_name_one(store: Storage) -> None:
+    store.create_study("plain", {})  # stored without an incarnation (an older study)
+    store.heartbeat("plain", 1, 0, deadline=100.0, incarnation="any")
+    assert list(store.heartbeats("plain")) == [1]
+    store.clear_heartbeat("plain", 1, 0, incarnation="any")
+    assert store.heartbeats("plain") == {}
+    store.create_study("named", {"incarnation": "i1"})
+    store.heartbeat("named", 1, 0, deadline=100.0)  # a caller that does not say
+    store.heartbeat("named", 2, 0, deadline=100.0, incarnation="")
+    assert list(store.heartbeats("named")) == [1, 2]
+    store.clear_heartbeat("named", 1, 0)
+    store.clear_heartbeat("named", 2, 0, incarnation="")
+    assert store.heartbeats("named") == {}
+
+
 # -- coordinator lease ----------------------------------------------------------------------------
 def test_lease_acquire_renew_refuse_release(store: Storage, study: str) -> None:
     assert store.lease_owner(study) is None
