@@ -36,6 +36,7 @@ class ModelConfig:
     cat_candidates: int
     liar_cat: str
     local_scale: float
+    local_mu: int
 
 
 def n_good(n_ok: int, cfg: ModelConfig) -> int:
@@ -64,6 +65,7 @@ class Parts:
     n_ok: int
     memo: dict  # the history version's cache of fitted densities
     key: tuple  # what, besides the group, decides the finished trials' part of the model
+    top: np.ndarray  # the best finished rows, best first: where local asks centre (see _local)
 
 
 def _bad_weights(age: np.ndarray, rule: str) -> np.ndarray:
@@ -92,20 +94,22 @@ def split(obs: Observed, pending: np.ndarray, cfg: ModelConfig) -> Parts:
     around = pending if cfg.penalty > 0.0 else pending[:0]
     n_ok = len(obs.losses)
     key = (k, cfg.max_components, cfg.weights, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
+    top = obs.Z[:k + cfg.local_mu]
     if cfg.liar == "none":
-        return Parts(obs.Z[:k], bad, w, pending[:0], False, around, n_ok, obs.memo, key)
+        return Parts(obs.Z[:k], bad, w, pending[:0], False, around, n_ok, obs.memo, key, top)
     to_good = cfg.liar == "best" or (
         cfg.liar == "mean" and k > 0 and float(obs.losses.mean()) <= obs.losses[k - 1]
     )
-    return Parts(obs.Z[:k], bad, w, pending, to_good, around, n_ok, obs.memo, key)
+    return Parts(obs.Z[:k], bad, w, pending, to_good, around, n_ok, obs.memo, key, top)
 
 
 def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generator,
-            local: bool = False) -> dict[str, Any]:
+            local: bool = False, local_mu: int = 1) -> dict[str, Any]:
     """One assignment, drawn group by group in sampling order (parents first).
 
-    ``local``: candidates come from a narrow kernel around the best finished trial (in
-    every group where it is active) instead of from l; they are still scored by l/g, so
+    ``local``: candidates come from a narrow kernel around the best finished trials (in
+    every group where the best one is active; ``local_mu`` of them, see ``_centre``)
+    instead of from l; they are still scored by l/g, so
     the pending trials' lies spread the local asks around it."""
     vals: dict[str, Any] = {}
     params = lay.space.params
@@ -133,7 +137,7 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
         if len(pend) and (cfg.liar_cat == "kernel" or len(g.model.num)) and _liar_weight(good, bad, pend, cfg) > 0.0:
             b = MixtureSum(b, _lies(g.model, good, bad, pend, cfg))
         n_cand = cfg.n_EI_candidates if len(g.model.num) else cfg.cat_candidates
-        src = _local(g, l, parts.good, cfg) if local else None
+        src = _local(g, l, parts.top, cfg, local_mu) if local else None
         cand = (l if src is None else src).sample(rng, n_cand)
         pts = g.model.points(cand)
         score = l.log_pdf(pts) - b.log_pdf(pts)
@@ -145,16 +149,41 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
     return vals
 
 
-def _local(g: Group, l: Mixture, good: np.ndarray, cfg: ModelConfig) -> Mixture | None:
-    """One kernel at the best finished trial (``good``'s first row): numeric widths
-    ``local_scale`` times its widths in l, whose first kernel it is wherever it is
-    active; categories its own (a table smoothed by a million kernels' share of the
-    prior). None where the best trial is inactive: the group is drawn from l."""
-    best = good[:1, g.cols]
-    if not len(best) or np.isnan(best).any():
+def _local(g: Group, l: Mixture, top: np.ndarray, cfg: ModelConfig, mu: int) -> Mixture | None:
+    """One kernel at the centre of the best finished trials (``top``, best first): the
+    best trial's categories (a table smoothed by a million kernels' share of the prior),
+    numeric values from ``_centre``, widths ``local_scale`` times the best trial's in l
+    (whose first kernel it is wherever it is active). None where the best trial is
+    inactive: the group is drawn from l."""
+    rows = top[:, g.cols]
+    if not len(rows) or np.isnan(rows[0]).any():
         return None
-    return Mixture(g.model, best, np.ones(1), cfg.prior_weight, cfg.bandwidth, cfg.bw_factor,
-                   sigma=l.sigma[:1] * cfg.local_scale, prior=False, n_kernels=10 ** 6)
+    return Mixture(g.model, _centre(g.model, rows, mu), np.ones(1), cfg.prior_weight, cfg.bandwidth,
+                   cfg.bw_factor, sigma=l.sigma[:1] * cfg.local_scale, prior=False, n_kernels=10 ** 6)
+
+
+def _centre(model: GroupModel, rows: np.ndarray, mu: int) -> np.ndarray:
+    """The best row (``rows[0]``) with its numeric values replaced by a weighted mean of
+    the best ``mu`` rows that share its categories and are active, weights falling with
+    rank as CMA-ES recombines its parents (``log(mu + 1/2) - log(rank)``).
+
+    The best trial alone is a poor centre when the loss is noisy (it is partly the
+    luckiest draw) and on a narrow valley (the trials around it straddle the minimum);
+    the weighted mean of the best few estimates where the minimum lies, as the
+    recombination in evolution strategies does. Rows come from the good group and the
+    ``local_mu`` trials after it (``split``), so a branch or category only poor trials
+    share does not pull the centre."""
+    best = rows[:1]
+    same = ~np.isnan(rows).any(axis=1)
+    if len(model.cat):
+        same &= (rows[:, model.cat] == best[0, model.cat]).all(axis=1)
+    rows = rows[same][:mu]
+    if len(rows) < 2 or not len(model.num):
+        return best
+    w = math.log(len(rows) + 0.5) - np.log(np.arange(1, len(rows) + 1))
+    out = best.copy()
+    out[0, model.num] = (w / w.sum()) @ rows[:, model.num]
+    return out
 
 
 def _lies(model: GroupModel, good: np.ndarray, bad: np.ndarray, pend: np.ndarray, cfg: ModelConfig) -> Mixture:

@@ -65,6 +65,17 @@ arguments so ``functools.partial(tpe.suggest, gamma=..., liar=...)`` configures 
   the liar alone spent them on diversity and refined the best region far less than a
   TPE without one (median regret ÷ optuna's on the wide benchmark's validation set at
   1 / 8 / 32 workers: 0.62 / 0.74 / 0.82 with it, 0.75 / 0.94 / 1.10 without).
+- ``local_mu``: a local ask made with trials pending centres its numeric values on a
+  weighted mean of the best ``local_mu`` trials that share the best trial's categories
+  (weights falling with rank, as CMA-ES recombines; 1: the best trial itself). On a
+  noisy loss the best trial is partly the luckiest draw, and on a narrow valley the
+  best few straddle the minimum; a queue that asks many points at once around one
+  centre does better around their mean. On the wide benchmark's validation set (seeds
+  0–59) the paired win rate against optuna's TPE rose from 0.58 / 0.58 to 0.62 / 0.61
+  at 8 / 32 workers (``local_mu`` 1 and 8), and on 40 fresh generated instances from
+  0.60 / 0.58 to 0.65 / 0.61. A sequential local ask keeps the best trial as its centre:
+  there each result moves the best trial, and the mean lost on the 1–3-D continuous
+  problems of ``bench_tpe_quality`` (paired win rate 0.46–0.47 against the best trial).
 - ``local_ramp`` / ``local_ramp_pending``: in a space with branches (a parameter active
   only under a choice), the queued asks' local share grows with the search's progress:
   it is scaled by ``min(1, (f + local_ramp_pending * m) / local_ramp)`` with ``f``
@@ -132,6 +143,7 @@ DEFAULTS: dict[str, Any] = {
     "local_sequential": 0.15,
     "local_ramp": 80,
     "local_ramp_pending": 3.0,
+    "local_mu": 8,
 }
 LIARS = ("worst", "best", "mean", "none")
 SPLITS = ("linear", "sqrt")
@@ -169,7 +181,9 @@ def suggest(
         else:
             m = _for_pending(model, cfg, len(pend_z) if wide else 0)
             ramp = _ramp(cfg, len(obs.losses), len(pend_z)) if lay.branched else 1.0
-            vals = propose(lay, split(obs, pend_z, m), m, rng, local=_local_ask(cfg, len(pend_z), wide, rng, ramp))
+            local = _local_ask(cfg, len(pend_z), wide, rng, ramp)
+            vals = propose(lay, split(obs, pend_z, m), m, rng, local=local,
+                           local_mu=cfg["local_mu"] if len(pend_z) else 1)
         out.append(vals)
         if i == int(n) - 1:
             break
@@ -301,6 +315,7 @@ def _settings(settings: dict[str, Any]) -> dict[str, Any]:
         if not 0.0 <= _real(cfg, name) <= 1.0:
             raise AlgoError(f"tpe.suggest: {name} must be in [0, 1], got {cfg[name]!r}")
     _int(cfg, "local_ramp", 0)
+    _int(cfg, "local_mu", 1)
     if _real(cfg, "local_ramp_pending") < 0.0:
         raise AlgoError(f"tpe.suggest: local_ramp_pending must be >= 0, got {cfg['local_ramp_pending']!r}")
     if _real(cfg, "local_scale") <= 0.0:

@@ -1,5 +1,6 @@
 """Local refinement: a share of the asks draws its candidates around the best finished
-trial (its branch, its categories, a narrow kernel) instead of from the good density."""
+trials (the best one's branch and categories, a narrow kernel at the weighted mean of the
+best few) instead of from the good density."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def setup():
 
 
 def asks(setup, n_pending: int, **settings) -> list[dict]:
+    """Asks centred on the best trial itself (``local_mu`` 1) unless the settings say."""
     cs, history, _ = setup
+    settings = {"local_mu": 1, **settings}
     pending = history.X[-n_pending:] if n_pending else np.empty((0, len(cs)))
     return [tpe.suggest(cs, history, pending, 1, np.random.default_rng(s), **settings)[0] for s in range(40)]
 
@@ -89,8 +92,9 @@ def test_local_asks_still_spread_by_the_pending_trials(setup):
     cs, history, best = setup
     row = history.encode(best)[None, :]
     crowded = np.repeat(row, 30, axis=0)  # 30 trials running on the best point itself
-    pts = [tpe.suggest(cs, history, crowded, 1, np.random.default_rng(s), local_share=1.0)[0] for s in range(40)]
-    far = [tpe.suggest(cs, history, history.X[-30:], 1, np.random.default_rng(s), local_share=1.0)[0]
+    pts = [tpe.suggest(cs, history, crowded, 1, np.random.default_rng(s), local_share=1.0, local_mu=1)[0]
+           for s in range(40)]
+    far = [tpe.suggest(cs, history, history.X[-30:], 1, np.random.default_rng(s), local_share=1.0, local_mu=1)[0]
            for s in range(40)]
 
     def dist(v):
@@ -142,3 +146,60 @@ def test_in_small_spaces_a_queue_does_not_refine():
 
     plain = ask(local_share=0.0, local_sequential=0.0)
     assert ask(local_share=1.0, local_sequential=1.0) == plain
+
+
+def noisy_bowls(n: int = 3) -> tuple:
+    """Three histories of 60 random trials on a bowl at the origin under noise as large
+    as the bowl's spread near it: there the best trial is partly the luckiest draw."""
+    space = {"x": hp.uniform("x", -5, 5), "y": hp.uniform("y", -5, 5), "z": hp.uniform("z", -5, 5)}
+    cs = compile_space(space)
+    out = []
+    for seed in range(n):
+        history = History(cs)
+        noise = np.random.default_rng(seed + 1)
+        for vals in rand.suggest(cs, history, np.empty((0, 3)), 60, np.random.default_rng(seed)):
+            history.add(vals, vals["x"] ** 2 + vals["y"] ** 2 + vals["z"] ** 2 + 8.0 * noise.standard_normal())
+        out.append(history)
+    return cs, out
+
+
+def test_queued_local_asks_centre_on_the_weighted_mean_of_the_best_trials():
+    cs, histories = noisy_bowls()
+    queue = np.full((20, 3), 4.9)  # 20 trials running in a far corner: nearly every ask is local
+
+    def distance(pending: np.ndarray, mu: int, **settings) -> float:
+        out = [tpe.suggest(cs, history, pending, 1, np.random.default_rng(s), local_mu=mu, **settings)[0]
+               for history in histories for s in range(30)]
+        return float(np.median([math.hypot(v["x"], v["y"], v["z"]) for v in out]))
+
+    # the weighted mean of the best eight is the better guess of where the minimum lies
+    assert distance(queue, 8, local_share=1.0) < 0.8 * distance(queue, 1, local_share=1.0)
+    # a sequential local ask keeps the best trial as its centre
+    alone = np.empty((0, 3))
+    assert distance(alone, 8, local_sequential=1.0) == distance(alone, 1, local_sequential=1.0)
+
+
+def test_the_centre_weighs_the_best_first_and_keeps_to_the_best_trials_categories():
+    from distopt.algo._propose import _centre
+    from distopt.algo.parzen import GroupModel
+
+    cs = compile_space({"a": hp.uniform("a", 0, 10), "k": hp.choice("k", ["x", "y"])})
+    model = GroupModel(cs.params)
+    a, k = int(model.num[0]), int(model.cat[0])
+    rows = np.zeros((5, 2))
+    rows[:, a] = [1.0, 3.0, 100.0, 5.0, 7.0]
+    rows[:, k] = [0, 0, 1, 0, 0]  # the third row has another category: left out
+    w = np.log(4.5) - np.log([1.0, 2.0, 3.0, 4.0])
+    assert _centre(model, rows, 4)[0, a] == pytest.approx((w / w.sum()) @ [1.0, 3.0, 5.0, 7.0])
+    assert _centre(model, rows, 4)[0, k] == 0
+    assert _centre(model, rows, 1)[0, a] == 1.0  # the best trial itself
+    inactive = rows.copy()
+    inactive[1:, a] = np.nan  # no other row is active: the best trial itself
+    assert _centre(model, inactive, 4)[0, a] == 1.0
+
+
+def test_local_mu_must_be_a_positive_integer():
+    cs = compile_space({"x": hp.uniform("x", 0, 1)})
+    for bad in (0, 2.5, "8", True):
+        with pytest.raises(tpe.AlgoError, match="local_mu"):
+            tpe.suggest(cs, History(cs), np.empty((0, 1)), 1, np.random.default_rng(0), local_mu=bad)
