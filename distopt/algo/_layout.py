@@ -72,6 +72,8 @@ class Observed:
     Z: np.ndarray
     losses: np.ndarray
     age: np.ndarray
+    #: complete trials, which rank before the pruned ones (the rows a local ask centres on)
+    n_complete: int
     #: fitted densities that depend only on these trials (and the settings in the key),
     #: reused by every ask until the history changes
     memo: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -103,6 +105,7 @@ def observed(lay: Layout, history: History) -> Observed:
         top = float(finite.max()) if len(finite) else 0.0
         losses = np.where(history.pruned[rows][order], top + abs(top) * 1e-9 + 1e-12, losses)
     age = (len(rows) - 1 - np.arange(len(rows)))[order]
-    obs = Observed(history.version, internal(lay, history.X[rows][order]), losses, age)
+    obs = Observed(history.version, internal(lay, history.X[rows][order]), losses, age,
+                   int(history.ok[rows].sum()))
     _CACHE[history] = (lay, obs)
     return obs

@@ -94,7 +94,8 @@ def split(obs: Observed, pending: np.ndarray, cfg: ModelConfig) -> Parts:
     around = pending if cfg.penalty > 0.0 else pending[:0]
     n_ok = len(obs.losses)
     key = (k, cfg.max_components, cfg.weights, cfg.prior_weight, cfg.bandwidth, cfg.bw_factor)
-    top = obs.Z[:k + cfg.local_mu]
+    # pruned trials rank last and never centre a local ask, unless nothing else finished
+    top = obs.Z[:max(1, min(k + cfg.local_mu, obs.n_complete))]
     if cfg.liar == "none":
         return Parts(obs.Z[:k], bad, w, pending[:0], False, around, n_ok, obs.memo, key, top)
     to_good = cfg.liar == "best" or (

@@ -203,3 +203,20 @@ def test_local_mu_must_be_a_positive_integer():
     for bad in (0, 2.5, "8", True):
         with pytest.raises(tpe.AlgoError, match="local_mu"):
             tpe.suggest(cs, History(cs), np.empty((0, 1)), 1, np.random.default_rng(0), local_mu=bad)
+
+
+def test_pruned_trials_never_pull_the_centre_of_a_queued_local_ask():
+    # three complete trials near the origin, twelve pruned far from it: the eight "best"
+    # would otherwise include pruned ones and centre the asks between the two
+    cs = compile_space({"x": hp.uniform("x", -5, 5), "y": hp.uniform("y", -5, 5), "z": hp.uniform("z", -5, 5)})
+    history = History(cs)
+    for i, x in enumerate((0.2, -0.2, 0.0)):
+        history.add({"x": x, "y": 0.1 * i, "z": -0.1 * i}, float(i))
+    for i in range(12):
+        history.add_pruned({"x": 4.0 + 0.05 * i, "y": 4.0, "z": 4.0}, step=i, value=10.0)
+    queue = np.full((20, 3), -4.9)
+    out = [tpe.suggest(cs, history, queue, 1, np.random.default_rng(s), local_share=1.0, local_mu=8)[0]
+           for s in range(30)]
+    # the complete trials' weighted mean lies at x = 0.07; with five pruned ones among the
+    # eight it would lie at x = 1.2, and the asks around 0.6
+    assert np.median([v["x"] for v in out]) < 0.4, sorted(round(v["x"], 2) for v in out)
