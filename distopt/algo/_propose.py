@@ -108,10 +108,10 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
             local: bool = False, local_mu: int = 1) -> dict[str, Any]:
     """One assignment, drawn group by group in sampling order (parents first).
 
-    ``local``: candidates come from a narrow kernel around the best finished trials (in
-    every group where the best one is active; ``local_mu`` of them, see ``_centre``)
-    instead of from l; they are still scored by l/g, so
-    the pending trials' lies spread the local asks around it."""
+    ``local``: candidates come from a narrow kernel at the centre of the best
+    ``local_mu`` finished trials (``_centre``; in every group where the best one is
+    active) instead of from l; they are still scored by l/g, so the pending trials' lies
+    spread the local asks around it."""
     vals: dict[str, Any] = {}
     params = lay.space.params
     for gi, g in enumerate(lay.groups):
