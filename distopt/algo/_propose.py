@@ -165,15 +165,15 @@ def _local(g: Group, l: Mixture, top: np.ndarray, cfg: ModelConfig, mu: int) -> 
 
 def _centre(model: GroupModel, rows: np.ndarray, mu: int) -> np.ndarray:
     """The best row (``rows[0]``) with its numeric values replaced by a weighted mean of
-    the best ``mu`` rows that share its categories and are active, weights falling with
-    rank as CMA-ES recombines its parents (``log(mu + 1/2) - log(rank)``).
+    the best rows that share its categories and are active (``n`` of them, at most
+    ``mu``), weights ``log(n + 1/2) - log(rank)`` as CMA-ES recombines its parents.
 
     The best trial alone is a poor centre when the loss is noisy (it is partly the
     luckiest draw) and on a narrow valley (the trials around it straddle the minimum);
     the weighted mean of the best few estimates where the minimum lies, as the
     recombination in evolution strategies does. Rows come from the good group and the
-    ``local_mu`` trials after it (``split``), so a branch or category only poor trials
-    share does not pull the centre."""
+    ``local_mu`` trials after it (``split``): trials far down the ranking never pull the
+    centre, even where they share the best trial's categories."""
     best = rows[:1]
     same = ~np.isnan(rows).any(axis=1)
     if len(model.cat):

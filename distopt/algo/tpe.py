@@ -60,7 +60,8 @@ arguments so ``functools.partial(tpe.suggest, gamma=..., liar=...)`` configures 
   parameters) and ``local_sequential`` with none. A local ask draws its candidates
   around the best finished trial instead of from l: its branch and categories kept,
   numeric values from a normal kernel ``local_scale`` times as wide as the trial's
-  kernel in l. They are scored by l/g as usual, so the lies still spread the local
+  kernel in l, centred on the trial itself in a sequential ask and on the weighted mean
+  of the best ``local_mu`` trials in a queued one. They are scored by l/g as usual, so the lies still spread the local
   asks. With 32 workers and 100 trials a study gets about three rounds of feedback;
   the liar alone spent them on diversity and refined the best region far less than a
   TPE without one (median regret ÷ optuna's on the wide benchmark's validation set at
@@ -69,17 +70,18 @@ arguments so ``functools.partial(tpe.suggest, gamma=..., liar=...)`` configures 
   mean (``local_mu``), a better guess that more of a queue's asks pay off at: paired
   against 0.75 at 8 / 32 workers it won 0.53 / 0.54 of the wide benchmark's tuning runs
   (seeds 0–39), 0.52 / 0.51 of its validation runs (seeds 0–59) and 0.51 / 0.53 on 40
-  fresh generated instances.
+  fresh generated instances (gen160–gen199, seeds 0–14).
 - ``local_mu``: a local ask made with trials pending centres its numeric values on a
   weighted mean of the best ``local_mu`` trials that share the best trial's categories
   (weights falling with rank, as CMA-ES recombines; 1: the best trial itself). On a
   noisy loss the best trial is partly the luckiest draw, and on a narrow valley the
   best few straddle the minimum; a queue that asks many points at once around one
   centre does better around their mean. On the wide benchmark's validation set (seeds
-  0–59) the paired win rate against optuna's TPE rose from 0.58 / 0.58 to 0.60 / 0.61
-  at 8 / 32 workers (``local_mu`` 1 and 8; 0.53 / 0.53 against ``local_mu`` 1 seed by
-  seed), and on 40 fresh generated instances from 0.60 / 0.58 to 0.65 / 0.64. A sequential local ask keeps the best trial as its centre:
-  there each result moves the best trial, and the mean lost at one worker on
+  0–59) the paired win rate against optuna's TPE rose from 0.585 / 0.575 to 0.60 / 0.61
+  at 8 / 32 workers (``local_mu`` 1 and 8, ``local_share`` 0.75; 0.53 / 0.53 against
+  ``local_mu`` 1 seed by seed), and on 40 fresh generated instances (gen160–gen199,
+  seeds 0–14) from 0.60 / 0.58 to 0.65 / 0.64. A sequential local ask keeps the best
+  trial as its centre: there each result moves the best trial, and the mean lost at one worker on
   ``bench_tpe_quality``'s problems (paired win rate against the best trial as centre
   0.46 on the main 8, 0.47 on the 9 held-out ones).
 - ``local_ramp`` / ``local_ramp_pending``: in a space with branches (a parameter active
@@ -242,7 +244,7 @@ def _ramp(cfg: dict[str, Any], n_finished: int, n_pending: int) -> float:
 
 def _local_ask(cfg: dict[str, Any], n_pending: int, wide: bool, rng: np.random.Generator,
                ramp: float = 1.0) -> bool:
-    """Whether this ask refines around the best trial: with probability ``local_sequential``
+    """Whether this ask refines around the best trials: with probability ``local_sequential``
     when nothing is pending, ``ramp * local_share * m / (m + 1)`` with ``m`` trials pending
     in a space of at least ``parallel_min_params`` parameters, never with trials pending
     in a smaller one (there the pending trials already crowd the best region). A wide

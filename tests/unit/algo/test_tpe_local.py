@@ -218,5 +218,32 @@ def test_pruned_trials_never_pull_the_centre_of_a_queued_local_ask():
     out = [tpe.suggest(cs, history, queue, 1, np.random.default_rng(s), local_share=1.0, local_mu=8)[0]
            for s in range(30)]
     # the complete trials' weighted mean lies at x = 0.07; with five pruned ones among the
-    # eight it would lie at x = 1.2, and the asks around 0.6
+    # eight it would lie at x = 1.3, and the asks around 0.6
     assert np.median([v["x"] for v in out]) < 0.4, sorted(round(v["x"], 2) for v in out)
+
+
+def test_the_centre_averages_at_most_mu_rows_from_the_good_group_and_the_next_local_mu():
+    from distopt.algo._layout import layout, observed
+    from distopt.algo._propose import _centre, n_good, split
+    from distopt.algo.parzen import GroupModel
+
+    cs, histories = noisy_bowls(1)
+    history = histories[0]
+    cfg, model = tpe._validated({})
+    obs = observed(layout(cs, True), history)
+    top = split(obs, np.empty((0, 3)), model).top
+    assert len(top) == n_good(60, model) + cfg["local_mu"] == 17
+    assert np.array_equal(top, obs.Z[:17])
+
+    one = compile_space({"a": hp.uniform("a", 0, 10)})
+    rows = np.arange(1.0, 7.0)[:, None]  # six rows, best first
+    w = np.log(4.5) - np.log([1.0, 2.0, 3.0, 4.0])
+    assert _centre(GroupModel(one.params), rows, 4)[0, 0] == pytest.approx((w / w.sum()) @ [1.0, 2.0, 3.0, 4.0])
+
+
+def test_queued_local_asks_at_the_default_local_mu_keep_the_best_trials_branch_and_category(setup):
+    best = setup[2]
+    out = asks(setup, 30, local_share=1.0, local_mu=tpe.DEFAULTS["local_mu"])
+    kept = sum(v["m"] == best["m"] and v.get("k") == best.get("k") for v in out)
+    # an ask is local with probability 30/31; the others are drawn from l
+    assert kept >= 35, kept
