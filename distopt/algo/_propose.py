@@ -114,6 +114,7 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
     spread the local asks around it."""
     vals: dict[str, Any] = {}
     params = lay.space.params
+    top = _alike(lay, parts.top) if local else parts.top
     for gi, g in enumerate(lay.groups):
         if not params[g.spec_idx].is_active(vals):
             continue
@@ -138,7 +139,7 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
         if len(pend) and (cfg.liar_cat == "kernel" or len(g.model.num)) and _liar_weight(good, bad, pend, cfg) > 0.0:
             b = MixtureSum(b, _lies(g.model, good, bad, pend, cfg))
         n_cand = cfg.n_EI_candidates if len(g.model.num) else cfg.cat_candidates
-        src = _local(g, l, parts.top, cfg, local_mu) if local else None
+        src = _local(g, l, top, cfg, local_mu) if local else None
         cand = (l if src is None else src).sample(rng, n_cand)
         pts = g.model.points(cand)
         score = l.log_pdf(pts) - b.log_pdf(pts)
@@ -161,6 +162,19 @@ def _local(g: Group, l: Mixture, top: np.ndarray, cfg: ModelConfig, mu: int) -> 
         return None
     return Mixture(g.model, _centre(g.model, rows, mu), np.ones(1), cfg.prior_weight, cfg.bandwidth,
                    cfg.bw_factor, sigma=l.sigma[:1] * cfg.local_scale, prior=False, n_kernels=10 ** 6)
+
+
+def _alike(lay: Layout, top: np.ndarray) -> np.ndarray:
+    """The rows of ``top`` (best first) whose categories, branch choices included, equal
+    the best row's wherever the best row has one: a group's centre then averages only
+    trials like the best one, also where a category that moves the group's optimum lies
+    in another group (always so with ``multivariate=False``)."""
+    cats = np.setdiff1d(np.arange(top.shape[1]), lay.num_cols)
+    if not len(cats) or len(top) < 2:
+        return top
+    best = top[0, cats]
+    on = ~np.isnan(best)
+    return top[(top[:, cats[on]] == best[on]).all(axis=1)]
 
 
 def _centre(model: GroupModel, rows: np.ndarray, mu: int) -> np.ndarray:

@@ -72,8 +72,8 @@ arguments so ``functools.partial(tpe.suggest, gamma=..., liar=...)`` configures 
   (seeds 0–39), 0.52 / 0.51 of its validation runs (seeds 0–59) and 0.51 / 0.53 on 40
   fresh generated instances (gen160–gen199, seeds 0–14).
 - ``local_mu``: a local ask made with trials pending centres its numeric values on a
-  weighted mean of the best ``local_mu`` trials that share the best trial's categories
-  (weights falling with rank, as CMA-ES recombines; 1: the best trial itself). On a
+  weighted mean of the best ``local_mu`` trials that share the best trial's branch and
+  categories (weights falling with rank, as CMA-ES recombines; 1: the best trial itself). On a
   noisy loss the best trial is partly the luckiest draw, and on a narrow valley the
   best few straddle the minimum; a queue that asks many points at once around one
   centre does better around their mean. On the wide benchmark's validation set (seeds

@@ -247,3 +247,23 @@ def test_queued_local_asks_at_the_default_local_mu_keep_the_best_trials_branch_a
     kept = sum(v["m"] == best["m"] and v.get("k") == best.get("k") for v in out)
     # an ask is local with probability 30/31; the others are drawn from l
     assert kept >= 35, kept
+
+
+@pytest.mark.parametrize("multivariate", [True, False])
+def test_the_centre_averages_only_trials_with_the_best_trials_categories_in_every_group(multivariate):
+    # with multivariate=False (or a category in another group than the numbers it moves)
+    # the group's own categories say nothing: the whole trial's must match
+    cs = compile_space({"k": hp.choice("k", ["a", "b"]), "x": hp.uniform("x", -5, 5), "y": hp.uniform("y", -5, 5)})
+    history = History(cs)
+    history.add({"k": 0, "x": 0.0, "y": 0.0}, 0.0)
+    for i in range(9):
+        history.add({"k": 1, "x": 4.0 + 0.05 * i, "y": 0.1 * i}, 1.0 + i)
+    for i in range(6):
+        history.add({"k": 1, "x": -4.0, "y": 4.0 - 0.1 * i}, 20.0 + i)
+    queue = np.full((20, 3), -4.9)
+    queue[:, 0] = 1
+    # a narrow local kernel puts the asks at the centre, whatever l/g prefers around it
+    out = [tpe.suggest(cs, history, queue, 1, np.random.default_rng(s), local_share=1.0, local_scale=0.01,
+                       multivariate=multivariate)[0] for s in range(30)]
+    local = [v for v in out if v["k"] == 0]
+    assert len(local) >= 25 and np.median([abs(v["x"]) for v in local]) < 0.5, sorted(round(v["x"], 1) for v in out)
