@@ -34,6 +34,7 @@ class Layout:
     num_cols: np.ndarray
     scales: Scales
     branched: bool  # some parameter is active only under a choice: the space has branches
+    cat_cols: np.ndarray  # the categorical columns (choices included)
 
 
 @functools.lru_cache(maxsize=64)
@@ -50,8 +51,9 @@ def layout(space: CompiledSpace, multivariate: bool) -> Layout:
         for cols in sorted(buckets.values(), key=lambda c: c[0])
     )
     num_cols = np.array([i for i, s in enumerate(space.params) if s.kind != "cat"], dtype=int)
+    cat_cols = np.array([i for i, s in enumerate(space.params) if s.kind == "cat"], dtype=int)
     return Layout(space, groups, num_cols, Scales.of([space.params[i] for i in num_cols]),
-                  any(spec.conditional for spec in space.params))
+                  any(spec.conditional for spec in space.params), cat_cols)
 
 
 def internal(lay: Layout, X: np.ndarray) -> np.ndarray:

@@ -114,7 +114,7 @@ def propose(lay: Layout, parts: Parts, cfg: ModelConfig, rng: np.random.Generato
     spread the local asks around it."""
     vals: dict[str, Any] = {}
     params = lay.space.params
-    top = _alike(lay, parts.top) if local else parts.top
+    top = _alike(lay, parts.top) if local and local_mu > 1 else parts.top  # one row: the best trial alone
     for gi, g in enumerate(lay.groups):
         if not params[g.spec_idx].is_active(vals):
             continue
@@ -169,7 +169,7 @@ def _alike(lay: Layout, top: np.ndarray) -> np.ndarray:
     the best row's wherever the best row has one: a group's centre then averages only
     trials like the best one, also where a category that moves the group's optimum lies
     in another group (always so with ``multivariate=False``)."""
-    cats = np.setdiff1d(np.arange(top.shape[1]), lay.num_cols)
+    cats = lay.cat_cols
     if not len(cats) or len(top) < 2:
         return top
     best = top[0, cats]
